@@ -1,0 +1,75 @@
+"""The annotator's side: next task, submit, skip; as JSON and as the annotation page."""
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.annotation import service
+from app.annotation.schemas import AnnotationCreate, AnnotationRead, SkipRequest, TaskRead
+from app.config import get_settings
+from app.db import SessionDep
+from app.markdown import render_markdown
+from app.models import Project
+from app.projects.dependencies import MemberProject
+from app.templating import templates
+from app.users.dependencies import CurrentUser
+
+router = APIRouter()
+
+
+def _task_project(session, task_id: int, user) -> tuple:
+    assignment = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
+    return assignment, session.get(Project, assignment.project_id)
+
+
+@router.get(
+    "/api/projects/{project_id}/next",
+    response_model=TaskRead,
+    responses={204: {"description": "Nothing is left for this annotator"}},
+)
+def api_next(project: MemberProject, session: SessionDep, user: CurrentUser) -> TaskRead | Response:
+    assignment = service.next_task(
+        session=session, project=project, annotator=user, lease_minutes=get_settings().LEASE_MINUTES
+    )
+    if assignment is None:
+        return Response(status_code=204)
+    return service.task_view(session=session, project=project, assignment=assignment)
+
+
+@router.get("/api/tasks/{task_id}", response_model=TaskRead)
+def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
+    assignment, project = _task_project(session, task_id, user)
+    return service.task_view(session=session, project=project, assignment=assignment)
+
+
+@router.post(
+    "/api/tasks/{task_id}/annotations",
+    response_model=AnnotationRead,
+    status_code=201,
+    responses={200: {"description": "Already stored: a repeated submit returns the stored label"}},
+)
+def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser, response: Response):
+    assignment, project = _task_project(session, task_id, user)
+    result = service.submit(session=session, project=project, assignment=assignment, annotator=user, data=data)
+    if result.duplicate:
+        response.status_code = 200
+    return result
+
+
+@router.post("/api/tasks/{task_id}/skip", status_code=204)
+def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipRequest | None = None) -> Response:
+    assignment, _ = _task_project(session, task_id, user)
+    service.skip(session=session, assignment=assignment, reason=data.reason if data else None)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project_id}/annotate", name="annotation:page")
+def annotate_page(request: Request, project: MemberProject, session: SessionDep, user: CurrentUser) -> Response:
+    assignment = service.next_task(
+        session=session, project=project, annotator=user, lease_minutes=get_settings().LEASE_MINUTES
+    )
+    done = service.annotator_done_count(session=session, project=project, annotator=user)
+    context = {"user": user, "project": project, "done": done, "task": None,
+               "guidelines_html": render_markdown(project.guidelines)}
+    if assignment is not None:
+        context["task"] = service.task_view(session=session, project=project, assignment=assignment)
+    return templates.TemplateResponse(request, "annotation/task.html", context)
+

@@ -1,0 +1,56 @@
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.models import ProjectKind
+
+
+class ResponseView(BaseModel):
+    id: int
+    text: str
+    label: str  # "A", "B", "C" … in the order shown; model names are hidden from annotators
+
+
+class TaskRead(BaseModel):
+    task_id: int
+    project_id: int
+    kind: ProjectKind
+    prompt_id: int
+    prompt: str | list[dict[str, str]]  # a plain string, or the chat as {role, content} messages
+    responses: list[ResponseView]       # in the order shown to this annotator
+    allow_ties: bool
+    strength_scale: list[str] | None
+    rating_criteria: list[dict] | None
+    lease_expires_at: datetime
+
+
+class AnnotationCreate(BaseModel):
+    """Ranking: `ranking` = tiers of response ids, best first. Pairwise: `chosen`/`rejected`, or `tie`."""
+
+    ranking: list[list[int]] | None = None
+    chosen: int | None = None
+    rejected: int | None = None
+    tie: bool = False
+    strength: int | None = Field(default=None, ge=0, description="Index into the project's strength scale, 0 = strongest")
+    none_acceptable: bool = False  # "none of these is acceptable" / "both are bad"
+    flag: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")  # e.g. "harmful"
+    flag_reason: str | None = Field(default=None, max_length=5000)
+    rationale: str | None = Field(default=None, max_length=20000)
+    ratings: dict[str, dict[int, float]] | None = None  # criterion -> response id -> value
+    time_spent_ms: int | None = Field(default=None, ge=0, le=86_400_000)
+
+
+class AnnotationRead(BaseModel):
+    id: int
+    task_id: int
+    prompt_id: int
+    ranking: list[list[int]] | None
+    strength: int | None
+    none_acceptable: bool
+    flag: str | None
+    created_at: datetime
+    duplicate: bool = False  # true when this was a repeated submit of an already stored label
+
+
+class SkipRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,237 @@
+"""The `preflab` command line: serve, users, projects, import, export, demo."""
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.config import get_settings
+from app.db import Database
+from app.errors import AppError
+from app.models import ProjectKind, Role
+
+cli = typer.Typer(help="Preflab: collect human preference labels for reward models.", no_args_is_help=True)
+user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
+project_cli = typer.Typer(help="Manage projects.", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
+cli.add_typer(project_cli, name="project")
+
+
+def _database(*, migrate_first: bool = True) -> Database:
+    database = Database(get_settings())
+    if migrate_first:
+        migrate.upgrade(database.engine)
+    return database
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+class _Transaction:
+    """`with _Transaction() as session:` — commit on success; AppErrors become a clean exit 1."""
+
+    def __enter__(self) -> Session:
+        self.database = _database()
+        self.session = self.database.sessionmaker()
+        self.session.begin()
+        return self.session
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+            self.database.dispose()
+        if isinstance(exc, AppError):
+            _fail(exc.message)
+        return False
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Apply migrations, then run the web app with uvicorn."""
+    import uvicorn
+
+    _database().dispose()
+    typer.echo(f"Preflab on http://{host}:{port}  (database: {get_settings().DATABASE_URL.split('@')[-1]})")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
+                proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
+@cli.command()
+def migrate_db() -> None:
+    """Apply database migrations and exit."""
+    _database().dispose()
+    typer.echo("database is at the latest migration")
+
+
+@user_cli.command("create")
+def user_create(
+    email: str,
+    role: Annotated[Role, typer.Option(help="admin, researcher or annotator")] = Role.annotator,
+    password: Annotated[str | None, typer.Option(help="Login password (8+ characters)")] = None,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    token: Annotated[bool, typer.Option("--token", help="Also create and print an API token")] = False,
+    project: Annotated[list[str] | None, typer.Option(help="Add to this project (name or id); repeatable")] = None,
+) -> None:
+    """Create a user (optionally print an API token for scripts)."""
+    from pydantic import ValidationError
+
+    from app.projects import service as projects
+    from app.users import service as users
+    from app.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(email=email, role=role, password=password, name=name)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    with _Transaction() as session:
+        user = users.create_user(session=session, data=data)
+        for name_or_id in project or []:
+            projects.add_member(session=session, project=projects.find_project(session=session, name_or_id=name_or_id), user=user)
+        typer.echo(f"created {user.role} {user.email} (id {user.id})")
+        if token:
+            _, secret = users.create_api_token(session=session, user=user, name="cli")
+            typer.echo(f"API token (shown once): {secret}")
+
+
+@project_cli.command("create")
+def project_create(
+    name: str,
+    kind: Annotated[ProjectKind, typer.Option(help="ranking or pairwise")] = ProjectKind.ranking,
+    overlap: Annotated[int, typer.Option(help="Distinct annotators wanted per prompt")] = 3,
+    allow_ties: Annotated[bool, typer.Option(help="Let annotators mark ties")] = False,
+    strength: Annotated[list[str] | None, typer.Option(help="Pairwise strength level, strongest first; repeatable")] = None,
+    guidelines: Annotated[Path | None, typer.Option(help="Markdown file with annotator guidelines")] = None,
+) -> None:
+    """Create a project."""
+    from pydantic import ValidationError
+
+    from app.projects import service as projects
+    from app.projects.schemas import ProjectCreate
+
+    try:
+        data = ProjectCreate(name=name, kind=kind, overlap=overlap, allow_ties=allow_ties, strength_scale=strength or None,
+                             guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "")
+    except ValidationError as exc:
+        _fail("; ".join(e["msg"] for e in exc.errors()))
+    with _Transaction() as session:
+        project = projects.create_project(session=session, data=data, created_by=None)
+        typer.echo(f"created {project.kind} project {project.name!r} (id {project.id})")
+
+
+@project_cli.command("add-member")
+def project_add_member(project: str, email: list[str]) -> None:
+    """Let users annotate a project."""
+    from app.projects import service as projects
+    from app.users import service as users
+
+    with _Transaction() as session:
+        target = projects.find_project(session=session, name_or_id=project)
+        for address in email:
+            user = users.get_user_by_email(session=session, email=address)
+            if user is None:
+                _fail(f"no user with email {address!r}")
+            projects.add_member(session=session, project=target, user=user)
+        typer.echo(f"{len(email)} member(s) added to {target.name!r}")
+
+
+@project_cli.command("list")
+def project_list() -> None:
+    """List projects with their counts."""
+    from sqlalchemy import select
+
+    from app.models import Project
+    from app.projects import service as projects
+
+    with _Transaction() as session:
+        for p in session.scalars(select(Project).order_by(Project.id)):
+            s = projects.project_stats(session=session, project=p)
+            typer.echo(f"{p.id:>4}  {p.name:<40} {p.kind:<9} prompts {s.prompts:>7}  annotations {s.annotations:>7}  complete {s.complete:>7}")
+
+
+@cli.command("import")
+def import_file(project: str, file: Path) -> None:
+    """Import a JSONL, JSON or CSV batch of prompts with responses (all or nothing)."""
+    from app.projects import service as projects
+    from app.prompts import service as prompts
+
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    with _Transaction() as session, file.open("rb") as stream:
+        target = projects.find_project(session=session, name_or_id=project)
+        result = prompts.import_batch(session=session, project=target, stream=stream, filename=file.name, uploaded_by=None)
+        if not result.ok:
+            for line in result.errors:
+                typer.secho(f"  {line}", fg=typer.colors.RED, err=True)
+            _fail(f"nothing imported: {result.total_errors} error(s) in {file}")
+        typer.echo(f"imported {result.imported}, skipped {result.skipped} already present")
+
+
+@cli.command("export")
+def export_file(
+    project: str,
+    format: Annotated[str, typer.Option(help="Export format")] = "trl",
+    out: Annotated[Path, typer.Option(help="Output file ('-' for stdout)")] = Path("-"),
+) -> None:
+    """Export preference pairs as JSONL."""
+    from app.export import service as export
+    from app.projects import service as projects
+
+    if format not in export.FORMATS:
+        _fail(f"unknown format {format!r}; choose from {', '.join(export.FORMATS)}")
+    database = _database()
+    try:
+        with database.read_sessionmaker() as session, session.begin():
+            target = projects.find_project(session=session, name_or_id=project)
+            rows = 0
+            stream = sys.stdout.buffer if str(out) == "-" else out.open("wb")
+            try:
+                for line in export.iter_jsonl(export.iter_trl_rows(session=session, project=target)):
+                    stream.write(line)
+                    rows += 1
+            finally:
+                if stream is not sys.stdout.buffer:
+                    stream.close()
+    except AppError as exc:
+        _fail(exc.message)
+    finally:
+        database.dispose()
+    typer.echo(f"wrote {rows} pairs to {out}", err=True)
+
+
+@cli.command()
+def demo(
+    reset: Annotated[bool, typer.Option(help="Delete all data first (never on a production database)")] = False,
+) -> None:
+    """Create demo accounts and two demo projects with realistic prompts."""
+    from app import demo as demo_data
+
+    if reset and get_settings().ENVIRONMENT == "production":
+        _fail("refusing --reset with ENVIRONMENT=production")
+    with _Transaction() as session:
+        if reset:
+            demo_data.wipe(session)
+        for line in demo_data.create(session):
+            typer.echo(line)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Settings from the environment (and an optional .env file). One object, validated at start."""
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: templates/, static/, migrations/ live here
+INSECURE_SECRET = "changethis"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    ENVIRONMENT: Literal["local", "test", "production"] = "local"
+    DATABASE_URL: str = "sqlite:///./data/preflab.db"  # postgresql+psycopg://user@host/db in production
+    SECRET_KEY: str = INSECURE_SECRET                  # signs session cookies; must be set in production
+    LEASE_MINUTES: int = 30                            # an abandoned task returns to the pool after this
+    MAX_UPLOAD_MB: int = 200                           # larger uploads are refused with 413
+    SESSION_HTTPS_ONLY: bool = False                   # mark the session cookie Secure (set behind HTTPS)
+    DB_POOL_SIZE: int = 10                             # per app process (PostgreSQL only)
+    DB_MAX_OVERFLOW: int = 10
+
+    @model_validator(mode="after")
+    def _enforce_secret_outside_local(self) -> "Settings":
+        if self.ENVIRONMENT == "production" and self.SECRET_KEY == INSECURE_SECRET:
+            raise ValueError("SECRET_KEY must be set to a random value when ENVIRONMENT=production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""Engine and sessions. One transaction per request, committed before the response (STYLE 2.3)."""
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// means psycopg 3 here (SQLAlchemy's default would be psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")    # readers do not block the writer
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")  # wait for the write lock instead of failing
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        # A deferred transaction that reads and then writes can fail with SQLITE_BUSY when another
+        # writer got in between; BEGIN IMMEDIATE takes the write lock up front, so request
+        # transactions serialise cleanly. Long read-only streams (exports) use a deferred engine.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    url = normalise_url(settings.DATABASE_URL)
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine, immediate=not read_only)
+        return engine
+    return create_engine(
+        url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, pool_pre_ping=True
+    )
+
+
+class Database:
+    """The engines and session factories of one app instance (kept on app.state, never global)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = build_engine(settings)
+        # SQLite: a second engine whose transactions are deferred, for long read-only streams.
+        self.read_engine = build_engine(settings, read_only=True) if settings.is_sqlite else self.engine
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.database.sessionmaker() as session, session.begin():
+        yield session  # commit on success, rollback on any exception
+
+
+def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
+    return request.app.state.database.read_sessionmaker
+
+
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+ReadSessionMakerDep = Annotated[sessionmaker[Session], Depends(get_read_sessionmaker)]

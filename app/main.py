@@ -1,0 +1,72 @@
+"""The FastAPI application: routers, sessions, error handlers, static files, security headers."""
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.annotation.routes import router as annotation_router
+from app.config import ROOT, Settings, get_settings
+from app.db import Database
+from app.errors import install_error_handlers
+from app.export.routes import router as export_router
+from app.projects.routes import router as projects_router
+from app.prompts.routes import router as prompts_router
+from app.users.dependencies import csrf_protect
+from app.users.routes import router as users_router
+
+SECURITY_HEADERS = {
+    # No inline script anywhere: everything the pages run comes from /static.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Preflab",
+        summary="Collect human preference labels (rankings, chosen/rejected) for reward models",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.database = database
+    app.state.settings = settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.SECRET_KEY,
+        session_cookie="preflab_session",
+        max_age=14 * 24 * 3600,
+        same_site="lax",
+        https_only=settings.SESSION_HTTPS_ONLY,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    install_error_handlers(app)
+    for router in (users_router, projects_router, prompts_router, annotation_router, export_router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,11 @@
+"""Every ORM model; importing this package registers all mappers (for the app and Alembic)."""
+from app.models.annotation import Annotation, Assignment, AssignmentStatus
+from app.models.base import Base
+from app.models.project import ImportBatch, Project, ProjectKind, ProjectMember
+from app.models.prompt import Prompt, Response
+from app.models.user import ApiToken, Role, User
+
+__all__ = [
+    "Annotation", "ApiToken", "Assignment", "AssignmentStatus", "Base", "ImportBatch",
+    "Project", "ProjectKind", "ProjectMember", "Prompt", "Response", "Role", "User",
+]

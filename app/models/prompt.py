@@ -1,0 +1,52 @@
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, JSONType
+
+
+class Prompt(Base):
+    __tablename__ = "prompts"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        # The queue walks this index: least-served prompts of a project first (see annotation.service).
+        Index("ix_prompts_queue", "project_id", "active_count", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id", ondelete="SET NULL"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200))  # the file's "id", or generated
+    messages: Mapped[list[dict[str, str]]] = mapped_column(JSONType)  # always a chat
+    is_chat: Mapped[bool] = mapped_column(default=False)  # False: the source gave a plain string
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    # Denormalised counters kept by the queue, so "next task" never counts rows:
+    # completed annotations, and completed plus currently leased.
+    completed_count: Mapped[int] = mapped_column(default=0)
+    active_count: Mapped[int] = mapped_column(default=0)
+    # Distinct annotators wanted; starts at the project's overlap.
+    target_overlap: Mapped[int]
+
+    responses: Mapped[list["Response"]] = relationship(
+        lazy="raise", order_by="Response.position", back_populates="prompt"
+    )
+
+    @property
+    def text(self) -> str:
+        """The prompt as one string (a plain prompt's text, or the chat's last user turn)."""
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("prompt_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    position: Mapped[int]  # order in the uploaded file, 0-based
+    text: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+
+    prompt: Mapped[Prompt] = relationship(lazy="raise", back_populates="responses")

@@ -1,0 +1,100 @@
+"""Projects, membership and the counts on the project page."""
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectMember, Prompt, Role, User
+from app.models.base import utcnow
+from app.projects.schemas import ProjectCreate, ProjectStats
+
+
+def create_project(*, session: Session, data: ProjectCreate, created_by: User | None) -> Project:
+    project = Project(
+        name=data.name,
+        kind=data.kind,
+        overlap=data.overlap,
+        allow_ties=data.allow_ties,
+        strength_scale=data.strength_scale,
+        rating_criteria=[c.model_dump() for c in data.rating_criteria] if data.rating_criteria else None,
+        guidelines=data.guidelines,
+        created_by_id=created_by.id if created_by else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(project)
+    except IntegrityError:
+        raise Conflict(f"A project named {data.name!r} already exists") from None
+    return project
+
+
+def is_member(*, session: Session, project_id: int, user_id: int) -> bool:
+    return session.get(ProjectMember, (project_id, user_id)) is not None
+
+
+def visible_projects(*, session: Session, user: User) -> list[Project]:
+    query = select(Project).order_by(Project.id)
+    if user.role == Role.annotator:
+        query = query.join(ProjectMember, ProjectMember.project_id == Project.id).where(ProjectMember.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_visible_project(*, session: Session, project_id: int, user: User) -> Project:
+    """Annotators see only their projects; anything else is a 404, so ids can't be probed."""
+    project = session.get(Project, project_id)
+    if project is None or (
+        user.role == Role.annotator and not is_member(session=session, project_id=project_id, user_id=user.id)
+    ):
+        raise NotFound("Project not found")
+    return project
+
+
+def find_project(*, session: Session, name_or_id: str) -> Project:
+    """For the CLI: a project by name, or by id if the argument is a number."""
+    project = session.scalar(select(Project).where(Project.name == name_or_id))
+    if project is None and name_or_id.isdigit():
+        project = session.get(Project, int(name_or_id))
+    if project is None:
+        raise NotFound(f"No project named or numbered {name_or_id!r}")
+    return project
+
+
+def add_member(*, session: Session, project: Project, user: User) -> None:
+    if not is_member(session=session, project_id=project.id, user_id=user.id):
+        session.add(ProjectMember(project_id=project.id, user_id=user.id))
+        session.flush()
+
+
+def remove_member(*, session: Session, project: Project, user_id: int) -> None:
+    member = session.get(ProjectMember, (project.id, user_id))
+    if member is not None:
+        session.delete(member)
+
+
+def members(*, session: Session, project: Project) -> list[User]:
+    return list(
+        session.scalars(
+            select(User).join(ProjectMember, ProjectMember.user_id == User.id)
+            .where(ProjectMember.project_id == project.id).order_by(User.email)
+        )
+    )
+
+
+def project_stats(*, session: Session, project: Project) -> ProjectStats:
+    prompts, complete = session.execute(
+        select(func.count(), func.count().filter(Prompt.completed_count >= Prompt.target_overlap))
+        .where(Prompt.project_id == project.id)
+    ).one()
+    annotations, annotators = session.execute(
+        select(func.count(), func.count(func.distinct(Annotation.annotator_id))).where(Annotation.project_id == project.id)
+    ).one()
+    in_progress, skipped = session.execute(
+        select(
+            func.count().filter(Assignment.status == AssignmentStatus.leased, Assignment.lease_expires_at > utcnow()),
+            func.count().filter(Assignment.status == AssignmentStatus.skipped),
+        ).where(Assignment.project_id == project.id)
+    ).one()
+    return ProjectStats(
+        prompts=prompts, annotations=annotations, complete=complete, in_progress=in_progress,
+        skipped=skipped, annotators=annotators,
+    )

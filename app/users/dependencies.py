@@ -1,0 +1,76 @@
+"""Who is calling, and may they? Every route takes one of these (STYLE 2.2)."""
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.db import SessionDep
+from app.errors import Forbidden, NotAuthenticated
+from app.models import Role, User
+from app.users import service
+from app.users.security import csrf_token_matches
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def csrf_protect(request: Request) -> None:
+    """Cookie-authenticated state changes must echo the session's CSRF token.
+
+    Bearer-token calls are exempt: a browser never attaches them on its own.
+    """
+    if request.method in SAFE_METHODS or _bearer_token(request):
+        return
+    if "user_id" not in request.session and request.url.path != "/login":
+        return  # anonymous: the route's own check answers 401
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get("csrf_token")  # parsed once; the route reuses it
+    if not csrf_token_matches(request, sent if isinstance(sent, str) else None):
+        raise Forbidden("CSRF token missing or invalid; reload the page and try again")
+
+
+def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    token = _bearer_token(request)
+    if token is not None:
+        user = service.user_for_token(session=session, token=token)
+        if user is None:
+            raise NotAuthenticated("Invalid or revoked API token")
+        return user
+    user_id = request.session.get("user_id")
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        request.session.clear()
+        return None
+    return user
+
+
+def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    if user is None:
+        raise NotAuthenticated("Log in or send an API token (Authorization: Bearer ...)")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def require_roles(*roles: Role):
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden("Your role does not allow this")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
+StaffUser = Annotated[User, Depends(require_roles(Role.admin, Role.researcher))]  # uploads, agreement, export
+AnnotatorUser = Annotated[User, Depends(require_roles(Role.annotator))]

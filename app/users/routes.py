@@ -1,0 +1,136 @@
+"""Login, logout, user management (admin) and API tokens."""
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.db import SessionDep
+from app.errors import AppError
+from app.models import ApiToken
+from app.templating import templates
+from app.users import service
+from app.users.dependencies import AdminUser, CurrentUser, OptionalUser
+from app.users.schemas import TokenCreate, TokenCreated, UserCreate, UserRead
+
+router = APIRouter()
+
+
+def _safe_next(next_url: str | None) -> str:
+    # Only same-site paths: an attacker-supplied ?next=https://evil must not redirect off-site.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+        return next_url
+    return "/"
+
+
+@router.get("/login", name="users:login")
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    if user is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return templates.TemplateResponse(request, "users/login.html", {"next": next or "", "error": None})
+
+
+@router.post("/login", name="users:login_submit")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    user = service.authenticate(session=session, email=email, password=password)
+    if user is None:
+        return templates.TemplateResponse(
+            request,
+            "users/login.html",
+            {"next": next, "error": "Wrong email or password", "email": email},
+            status_code=400,
+        )
+    csrf = request.session.get("csrf")
+    request.session.clear()  # a fresh session on login (no fixation); keep the CSRF token of the form
+    request.session.update({"user_id": user.id, "csrf": csrf})
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout", name="users:logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/admin/users", name="users:list")
+def users_page(request: Request, session: SessionDep, admin: AdminUser) -> Response:
+    return templates.TemplateResponse(
+        request, "users/list.html", {"user": admin, "users": service.list_users(session=session), "errors": None}
+    )
+
+
+@router.post("/admin/users", name="users:create")
+def users_create(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "annotator",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    errors: list[str] = []
+    try:
+        data = UserCreate(email=email, name=name, role=role, password=password or None)
+        service.create_user(session=session, data=data)
+    except ValidationError as exc:
+        errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    except AppError as exc:
+        errors = [exc.message]
+    if errors:
+        context = {"user": admin, "users": service.list_users(session=session), "errors": errors,
+                   "form": {"email": email, "name": name, "role": role}}
+        return templates.TemplateResponse(request, "users/list.html", context, status_code=400)
+    return RedirectResponse(request.url_for("users:list"), status_code=303)
+
+
+@router.post("/admin/users/{user_id}/active", name="users:set_active")
+def users_set_active(
+    request: Request, session: SessionDep, admin: AdminUser, user_id: int, active: Annotated[bool, Form()]
+) -> Response:
+    service.set_active(session=session, user_id=user_id, active=active)
+    return RedirectResponse(request.url_for("users:list"), status_code=303)
+
+
+# --- JSON API -------------------------------------------------------------------------------------
+
+@router.get("/api/me", response_model=UserRead)
+def me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.get("/api/users", response_model=list[UserRead])
+def api_list_users(session: SessionDep, admin: AdminUser) -> list[UserRead]:
+    return [UserRead.model_validate(u) for u in service.list_users(session=session)]
+
+
+@router.post("/api/users", response_model=UserRead, status_code=201)
+def api_create_user(data: UserCreate, session: SessionDep, admin: AdminUser) -> UserRead:
+    return UserRead.model_validate(service.create_user(session=session, data=data))
+
+
+@router.post("/api/me/tokens", response_model=TokenCreated, status_code=201)
+def api_create_token(data: TokenCreate, session: SessionDep, user: CurrentUser) -> TokenCreated:
+    record, token = service.create_api_token(session=session, user=user, name=data.name)
+    return TokenCreated(id=record.id, token=token)
+
+
+@router.get("/api/me/tokens")
+def api_list_tokens(session: SessionDep, user: CurrentUser) -> list[dict]:
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    return [
+        {"id": t.id, "name": t.name, "created_at": t.created_at, "revoked": t.revoked_at is not None} for t in rows
+    ]
+
+
+@router.delete("/api/me/tokens/{token_id}", status_code=204)
+def api_revoke_token(token_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    service.revoke_api_token(session=session, user=user, token_id=token_id)
+    return Response(status_code=204)
