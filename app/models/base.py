@@ -13,8 +13,9 @@ NAMING_CONVENTION = {
     "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
 }
 
-# JSONB on PostgreSQL (compact, indexable), plain JSON text on SQLite.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+# JSONB on PostgreSQL (compact, indexable), plain JSON text on SQLite. Python None is SQL NULL
+# (not the JSON value null), so `IS NULL` filters mean what they say.
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def utcnow() -> datetime:

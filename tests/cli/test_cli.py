@@ -1,0 +1,72 @@
+"""The `preflab` command line, run as a real process against the test database."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def preflab(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=os.environ, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_user_project_import_export_round(tmp_path, client):
+    token_line = preflab("user", "create", "ann@example.org", "--role", "annotator", "--password", "longenough", "--token").stdout
+    assert "created annotator ann@example.org" in token_line
+    token = token_line.split("API token (shown once): ")[1].strip()
+    preflab("user", "create", "res@example.org", "--role", "researcher", "--password", "longenough")
+    assert "created ranking project 'cli project'" in preflab("project", "create", "cli project", "--kind", "ranking", "--overlap", "1").stdout
+    preflab("project", "add-member", "cli project", "ann@example.org")
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"id": "a", "prompt": "p", "responses": ["best", "mid", "worst"]}\n')
+    assert "imported 1, skipped 0" in preflab("import", "cli project", str(batch)).stdout
+    assert "imported 0, skipped 1" in preflab("import", "cli project", str(batch)).stdout
+
+    headers = {"Authorization": f"Bearer {token}"}
+    project_id = client.get("/api/projects", headers=headers).json()[0]["id"]
+    task = client.get(f"/api/projects/{project_id}/next", headers=headers).json()
+    by_text = {r["text"]: r["id"] for r in task["responses"]}
+    ranking = [[by_text["best"]], [by_text["mid"]], [by_text["worst"]]]
+    assert client.post(f"/api/tasks/{task['task_id']}/annotations", json={"ranking": ranking}, headers=headers).status_code == 201
+
+    out = tmp_path / "pairs.jsonl"
+    result = preflab("export", "cli project", "--format", "trl", "--out", str(out))
+    assert "wrote 3 pairs" in result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(r["chosen"], r["rejected"]) for r in rows} == {("best", "mid"), ("best", "worst"), ("mid", "worst")}
+
+
+def test_import_errors_exit_1_and_name_the_line(tmp_path):
+    preflab("project", "create", "p2", "--kind", "pairwise")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "responses": ["a", "b"]}\n{"prompt": "p", "responses": ["a"]}\n')
+    result = preflab("import", "p2", str(bad), check=False)
+    assert result.returncode == 1
+    assert "line 2" in result.stderr and "nothing imported" in result.stderr
+
+
+def test_clear_errors(tmp_path):
+    (tmp_path / "x.jsonl").write_text("{}")
+    assert "No project named or numbered 'missing'" in preflab("import", "missing", str(tmp_path / "x.jsonl"), check=False).stderr
+    result = preflab("user", "create", "not-an-email", "--role", "admin", check=False)
+    assert result.returncode == 1 and "email" in result.stderr
+    result = preflab("export", "nope", "--format", "trl", check=False)
+    assert result.returncode == 1 and "No project named or numbered 'nope'" in result.stderr
+
+
+def test_demo_is_idempotent_and_logs_in(client):
+    first = preflab("demo").stdout
+    assert "8 prompts imported" in first and "annotator@example.org" in first
+    assert "0 prompts imported, 8 already there" in preflab("demo").stdout
+    from tests.conftest import csrf_from
+
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login", data={"email": "annotator@example.org", "password": "preflab-demo", "csrf_token": token})
+    assert response.status_code == 200 and "Demo: assistant responses" in response.text
