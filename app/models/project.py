@@ -33,6 +33,9 @@ class Project(Base):
     # [{"name": "helpfulness", "min": 1, "max": 7, "description": "..."}]; rated per response.
     rating_criteria: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     guidelines: Mapped[str] = mapped_column(Text, default="")  # Markdown, shown to annotators
+    # Adaptive overlap: prompts whose agreement falls below the threshold get more annotators, up to max_overlap.
+    adaptive_threshold: Mapped[float | None]
+    max_overlap: Mapped[int | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

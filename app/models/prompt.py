@@ -25,8 +25,14 @@ class Prompt(Base):
     # completed annotations, and completed plus currently leased.
     completed_count: Mapped[int] = mapped_column(default=0)
     active_count: Mapped[int] = mapped_column(default=0)
-    # Distinct annotators wanted; starts at the project's overlap.
+    # Distinct annotators wanted; starts at the project's overlap, raised by adaptive overlap.
     target_overlap: Mapped[int]
+    # Gold prompts carry a known answer (tiers of response ids, best first); mixed into queues unannounced.
+    is_gold: Mapped[bool] = mapped_column(default=False)
+    gold_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    # A preference that came with an imported dataset (e.g. TRL/HH files): researchers only.
+    reference_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    reference_source: Mapped[str | None] = mapped_column(String(200))
 
     responses: Mapped[list["Response"]] = relationship(
         lazy="raise", order_by="Response.position", back_populates="prompt"
