@@ -23,18 +23,20 @@ ACCOUNTS = [
 RANKING_PROJECT = "Demo: assistant responses"
 PAIRWISE_PROJECT = "Demo: chosen vs rejected"
 
-GUIDELINES = """\
-## How to rank
-
-Order the responses from **best** (top) to **worst** (bottom). Judge, in this order:
+CRITERIA = """\
 
 1. **Harmlessness**: never prefer a response that helps cause harm.
 2. **Honesty**: correct facts beat confident nonsense.
 3. **Helpfulness**: does it answer what was asked, clearly and completely?
 
-Length is not quality. If two responses are equally good, tie them (where ties are allowed).
+Length is not quality. If two responses are equally good, tie them.
 Skip a task only if you cannot judge it (say why); flag harmful content.
 """
+RANKING_GUIDELINES = "## How to rank\n\nOrder the responses from **best** (top) to **worst** (bottom). Judge, in this order:\n" + CRITERIA
+PAIRWISE_GUIDELINES = (
+    "## How to choose\n\nPick the better of the two responses and say how much better it is. Judge, in this order:\n"
+    + CRITERIA
+)
 
 RANKING_PROMPTS = [
     {"id": "demo-r1", "prompt": "How do I reverse a list in Python?", "responses": [
@@ -139,12 +141,12 @@ def create(session: Session) -> Iterator[str]:
         accounts[email] = user
     specs = [
         (RANKING_PROJECT, ProjectCreate(
-            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=2, allow_ties=True, guidelines=GUIDELINES,
+            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=2, allow_ties=True, guidelines=RANKING_GUIDELINES,
             rating_criteria=[RatingCriterion(name="helpfulness", min=1, max=7, description="How useful is the answer?")],
         ), RANKING_PROMPTS),
         (PAIRWISE_PROJECT, ProjectCreate(
             name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=2, allow_ties=True,
-            strength_scale=LLAMA2_STRENGTH_SCALE, guidelines=GUIDELINES.replace("Order the responses", "Pick the better response"),
+            strength_scale=LLAMA2_STRENGTH_SCALE, guidelines=PAIRWISE_GUIDELINES,
         ), PAIRWISE_PROMPTS),
     ]
     for name, data, rows in specs:

@@ -1,0 +1,125 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real server (see /work/shared/browser-testing.md).
+
+The server is a subprocess, `uvicorn app.main:create_app --factory`, on a free loopback port, over a database seeded
+by `python -m app.cli demo`: a temporary SQLite file, or PostgreSQL from TEST_DATABASE_URL (emptied first with
+`demo --reset`, and emptied again afterwards so the unit tests sharing that database start clean).
+Screenshots go to artifacts/screenshots/ (git-ignored).
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+DEMO_PROJECTS = {"Demo: assistant responses", "Demo: chosen vs rejected"}  # made by app/demo.py
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    projects: dict[str, int]  # demo project name -> id
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(env: dict, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"app.cli {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _wipe(url: str) -> None:
+    from app import demo
+    from app.config import Settings
+    from app.db import Database
+
+    database = Database(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
+    try:
+        with database.sessionmaker() as session, session.begin():
+            demo.wipe(session)
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    shared_url = os.environ.get("TEST_DATABASE_URL")
+    tmp = tmp_path_factory.mktemp("browser")
+    env = {**os.environ, "ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret",
+           "DATABASE_URL": shared_url or f"sqlite:///{tmp}/preflab.db"}
+    if shared_url:
+        if "--reset" not in _cli(env, "demo", "--help"):
+            pytest.skip("TEST_DATABASE_URL is set but `app.cli demo --reset` is not available to empty it")
+        output = _cli(env, "demo", "--reset")
+    else:
+        output = _cli(env, "demo")
+    projects = {name: int(pid) for name, pid in re.findall(r"project '(.+?)' \(id (\d+)\)", output)}
+    assert DEMO_PROJECTS <= projects.keys(), output
+
+    port = _free_port()
+    log = (tmp / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{(tmp / 'server.log').read_text()}")
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the server did not answer:\n{(tmp / 'server.log').read_text()}")
+        yield Server(url=url, projects=projects)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        if shared_url:
+            _wipe(shared_url)
+
+
+@pytest.fixture(scope="session")
+def base_url(server: Server) -> str:
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1000}}
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

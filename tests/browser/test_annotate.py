@@ -1,0 +1,298 @@
+"""The annotation page in a real browser: keyboard ranking, drag and drop, pairwise keys, skip, untrusted text."""
+import json
+import os
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+
+# Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
+pytestmark = pytest.mark.skipif(
+    not shutil.which("chromium") and not os.environ.get("PREFLAB_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium (apt-get install chromium)",
+)
+
+PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py)
+ANNOTATOR, ADMIN = "annotator@example.org", "admin@example.org"
+RANKING_PROJECT, PAIRWISE_PROJECT = "Demo: assistant responses", "Demo: chosen vs rejected"
+
+
+def login(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def open_task(page: Page, project_id: int) -> None:
+    page.goto(f"/projects/{project_id}/annotate")
+    expect(page.locator("#annotate")).to_be_visible()
+
+
+def shown_ids(page: Page) -> dict[str, int]:
+    """Response label ("A") -> id, as the page shows them."""
+    cards = page.locator("[data-label][data-id]")
+    return {cards.nth(i).get_attribute("data-label"): int(cards.nth(i).get_attribute("data-id")) for i in range(cards.count())}
+
+
+def card_order(page: Page) -> list[str]:
+    return page.locator("#ranking .rank-card").evaluate_all("cards => cards.map(c => c.dataset.label)")
+
+
+def task_url(page: Page) -> str:
+    return page.locator("#annotate").get_attribute("data-submit-url")
+
+
+def done_count(page: Page) -> int:
+    return int(page.locator("#progress strong").inner_text())
+
+
+def submit_with(page: Page, action) -> dict:
+    """Run `action` (which submits), wait for the next task to load, return the label the server stored.
+
+    The page navigates as soon as the POST answers, so its body is read on the way, by a pass-through route."""
+    before, done = task_url(page), done_count(page)
+    answers = []
+
+    def record(route):
+        sent = route.request.post_data_json
+        assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
+        response = route.fetch()
+        answers.append((response.status, response.json()))
+        route.fulfill(response=response)
+
+    page.route("**/api/tasks/*/annotations", record)
+    action()
+    expect(page.locator("#progress strong")).to_have_text(str(done + 1))
+    page.unroute("**/api/tasks/*/annotations", record)
+    assert page.locator("#annotate").count() == 0 or task_url(page) != before  # a new task, or nothing left
+    [(status, stored)] = answers
+    assert status == 201, stored
+    return stored
+
+
+def console_errors(page: Page) -> list[str]:
+    """Errors the page logs from now on (a CSP violation is one); the favicon's 404 aside."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def csrf(page: Page) -> str:
+    return page.locator('meta[name="csrf-token"]').get_attribute("content")
+
+
+def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -> set[tuple[int, int]]:
+    response = context.request.get(f"/api/projects/{project_id}/export?format=trl")
+    assert response.ok, response.text()
+    rows = [json.loads(line) for line in response.text().splitlines() if line]
+    return {(r["chosen_response_id"], r["rejected_response_id"]) for r in rows if r["annotation_id"] == annotation_id}
+
+
+def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screenshot_dir):
+    errors = console_errors(page)
+    login(page, ANNOTATOR)
+    open_task(page, server.projects[RANKING_PROJECT])
+    ids = shown_ids(page)
+    assert card_order(page) == ["A", "B", "C", "D"]
+    page.screenshot(path=screenshot_dir / "ranking.png", full_page=True)
+
+    page.keyboard.press("j")  # focus enters the list at A
+    page.keyboard.press("j")
+    expect(page.locator("#card-B")).to_be_focused()
+    page.keyboard.press("k")
+    expect(page.locator("#card-A")).to_be_focused()
+    page.keyboard.press("4")  # jump to D, move it to the top
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowUp")
+    expect(page.locator("#live")).to_have_text("Response D: rank 1 of 4")
+    page.keyboard.press("3")
+    page.keyboard.press("Shift+K")
+    page.keyboard.press("Alt+ArrowUp")
+    assert card_order(page) == ["D", "C", "A", "B"]
+    page.keyboard.press("2")
+    page.keyboard.press("Shift+ArrowUp")  # D C B A
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#card-A")).to_be_focused()
+    page.keyboard.press("t")  # tie A with B above it
+    expect(page.locator("#card-A")).to_have_class(re.compile(r"\btied\b"))
+    expect(page.locator("#live")).to_have_text("Response A: rank 3 of 3, tied with Response B")
+    page.keyboard.press("4")
+    page.keyboard.press("t")  # tie D (ranked first) with nothing: refused
+    expect(page.locator("#live")).to_contain_text("nothing above")
+    assert card_order(page) == ["D", "C", "B", "A"]
+    page.screenshot(path=screenshot_dir / "ranking-keyboard-tied.png", full_page=True)
+
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["B"], ids["A"]]]
+    assert errors == []
+
+    admin = new_context()
+    login(admin.new_page(), ADMIN)
+    assert export_pairs(admin, server.projects[RANKING_PROJECT], stored["id"]) == {
+        (ids["D"], ids["C"]), (ids["D"], ids["B"]), (ids["D"], ids["A"]), (ids["C"], ids["B"]), (ids["C"], ids["A"])
+    }  # B and A are tied: no pair between them
+
+
+def test_rank_by_drag_and_drop_and_buttons(page: Page, server, screenshot_dir):
+    page.set_viewport_size({"width": 1400, "height": 1800})  # every card in view: a drag does not scroll
+    login(page, ANNOTATOR)
+    open_task(page, server.projects[RANKING_PROJECT])
+    ids = shown_ids(page)
+    page.drag_and_drop("#card-D .drag-handle", "#card-A", target_position={"x": 40, "y": 3})
+    assert card_order(page) == ["D", "A", "B", "C"]
+    height = page.locator("#card-C").bounding_box()["height"]
+    page.drag_and_drop("#card-A .drag-handle", "#card-C", target_position={"x": 40, "y": height - 3})
+    assert card_order(page) == ["D", "B", "C", "A"]
+    page.click("#card-C [data-act=tie]")  # C ties with B
+    page.click("#card-B [data-act=down]")  # B leaves the tie, just below it: D C B A
+    page.click("#card-A [data-act=up]")    # D C A B
+    assert card_order(page) == ["D", "C", "A", "B"]
+    expect(page.locator("#card-D [data-act=up]")).to_be_disabled()
+    page.locator("#card-A select[data-criterion=helpfulness]").select_option("6")
+    page.screenshot(path=screenshot_dir / "ranking-dnd.png", full_page=True)
+
+    stored = submit_with(page, lambda: page.click("#submit"))
+    assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["A"]], [ids["B"]]]
+
+
+def test_pairwise_with_keys(page: Page, server, screenshot_dir):
+    errors = console_errors(page)
+    login(page, ANNOTATOR)
+    open_task(page, server.projects[PAIRWISE_PROJECT])
+    page.screenshot(path=screenshot_dir / "pairwise.png", full_page=True)
+
+    # Typing in a text box never triggers shortcuts.
+    page.fill("#rationale", "")
+    page.click("#rationale")
+    page.keyboard.type("ab=tqs 12")
+    expect(page.locator("#rationale")).to_have_value("ab=tqs 12")
+    expect(page.locator("input[name=choice]:checked")).to_have_count(0)
+    expect(page.locator("#skip-form")).to_be_hidden()
+    page.keyboard.press("Escape")
+
+    # B, no strength yet: a friendly inline error; then "w" = the second level, "better".
+    ids = shown_ids(page)
+    page.keyboard.press("b")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#form-error")).to_have_text("Choose how much better it is.")
+    page.keyboard.press("w")
+    expect(page.locator("input[name=strength][value='1']")).to_be_checked()
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    assert stored["ranking"] == [[ids["B"]], [ids["A"]]] and stored["strength"] == 1
+
+    # A tie: no strength allowed; "q" is refused while tied.
+    ids = shown_ids(page)
+    page.keyboard.press("=")
+    expect(page.locator("#strengths input").first).to_be_disabled()
+    page.keyboard.press("q")
+    expect(page.locator("#live")).to_have_text("A tie has no strength")
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    assert stored["ranking"] == [sorted(ids.values())] and stored["strength"] is None
+
+    # A with Shift+3 (the third level); a flag without a reason shows the server's 422 inline.
+    ids = shown_ids(page)
+    page.keyboard.press("1")
+    page.keyboard.press("Shift+Digit3")
+    expect(page.locator("input[name=strength][value='2']")).to_be_checked()
+    page.select_option("#flag", "harmful")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#form-error")).to_contain_text("flag_reason")
+    page.fill("#flag-reason", "unsafe advice")
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # from inside the text box
+    assert stored["ranking"] == [[ids["A"]], [ids["B"]]] and stored["strength"] == 2 and stored["flag"] == "harmful"
+    assert [e for e in errors if "422" not in e] == []  # the deliberate 422 logs a failed resource load
+
+
+def test_skip_with_a_reason(page: Page, new_context, server, screenshot_dir):
+    login(page, ANNOTATOR)
+    open_task(page, server.projects[RANKING_PROJECT])
+    before = task_url(page)
+    page.keyboard.press("s")
+    expect(page.locator("#skip-reason")).to_be_focused()
+    page.keyboard.press("Enter")  # no reason yet
+    expect(page.locator("#skip-error")).to_have_text("Please say why you skip this task.")
+    page.keyboard.type("I can't judge this one")
+    page.screenshot(path=screenshot_dir / "skip.png", full_page=True)
+    with page.expect_response(lambda r: r.url.endswith("/skip")) as info:
+        page.keyboard.press("Enter")
+    assert info.value.status == 204
+    expect(page.locator("#annotate")).not_to_have_attribute("data-submit-url", before)  # the next task
+
+    admin = new_context()
+    login(admin.new_page(), ADMIN)
+    stats = admin.request.get(f"/api/projects/{server.projects[RANKING_PROJECT]}/stats").json()
+    assert stats["skipped"] >= 1
+
+
+def test_shortcut_help_toggles(page: Page, server):
+    login(page, ANNOTATOR)
+    open_task(page, server.projects[RANKING_PROJECT])
+    expect(page.locator("#shortcuts")).to_have_attribute("open", "")
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).not_to_have_attribute("open", "")
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts dl")).to_be_visible()
+
+
+XSS_RESPONSES = [
+    "<script>window.__pwned = 1; alert('script')</script>",
+    "<img src=x onerror=\"window.__pwned = 2; alert('img')\">",
+    "[click me](javascript:window.__pwned=3) and <a href=\"javascript:alert(4)\">raw link</a>",
+    "<svg onload=\"window.__pwned = 5; alert('svg')\"></svg> ```\n<script>alert(6)</script>\n```",
+    "x" * 5000 + " " + "https://example.org/" + "y" * 3000,
+]
+
+
+def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir):
+    admin = new_context()
+    admin_page = admin.new_page()
+    login(admin_page, ADMIN)
+    token = {"X-CSRF-Token": csrf(admin_page)}
+    created = admin.request.post("/api/projects", headers=token, data={
+        "name": "XSS check", "kind": "ranking", "overlap": 1,
+        "guidelines": "<script>window.__pwned = 7</script> [guide](javascript:alert(8))",
+    })
+    assert created.status == 201, created.text()
+    project_id = created.json()["id"]
+    member = admin.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR})
+    assert member.ok, member.text()
+    row = {"id": "xss-1", "prompt": [
+        {"role": "system", "content": "<img src=x onerror=alert('system')>"},
+        {"role": "user", "content": "Say <script>alert('prompt')</script> " + "z" * 4000},
+    ], "responses": [{"text": t} for t in XSS_RESPONSES]}
+    upload = admin.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={
+        "file": {"name": "xss.jsonl", "mimeType": "application/x-ndjson", "buffer": json.dumps(row).encode()},
+    })
+    assert upload.ok, upload.text()
+
+    errors = console_errors(page)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(page, ANNOTATOR)
+    open_task(page, project_id)
+    page.wait_for_timeout(300)  # give any injected handler (img onerror, svg onload) a chance to fire
+    assert dialogs == []
+    assert page.evaluate("window.__pwned") is None
+    main = page.locator("main")
+    expect(main).to_contain_text("<script>window.__pwned = 1; alert('script')</script>")
+    expect(main).to_contain_text("<img src=x onerror=")
+    expect(main).to_contain_text("<svg onload=")
+    expect(main).to_contain_text("<a href=\"javascript:alert(4)\">raw link</a>")
+    assert main.locator("script, img, svg, iframe, [onerror], [onload]").count() == 0
+    assert main.locator("a[href^='javascript' i]").count() == 0
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # long lines wrap
+    page.screenshot(path=screenshot_dir / "xss.png", full_page=True)
+
+    # Ranking still works on it, and then the project has nothing left for this annotator.
+    page.keyboard.press("5")
+    page.keyboard.press("Shift+ArrowUp")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#nothing-left")).to_be_visible()
+    expect(page.locator("#progress strong")).to_have_text("1")
+    assert dialogs == [] and page.evaluate("window.__pwned") is None and errors == []
+    page.screenshot(path=screenshot_dir / "nothing-left.png", full_page=True)
