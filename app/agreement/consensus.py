@@ -1,0 +1,283 @@
+"""Merge several annotators' labels of ONE prompt into one consensus ranking (tiers).
+
+Called prompt by prompt (the export streams), so each call is small-array numpy or plain Python.
+Methods (shared/preference-data.md §6):
+- `borda` (default): mean fractional rank; score = K - mean rank = Borda points with half a point
+  per tie.
+- `bradley_terry`: ML strengths from the pairs of all rankings (a tie counts as half a win each way,
+  as Chatbot Arena does), via `choix.ilsr_pairwise_dense`.
+- `plackett_luce`: ML Plackett–Luce via `choix.ilsr_top1`; a tie group uses Breslow's rule (each
+  member is chosen from the remaining items, the other members included), so strict rankings give
+  plain Plackett–Luce.
+- `pair_majority`: per response pair, the majority of non-tie votes (ties abstain); tiers by Copeland
+  score (1 per pair won, 0.5 per pair drawn), since pair majorities can form cycles.
+- `ranked_pairs`: Tideman, as OpenAssistant does for its export: lock majorities by margin (then
+  winning votes, then ids) unless that makes a cycle; tiers are the layers of the locked graph
+  (drawn pairs are never locked, so they can end up in one tier).
+Every consensus carries the prompt's agreement (pairwise agreement rate, tie_half, pooled over its
+annotator pairs; None with < 2 annotators) and the votes of every pair. Equal scores (within `tol`)
+share a tier. Both ML fits use a small L2 regularisation `alpha` so unanimous data still converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Literal
+
+import choix
+import numpy as np
+
+from app.agreement.metrics import PairwiseLabel, RankingLabel, _agree_total
+
+Method = Literal["borda", "bradley_terry", "plackett_luce", "pair_majority", "ranked_pairs"]
+
+
+@dataclass(frozen=True, slots=True)
+class Consensus:
+    tiers: list[list[int]]  # response ids, best group first; ids ascending inside a tier
+    method: str
+    agreement: float | None  # pairwise agreement rate of the prompt (tie_half); None with < 2 annotators
+    pair_votes: dict[tuple[int, int], tuple[int, int, int]]  # (lo id, hi id) -> (for lo, for hi, tie)
+    scores: dict[int, float]  # the method's score per response, higher = better
+    n_annotators: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    ids: list[int]  # response ids ascending (= columns)
+    ranks: np.ndarray  # (m, K) fractional ranks
+    iu: np.ndarray
+    ju: np.ndarray
+    wins_i: np.ndarray  # per pair (iu, ju): annotators ranking iu above ju
+    wins_j: np.ndarray
+    ties: np.ndarray
+
+
+def _read(labels: Sequence[RankingLabel]) -> _Prompt:
+    if not labels:
+        raise ValueError("consensus needs at least one ranking")
+    if len({lab.prompt_id for lab in labels}) > 1:
+        raise ValueError("consensus takes the rankings of one prompt")
+    if len({lab.annotator_id for lab in labels}) < len(labels):
+        raise ValueError("an annotator may rank a prompt only once")
+    ids = sorted(chain.from_iterable(labels[0].tiers))
+    col = {r: c for c, r in enumerate(ids)}
+    k = len(ids)
+    rows = []
+    for lab in labels:
+        row = [0.0] * k
+        placed = 0
+        for tier in lab.tiers:
+            rank = placed + (len(tier) + 1) / 2
+            for r in tier:
+                c = col.get(r)
+                if c is None or row[c]:
+                    raise ValueError(f"prompt {lab.prompt_id}: every ranking must list the same responses once")
+                row[c] = rank
+            placed += len(tier)
+        if placed != k or not k:
+            raise ValueError(f"prompt {lab.prompt_id}: every ranking must list the same responses once")
+        rows.append(row)
+    ranks = np.array(rows)
+    iu, ju = np.triu_indices(k, 1)
+    signs = np.sign(ranks[:, ju] - ranks[:, iu])  # +1: iu ranked above ju
+    wins_i = (signs > 0).sum(axis=0)
+    wins_j = (signs < 0).sum(axis=0)
+    return _Prompt(ids, ranks, iu, ju, wins_i, wins_j, len(labels) - wins_i - wins_j)
+
+
+def _agreement(wins_i: np.ndarray, wins_j: np.ndarray, ties: np.ndarray) -> float | None:
+    agree, total = _agree_total(wins_i, wins_j, ties, "tie_half")
+    return float(agree.sum() / total.sum()) if total.sum() > 0 else None
+
+
+def _tiers(ids: Sequence[int], scores: np.ndarray, tol: float) -> list[list[int]]:
+    """Group by score, highest first; a tier holds scores within `tol` of its best member."""
+    order = sorted(range(len(ids)), key=lambda c: (-scores[c], ids[c]))
+    tiers: list[list[int]] = []
+    top = None
+    for c in order:
+        if top is None or top - scores[c] > tol:
+            tiers.append([])
+            top = scores[c]
+        tiers[-1].append(ids[c])
+    return [sorted(t) for t in tiers]
+
+
+def _result(p: _Prompt, method: str, scores: np.ndarray, tol: float, tiers: list[list[int]] | None = None) -> Consensus:
+    votes = {
+        (p.ids[i], p.ids[j]): (int(a), int(b), int(t))
+        for i, j, a, b, t in zip(p.iu, p.ju, p.wins_i, p.wins_j, p.ties, strict=True)
+    }
+    return Consensus(
+        tiers=tiers if tiers is not None else _tiers(p.ids, scores, tol),
+        method=method,
+        agreement=_agreement(p.wins_i, p.wins_j, p.ties),
+        pair_votes=votes,
+        scores={r: float(s) for r, s in zip(p.ids, scores, strict=True)},
+        n_annotators=len(p.ranks),
+    )
+
+
+def borda(labels: Sequence[RankingLabel], *, tol: float = 1e-9) -> Consensus:
+    """Mean fractional rank; score K - mean rank (Borda points, half a point per tie)."""
+    p = _read(labels)
+    return _result(p, "borda", len(p.ids) - p.ranks.mean(axis=0), tol)
+
+
+def bradley_terry(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: float = 1e-6) -> Consensus:
+    """ML Bradley–Terry log-strengths from all pairs; a tie is half a win each way."""
+    p = _read(labels)
+    k = len(p.ids)
+    if k < 2:
+        return _result(p, "bradley_terry", np.zeros(k), tol)
+    # Doubled counts keep them integral: a win counts 2, a tie 1 each way.
+    wins = np.zeros((k, k))
+    wins[p.iu, p.ju] = 2 * p.wins_i + p.ties
+    wins[p.ju, p.iu] = 2 * p.wins_j + p.ties
+    params = choix.ilsr_pairwise_dense(wins, alpha=alpha)
+    return _result(p, "bradley_terry", params, tol)
+
+
+def plackett_luce(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: float = 1e-6) -> Consensus:
+    """ML Plackett–Luce log-strengths; tie groups by Breslow's rule."""
+    p = _read(labels)
+    k = len(p.ids)
+    col = {r: c for c, r in enumerate(p.ids)}
+    data: list[tuple[int, tuple[int, ...]]] = []
+    for lab in labels:
+        remaining = [col[r] for r in chain.from_iterable(lab.tiers)]
+        start = 0
+        for tier in lab.tiers:
+            members = remaining[start : start + len(tier)]
+            rest = remaining[start:]
+            for w in members:
+                losers = tuple(c for c in rest if c != w)
+                if losers:
+                    data.append((w, losers))
+            start += len(tier)
+    if k < 2 or not data:
+        return _result(p, "plackett_luce", np.zeros(k), tol)
+    params = choix.ilsr_top1(k, data, alpha=alpha)
+    return _result(p, "plackett_luce", params, tol)
+
+
+def _copeland(k: int, iu: np.ndarray, ju: np.ndarray, wins_i: np.ndarray, wins_j: np.ndarray) -> np.ndarray:
+    score = np.zeros(k)
+    np.add.at(score, iu, np.where(wins_i > wins_j, 1.0, np.where(wins_i == wins_j, 0.5, 0.0)))
+    np.add.at(score, ju, np.where(wins_j > wins_i, 1.0, np.where(wins_i == wins_j, 0.5, 0.0)))
+    return score
+
+
+def pair_majority(labels: Sequence[RankingLabel]) -> Consensus:
+    """Per-pair majority of non-tie votes, with counts; tiers by Copeland score."""
+    p = _read(labels)
+    return _result(p, "pair_majority", _copeland(len(p.ids), p.iu, p.ju, p.wins_i, p.wins_j), 1e-9)
+
+
+def ranked_pairs(labels: Sequence[RankingLabel]) -> Consensus:
+    """Tideman ranked pairs; score = number of responses below in the locked graph."""
+    p = _read(labels)
+    k = len(p.ids)
+    majorities = []
+    for i, j, a, b in zip(p.iu, p.ju, p.wins_i, p.wins_j, strict=True):
+        if a != b:
+            win, lose, w, v = (i, j, a, b) if a > b else (j, i, b, a)
+            majorities.append((-(w - v), -w, p.ids[win], p.ids[lose], int(win), int(lose)))
+    majorities.sort()
+    below: list[set[int]] = [set() for _ in range(k)]  # locked edges: winner -> losers
+
+    def reaches(src: int, dst: int) -> bool:
+        stack, seen = [src], {src}
+        while stack:
+            node = stack.pop()
+            if node == dst:
+                return True
+            for nxt in below[node] - seen:
+                seen.add(nxt)
+                stack.append(nxt)
+        return False
+
+    for *_, win, lose in majorities:
+        if not reaches(lose, win):  # locking win -> lose must not close a cycle
+            below[win].add(lose)
+    # Layers: responses no remaining response is locked above come first.
+    remaining = set(range(k))
+    tiers: list[list[int]] = []
+    while remaining:
+        beaten = set().union(*(below[c] for c in remaining)) & remaining
+        layer = sorted(remaining - beaten)
+        tiers.append(sorted(p.ids[c] for c in layer))
+        remaining -= set(layer)
+    scores = np.array([len(_descendants(below, c)) for c in range(k)], dtype=float)
+    return _result(p, "ranked_pairs", scores, 0.0, tiers=tiers)
+
+
+def _descendants(below: list[set[int]], c: int) -> set[int]:
+    out: set[int] = set()
+    stack = [c]
+    while stack:
+        for nxt in below[stack.pop()] - out:
+            out.add(nxt)
+            stack.append(nxt)
+    return out
+
+
+METHODS: dict[str, Callable[[Sequence[RankingLabel]], Consensus]] = {
+    "borda": borda,
+    "bradley_terry": bradley_terry,
+    "plackett_luce": plackett_luce,
+    "pair_majority": pair_majority,
+    "ranked_pairs": ranked_pairs,
+}
+
+
+def consensus(labels: Sequence[RankingLabel], method: Method = "borda") -> Consensus:
+    """The consensus of one prompt's rankings by the named method."""
+    try:
+        return METHODS[method](labels)
+    except KeyError:
+        raise ValueError(f"unknown consensus method {method!r}; one of {sorted(METHODS)}") from None
+
+
+def pairwise_consensus(labels: Sequence[PairwiseLabel]) -> Consensus:
+    """Majority of one prompt's pairwise labels. A pair with as many votes each way (ties abstain) is
+    a tie, "no consensus" (Argilla picks at random; we don't): see pair_votes for the support."""
+    if not labels:
+        raise ValueError("consensus needs at least one label")
+    if len({lab.prompt_id for lab in labels}) > 1:
+        raise ValueError("consensus takes the labels of one prompt")
+    votes: dict[tuple[int, int], list[int]] = {}
+    voters: dict[tuple[int, int], set[int]] = {}
+    for lab in labels:
+        if lab.response_a == lab.response_b:
+            raise ValueError(f"prompt {lab.prompt_id}: response_a equals response_b")
+        key = (min(lab.response_a, lab.response_b), max(lab.response_a, lab.response_b))
+        if lab.annotator_id in voters.setdefault(key, set()):
+            raise ValueError("an annotator may label a pair only once")
+        voters[key].add(lab.annotator_id)
+        tally = votes.setdefault(key, [0, 0, 0])
+        if lab.choice == "tie":
+            tally[2] += 1
+        elif lab.choice in ("a", "b"):
+            winner = lab.response_a if lab.choice == "a" else lab.response_b
+            tally[0 if winner == key[0] else 1] += 1
+        else:
+            raise ValueError(f"choice must be 'a', 'b' or 'tie', not {lab.choice!r}")
+    ids = sorted({r for key in votes for r in key})
+    col = {r: c for c, r in enumerate(ids)}
+    keys = list(votes)
+    iu = np.array([col[a] for a, _ in keys])
+    ju = np.array([col[b] for _, b in keys])
+    counts = np.array([votes[key] for key in keys])
+    scores = _copeland(len(ids), iu, ju, counts[:, 0], counts[:, 1])
+    return Consensus(
+        tiers=_tiers(ids, scores, 1e-9),
+        method="majority",
+        agreement=_agreement(counts[:, 0], counts[:, 1], counts[:, 2]),
+        pair_votes={key: tuple(int(x) for x in votes[key]) for key in keys},  # type: ignore[misc]
+        scores={r: float(s) for r, s in zip(ids, scores, strict=True)},
+        n_annotators=len({lab.annotator_id for lab in labels}),
+    )
