@@ -214,6 +214,61 @@ def export_file(
 
 
 @cli.command()
+def agreement(
+    project: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON")] = False,
+) -> None:
+    """Agreement metrics, per annotator and the most disputed prompts."""
+    import orjson
+
+    from app.agreement import service as agreement_service
+    from app.projects import service as projects
+
+    with _Transaction() as session:
+        report = agreement_service.project_report(
+            session=session, project=projects.find_project(session=session, name_or_id=project)
+        )
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    for line in format_report(report):
+        typer.echo(line)
+
+
+def format_report(report: dict) -> list[str]:
+    """The readable table of `preflab agreement` (the same numbers as the JSON and the dashboard)."""
+
+    def num(metric: dict | None) -> str:
+        if not metric:
+            return "n/a"
+        return "n/a" if metric["value"] is None else f"{metric['value']:.3f}"
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value * 100:.0f}%"
+
+    s = report["summary"]
+    lines = [f"{report['project_name']} ({report['kind']}): {s['labels']} labels, {s['annotators']} annotators, "
+             f"{s['prompts']} prompts ({s['prompts_with_2plus']} with 2+ annotators)", "", "PROJECT"]
+    lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in report["project"].items()]
+    lines += [f"  rating {name:<33} {num(m):>8}   {m['reason'] or ''}" for name, m in report["criteria"].items()]
+    lines += ["", "ANNOTATORS", f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
+              f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}"]
+    for a in sorted(report["annotators"], key=lambda a: a.get("email") or ""):
+        bias = a.get("position_bias") or {}
+        p_value = bias.get("p_value")
+        lines.append(
+            f"  {(a.get('email') or str(a['annotator_id']))[:32]:<32} {a.get('n_annotations', a['n_labels']):>6} "
+            f"{num(a.get('loo_agreement')):>9} {pct(bias.get('observed')):>12} {pct(bias.get('expected')):>7} "
+            f"{'' if p_value is None else f'{p_value:.2g}':>8} {a.get('median_seconds') or '':>8} "
+            f"{pct(a.get('skip_rate')):>6} {pct(a.get('flag_rate')):>6} {pct(a.get('gold_accuracy')):>6}"
+        )
+    lines += ["", "MOST DISPUTED PROMPTS"]
+    lines += [f"  {p['external_id']:<40} agreement {p['agreement']:.2f}  annotators {p['n_annotators']}"
+              for p in report["most_disputed"][:10]] or ["  (no prompt has 2 annotators yet)"]
+    return lines
+
+
+@cli.command()
 def demo(
     reset: Annotated[bool, typer.Option(help="Delete all data first (never on a production database)")] = False,
 ) -> None:

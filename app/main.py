@@ -5,6 +5,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
 from app.db import Database
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     install_error_handlers(app)
-    for router in (users_router, projects_router, prompts_router, annotation_router, export_router):
+    for router in (users_router, projects_router, prompts_router, annotation_router, agreement_router, export_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 

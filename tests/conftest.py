@@ -84,6 +84,7 @@ def make_user(db: Session):
 
     def make(role: Role | str = Role.annotator, email: str | None = None, password: str = PASSWORD) -> User:
         email = email or f"{role}{next(counter)}@example.org"
+        db.commit()  # end any read snapshot first: on SQLite a stale one cannot be upgraded to a write
         user = users_service.create_user(session=db, data=UserCreate(email=email, role=role, password=password))
         db.commit()
         return user
@@ -97,6 +98,7 @@ def make_project(db: Session):
 
     def make(members: list[User] = (), **fields) -> Project:
         data = ProjectCreate(**({"name": f"project {next(counter)}"} | fields))
+        db.commit()  # see make_user
         project = projects_service.create_project(session=db, data=data, created_by=None)
         for member in members:
             projects_service.add_member(session=db, project=project, user=member)
@@ -144,6 +146,7 @@ def bearer(db: Session):
     """Authorization headers with a fresh API token for a user."""
 
     def make(user: User) -> dict[str, str]:
+        db.commit()  # see make_user
         _, token = users_service.create_api_token(session=db, user=user, name="test")
         db.commit()
         return {"Authorization": f"Bearer {token}"}

@@ -20,15 +20,19 @@ def _task_project(session, task_id: int, user) -> tuple:
     return assignment, session.get(Project, assignment.project_id)
 
 
+def _lease_next(session, project: Project, user):
+    settings = get_settings()
+    return service.next_task(session=session, project=project, annotator=user,
+                             lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE)
+
+
 @router.get(
     "/api/projects/{project_id}/next",
     response_model=TaskRead,
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
 def api_next(project: MemberProject, session: SessionDep, user: CurrentUser) -> TaskRead | Response:
-    assignment = service.next_task(
-        session=session, project=project, annotator=user, lease_minutes=get_settings().LEASE_MINUTES
-    )
+    assignment = _lease_next(session, project, user)
     if assignment is None:
         return Response(status_code=204)
     return service.task_view(session=session, project=project, assignment=assignment)
@@ -63,9 +67,7 @@ def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipReq
 
 @router.get("/projects/{project_id}/annotate", name="annotation:page")
 def annotate_page(request: Request, project: MemberProject, session: SessionDep, user: CurrentUser) -> Response:
-    assignment = service.next_task(
-        session=session, project=project, annotator=user, lease_minutes=get_settings().LEASE_MINUTES
-    )
+    assignment = _lease_next(session, project, user)
     done = service.annotator_done_count(session=session, project=project, annotator=user)
     context = {"user": user, "project": project, "done": done, "task": None,
                "guidelines_html": render_markdown(project.guidelines)}

@@ -14,12 +14,15 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app.agreement.service import review_prompt_overlap
 from app.annotation.schemas import AnnotationCreate, AnnotationRead, ResponseView, TaskRead
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectKind, Prompt, Response, User
 from app.models.base import utcnow
 
-_shuffle = random.SystemRandom().shuffle
+_system_random = random.SystemRandom()
+_shuffle = _system_random.shuffle
+_random = _system_random.random
 
 
 def reclaim_expired_leases(*, session: Session, project_id: int | None = None) -> int:
@@ -55,7 +58,32 @@ def current_lease(*, session: Session, project: Project, annotator: User) -> Ass
     )
 
 
-def next_task(*, session: Session, project: Project, annotator: User, lease_minutes: int) -> Assignment | None:
+def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float, postgres: bool) -> Prompt | None:
+    """Boosted prompts (adaptive overlap) first; a gold prompt now and then; else the least-served prompt."""
+    seen_by_me = exists().where(
+        Assignment.prompt_id == Prompt.id,
+        Assignment.annotator_id == annotator.id,
+        Assignment.status != AssignmentStatus.expired,
+    )
+    open_for_me = select(Prompt).where(
+        Prompt.project_id == project.id, Prompt.active_count < Prompt.target_overlap, ~seen_by_me
+    ).limit(1)
+    queues = [open_for_me.where(Prompt.boosted).order_by(Prompt.id)]
+    if gold_rate and _random() < gold_rate:
+        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.active_count, Prompt.id))
+    queues.append(open_for_me.order_by(Prompt.active_count, Prompt.id))
+    for query in queues:
+        if postgres:
+            query = query.with_for_update(skip_locked=True, of=Prompt)
+        prompt = session.scalar(query)
+        if prompt is not None:
+            return prompt
+    return None
+
+
+def next_task(
+    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
+) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # one claim at a time per annotator (double clicks, several tabs)
@@ -64,20 +92,7 @@ def next_task(*, session: Session, project: Project, annotator: User, lease_minu
     if lease is not None:
         return lease
     reclaim_expired_leases(session=session, project_id=project.id)
-    seen_by_me = exists().where(
-        Assignment.prompt_id == Prompt.id,
-        Assignment.annotator_id == annotator.id,
-        Assignment.status != AssignmentStatus.expired,
-    )
-    query = (
-        select(Prompt)
-        .where(Prompt.project_id == project.id, Prompt.active_count < Prompt.target_overlap, ~seen_by_me)
-        .order_by(Prompt.active_count, Prompt.id)
-        .limit(1)
-    )
-    if postgres:
-        query = query.with_for_update(skip_locked=True, of=Prompt)
-    prompt = session.scalar(query)
+    prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate, postgres=postgres)
     if prompt is None:
         return None
     response_ids = list(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
@@ -258,6 +273,7 @@ def submit(
     assignment.status = AssignmentStatus.done
     prompt.completed_count += 1
     session.flush()
+    review_prompt_overlap(session=session, project=project, prompt=prompt)
     return _read(annotation)
 
 

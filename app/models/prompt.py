@@ -12,6 +12,9 @@ class Prompt(Base):
         UniqueConstraint("project_id", "external_id"),
         # The queue walks this index: least-served prompts of a project first (see annotation.service).
         Index("ix_prompts_queue", "project_id", "active_count", "id"),
+        # Short side queues: prompts adaptive overlap asked more annotators for, and gold prompts.
+        Index("ix_prompts_boosted", "project_id", "boosted", "id"),
+        Index("ix_prompts_gold", "project_id", "is_gold", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,6 +32,8 @@ class Prompt(Base):
     target_overlap: Mapped[int]
     # Gold prompts carry a known answer (tiers of response ids, best first); mixed into queues unannounced.
     is_gold: Mapped[bool] = mapped_column(default=False)
+    # Adaptive overlap raised target_overlap because agreement was low: served before other prompts.
+    boosted: Mapped[bool] = mapped_column(default=False)
     gold_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
     # A preference that came with an imported dataset (e.g. TRL/HH files): researchers only.
     reference_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)

@@ -28,9 +28,17 @@ class ProjectCreate(BaseModel):
     strength_scale: list[str] | None = Field(default=None, description="Pairwise only; strongest first")
     rating_criteria: list[RatingCriterion] | None = None
     guidelines: str = Field(default="", max_length=100_000)
+    # Adaptive overlap: a prompt whose agreement (0–1) ends below the threshold gets one more annotator,
+    # up to max_overlap. Both or neither.
+    adaptive_threshold: float | None = Field(default=None, gt=0, le=1)
+    max_overlap: int | None = Field(default=None, ge=2, le=50)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProjectCreate":
+        if (self.adaptive_threshold is None) != (self.max_overlap is None):
+            raise ValueError("adaptive overlap needs both adaptive_threshold and max_overlap")
+        if self.max_overlap is not None and self.max_overlap <= self.overlap:
+            raise ValueError(f"max_overlap ({self.max_overlap}) must be greater than overlap ({self.overlap})")
         self.name = self.name.strip()
         if not self.name:
             raise ValueError("name must not be blank")
@@ -58,6 +66,8 @@ class ProjectRead(BaseModel):
     strength_scale: list[str] | None
     rating_criteria: list[RatingCriterion] | None
     guidelines: str
+    adaptive_threshold: float | None
+    max_overlap: int | None
     created_at: datetime
 
 

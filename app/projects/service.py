@@ -18,6 +18,8 @@ def create_project(*, session: Session, data: ProjectCreate, created_by: User | 
         strength_scale=data.strength_scale,
         rating_criteria=[c.model_dump() for c in data.rating_criteria] if data.rating_criteria else None,
         guidelines=data.guidelines,
+        adaptive_threshold=data.adaptive_threshold,
+        max_overlap=data.max_overlap,
         created_by_id=created_by.id if created_by else None,
     )
     try:

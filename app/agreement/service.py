@@ -1,0 +1,203 @@
+"""Agreement from the database: builds the plain labels `metrics.py` takes, and adds what only the
+database knows (who the annotators are, time per task, skips, flags, gold accuracy, labels per day)."""
+from collections import defaultdict
+from collections.abc import Sequence
+from statistics import median
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.agreement.metrics import PairwiseLabel, RankingLabel, RatingLabel, agreement_report, prompt_agreement
+from app.errors import NotFound, Unprocessable
+from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectKind, Prompt, Response, User
+
+GOLD_OVERLAP = 1_000_000  # gold prompts are for every annotator: their wanted overlap is "everyone"
+
+
+def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: Project) -> dict[int, list[int]]:
+    """Response ids per prompt in upload order (the canonical A/B order of pairwise labels)."""
+    query = select(Response.prompt_id, Response.id).order_by(Response.prompt_id, Response.position)
+    if prompt_ids is None:
+        query = query.join(Prompt, Prompt.id == Response.prompt_id).where(Prompt.project_id == project.id)
+    else:
+        query = query.where(Response.prompt_id.in_(prompt_ids))
+    by_prompt: dict[int, list[int]] = defaultdict(list)
+    for prompt_id, response_id in session.execute(query):
+        by_prompt[prompt_id].append(response_id)
+    return by_prompt
+
+
+def to_label(kind: str, prompt_id: int, annotator_id: int, tiers: list[list[int]], shown: list[int] | None,
+             strength: int | None, responses: list[int]) -> RankingLabel | PairwiseLabel:
+    if kind == ProjectKind.ranking:
+        return RankingLabel(prompt_id, annotator_id, tiers, shown)
+    a, b = responses
+    choice = "tie" if len(tiers) == 1 else ("a" if tiers[0] == [a] else "b")
+    return PairwiseLabel(prompt_id, annotator_id, a, b, choice, strength, shown)
+
+
+def load_labels(
+    *, session: Session, project: Project, prompt_ids: Sequence[int] | None = None
+) -> tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]:
+    query = select(
+        Annotation.prompt_id, Annotation.annotator_id, Annotation.ranking, Annotation.shown_order,
+        Annotation.strength, Annotation.ratings,
+    ).where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
+    if prompt_ids is not None:
+        query = query.where(Annotation.prompt_id.in_(prompt_ids))
+    rows = session.execute(query.order_by(Annotation.prompt_id, Annotation.id)).all()
+    responses = _response_ids(session, prompt_ids, project) if project.kind == ProjectKind.pairwise else {}
+    labels, ratings = [], []
+    for prompt_id, annotator_id, tiers, shown, strength, rated in rows:
+        labels.append(to_label(project.kind, prompt_id, annotator_id, tiers, shown, strength, responses.get(prompt_id, [])))
+        for criterion, values in (rated or {}).items():
+            ratings.extend(RatingLabel(prompt_id, annotator_id, criterion, int(rid), float(v)) for rid, v in values.items())
+    return labels, ratings
+
+
+def _agreement_with(reference: list[list[int]], tiers: list[list[int]]) -> float | None:
+    """Share of response pairs ordered as the reference orders them (tie_half convention)."""
+    rank_ref = {rid: i for i, tier in enumerate(reference) for rid in tier}
+    rank = {rid: i for i, tier in enumerate(tiers) for rid in tier}
+    ids = sorted(rank_ref.keys() & rank.keys())
+    scores = []
+    for x, i in enumerate(ids):
+        for j in ids[x + 1:]:
+            s_ref = (rank_ref[i] > rank_ref[j]) - (rank_ref[i] < rank_ref[j])
+            s = (rank[i] > rank[j]) - (rank[i] < rank[j])
+            scores.append(1 - abs(s_ref - s) / 2)
+    return sum(scores) / len(scores) if scores else None
+
+
+def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str, Any]]:
+    """Per annotator: identity, median seconds per task, skip and flag rates, gold accuracy."""
+    extras: dict[int, dict[str, Any]] = defaultdict(lambda: {
+        "times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": []})
+    gold = dict(session.execute(
+        select(Prompt.id, Prompt.gold_ranking).where(Prompt.project_id == project.id, Prompt.is_gold)
+    ).all())
+    for annotator_id, prompt_id, ms, flag, none_ok, tiers in session.execute(
+        select(Annotation.annotator_id, Annotation.prompt_id, Annotation.time_spent_ms, Annotation.flag,
+               Annotation.none_acceptable, Annotation.ranking).where(Annotation.project_id == project.id)
+    ):
+        e = extras[annotator_id]
+        e["labels"] += 1
+        e["flags"] += flag is not None
+        e["none_acceptable"] += bool(none_ok)
+        if ms is not None:
+            e["times"].append(ms / 1000)
+        if prompt_id in gold and gold[prompt_id] and tiers:
+            e["gold"].append(_agreement_with(gold[prompt_id], tiers))
+    for annotator_id, skips in session.execute(
+        select(Assignment.annotator_id, func.count()).where(
+            Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped
+        ).group_by(Assignment.annotator_id)
+    ):
+        extras[annotator_id]["skips"] = skips
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(list(extras))))} if extras else {}
+    result = {}
+    for annotator_id, e in extras.items():
+        tasks = e["labels"] + e["skips"]
+        gold_scores = [g for g in e["gold"] if g is not None]
+        result[annotator_id] = {
+            "email": users[annotator_id].email if annotator_id in users else None,
+            "name": users[annotator_id].display_name if annotator_id in users else None,
+            "n_annotations": e["labels"],
+            "median_seconds": round(median(e["times"]), 1) if e["times"] else None,
+            "skip_rate": e["skips"] / tasks if tasks else None,
+            "flag_rate": e["flags"] / e["labels"] if e["labels"] else None,
+            "none_acceptable_rate": e["none_acceptable"] / e["labels"] if e["labels"] else None,
+            "gold_accuracy": sum(gold_scores) / len(gold_scores) if gold_scores else None,
+            "gold_labels": len(gold_scores),
+        }
+    return result
+
+
+def _labels_per_day(session: Session, project: Project) -> list[dict[str, Any]]:
+    day = func.date(Annotation.created_at)
+    rows = session.execute(
+        select(day, func.count()).where(Annotation.project_id == project.id).group_by(day).order_by(day)
+    )
+    return [{"day": str(d), "labels": n} for d, n in rows]
+
+
+def project_report(*, session: Session, project: Project, disputed: int = 20) -> dict[str, Any]:
+    """The one report the API, the dashboard and the CLI show."""
+    labels, ratings = load_labels(session=session, project=project)
+    report = agreement_report(labels, kind=project.kind, ratings=ratings)
+    extras = _annotator_extras(session, project)
+    seen = set()
+    for row in report["annotators"]:
+        row.update(extras.get(row["annotator_id"], {}))
+        seen.add(row["annotator_id"])
+    for annotator_id, extra in extras.items():  # annotators with only skips / flags / none-acceptable
+        if annotator_id not in seen:
+            report["annotators"].append({"annotator_id": annotator_id, "n_labels": 0, "n_shared": 0,
+                                         "loo_agreement": None, "position_bias": None, **extra})
+    external = dict(session.execute(select(Prompt.id, Prompt.external_id).where(Prompt.project_id == project.id)).all())
+    for row in report["prompts"]:
+        row["external_id"] = external.get(row["prompt_id"])
+    scored = [p for p in report["prompts"] if p["agreement"] is not None]
+    report["most_disputed"] = sorted(scored, key=lambda p: (p["agreement"], -p["n_annotators"], p["prompt_id"]))[:disputed]
+    report["labels_per_day"] = _labels_per_day(session, project)
+    report["project_id"], report["project_name"] = project.id, project.name
+    return report
+
+
+def review_prompt_overlap(*, session: Session, project: Project, prompt: Prompt) -> None:
+    """Adaptive overlap: once a prompt has all the labels it asked for, ask for one more annotator if its
+    agreement is below the project's threshold, up to max_overlap. Such prompts are served first."""
+    if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
+        return
+    if prompt.completed_count < prompt.target_overlap:
+        return
+    labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt.id])
+    scores = prompt_agreement(labels)
+    agreement = scores[0].agreement if scores else None
+    if agreement is not None and agreement < project.adaptive_threshold and prompt.target_overlap < project.max_overlap:
+        prompt.target_overlap += 1
+        prompt.boosted = True
+    else:
+        prompt.boosted = False
+
+
+def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: list[list[int]] | None) -> Prompt:
+    """Mark a prompt as gold with its known answer (tiers of response ids), or unmark it (ranking=None)."""
+    prompt = session.get(Prompt, prompt_id)
+    if prompt is None or prompt.project_id != project.id:
+        raise NotFound("Prompt not found")
+    if ranking is None:
+        prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = False, None, project.overlap
+        return prompt
+    ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
+    flat = [rid for tier in ranking for rid in tier]
+    if len(flat) != len(set(flat)) or set(flat) != ids or any(not tier for tier in ranking):
+        raise Unprocessable(f"`ranking` must list each of the prompt's responses {sorted(ids)} exactly once")
+    prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = True, ranking, GOLD_OVERLAP
+    return prompt
+
+
+def prompt_annotations(*, session: Session, project: Project, prompt_id: int) -> dict[str, Any]:
+    """Every label of one prompt side by side, with annotators named (researchers and admins only)."""
+    prompt = session.get(Prompt, prompt_id)
+    if prompt is None or prompt.project_id != project.id:
+        raise NotFound("Prompt not found")
+    responses = list(session.scalars(select(Response).where(Response.prompt_id == prompt.id).order_by(Response.position)))
+    rows = session.execute(
+        select(Annotation, User).join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.prompt_id == prompt.id).order_by(Annotation.id)
+    ).all()
+    labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt.id])
+    scores = prompt_agreement(labels)
+    return {
+        "prompt": prompt,
+        "responses": responses,
+        "labels": [
+            {"annotation": a, "annotator": u, "rank": {rid: i + 1 for i, tier in enumerate(a.ranking or []) for rid in tier}}
+            for a, u in rows
+        ],
+        "agreement": scores[0] if scores else None,
+        "gold_rank": {rid: i + 1 for i, tier in enumerate(prompt.gold_ranking or []) for rid in tier},
+        "reference_rank": {rid: i + 1 for i, tier in enumerate(prompt.reference_ranking or []) for rid in tier},
+    }
