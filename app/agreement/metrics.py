@@ -891,6 +891,11 @@ def most_disputed_prompts(prompts: Sequence[PromptAgreement], limit: int = 20) -
 # ---------------------------------------------------------------------------------------------
 
 
+def _flat_dict(record: PromptAgreement) -> dict[str, Any]:
+    """asdict() without its deep copy: these records hold only scalars, and there is one per prompt."""
+    return {name: getattr(record, name) for name in record.__slots__}
+
+
 def _project_metrics(p: _Prepared) -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
     for convention in CONVENTIONS:
@@ -968,5 +973,5 @@ def agreement_report(
              "metric": pa.metric.as_dict()}
             for pa in pairs
         ],
-        "prompts": [asdict(q) for q in prompts],
+        "prompts": [_flat_dict(q) for q in prompts],
     }  # fmt: skip
