@@ -6,7 +6,7 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import Base, Project, ProjectKind, Role
+from app.models import Base, Project, ProjectKind, Response, Role
 from app.projects import service as projects
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, RatingCriterion
 from app.prompts import service as prompts
@@ -19,7 +19,9 @@ ACCOUNTS = [
     ("researcher@example.org", "Rosa Researcher", Role.researcher),
     ("annotator@example.org", "Ann Annotator", Role.annotator),
     ("annotator2@example.org", "Bo Annotator", Role.annotator),
+    ("rater@example.org", "Rae Rater (seeded labels)", Role.annotator),
 ]
+SEEDED_RATER = "rater@example.org"  # labels every demo prompt, so the agreement dashboard has data at once
 RANKING_PROJECT = "Demo: assistant responses"
 PAIRWISE_PROJECT = "Demo: chosen vs rejected"
 
@@ -125,6 +127,26 @@ def _jsonl(rows: list[dict]) -> io.BytesIO:
     return io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows))
 
 
+def _seed_labels(session: Session, project: Project, rater) -> int:
+    """The rater labels every prompt through the real queue: the file's order (best first, as the demo
+    data is written), with the middle two swapped now and then, so agreement is high but not perfect."""
+    from app.annotation import service as annotation
+    from app.annotation.schemas import AnnotationCreate
+
+    count = 0
+    while (task := annotation.next_task(session=session, project=project, annotator=rater, lease_minutes=5)) is not None:
+        order = list(session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position)))
+        if project.kind == ProjectKind.pairwise:
+            data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)
+        else:
+            if task.prompt_id % 3 == 0:
+                order[1], order[2] = order[2], order[1]
+            data = AnnotationCreate(ranking=[[rid] for rid in order], time_spent_ms=20_000 + 1000 * (task.prompt_id % 7))
+        annotation.submit(session=session, project=project, assignment=task, annotator=rater, data=data)
+        count += 1
+    return count
+
+
 def wipe(session: Session) -> None:
     """Delete every row (tests and --reset); children first."""
     for table in reversed(Base.metadata.sorted_tables):
@@ -141,11 +163,11 @@ def create(session: Session) -> Iterator[str]:
         accounts[email] = user
     specs = [
         (RANKING_PROJECT, ProjectCreate(
-            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=2, allow_ties=True, guidelines=RANKING_GUIDELINES,
+            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=3, allow_ties=True, guidelines=RANKING_GUIDELINES,
             rating_criteria=[RatingCriterion(name="helpfulness", min=1, max=7, description="How useful is the answer?")],
         ), RANKING_PROMPTS),
         (PAIRWISE_PROJECT, ProjectCreate(
-            name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=2, allow_ties=True,
+            name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=3, allow_ties=True,
             strength_scale=LLAMA2_STRENGTH_SCALE, guidelines=PAIRWISE_GUIDELINES,
         ), PAIRWISE_PROMPTS),
     ]
@@ -156,7 +178,9 @@ def create(session: Session) -> Iterator[str]:
         result = prompts.import_batch(session=session, project=project, stream=_jsonl(rows), filename="demo.jsonl",
                                       uploaded_by=accounts["admin@example.org"])
         assert result.ok, result.errors  # demo data is ours; a failure here is a bug
-        for email in ("annotator@example.org", "annotator2@example.org"):
+        for email in ("annotator@example.org", "annotator2@example.org", SEEDED_RATER):
             projects.add_member(session=session, project=project, user=accounts[email])
-        yield f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there"
+        seeded = _seed_labels(session, project, accounts[SEEDED_RATER])
+        yield (f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
+               f"{seeded} labels by {SEEDED_RATER}")
     yield f"accounts (password {PASSWORD!r}): " + ", ".join(f"{e} ({r.value})" for e, _, r in ACCOUNTS)
