@@ -1,11 +1,13 @@
 """Agreement: the JSON report, the dashboard, one prompt's labels side by side, gold prompts."""
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from app.agreement import charts, service
+from app.errors import NotFound
+from app.models import Annotation
 from app.db import SessionDep
 from app.projects.dependencies import VisibleProject
 from app.templating import templates
@@ -57,3 +59,19 @@ def dashboard(request: Request, project: VisibleProject, session: SessionDep, us
 def prompt_page(request: Request, project: VisibleProject, prompt_id: int, session: SessionDep, user: StaffUser) -> Response:
     context = {"user": user, "project": project} | service.prompt_annotations(session=session, project=project, prompt_id=prompt_id)
     return templates.TemplateResponse(request, "agreement/prompt.html", context)
+
+
+@router.post("/projects/{project_id}/prompts/{prompt_id}/gold", name="agreement:set_gold")
+def set_gold_form(
+    request: Request, project: VisibleProject, prompt_id: int, session: SessionDep, user: StaffUser,
+    annotation_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Use one stored label as the prompt's gold answer (no annotation_id: unmark)."""
+    ranking = None
+    if annotation_id is not None:
+        annotation = session.get(Annotation, annotation_id)
+        if annotation is None or annotation.prompt_id != prompt_id or not annotation.ranking:
+            raise NotFound("Label not found")
+        ranking = annotation.ranking
+    service.set_gold(session=session, project=project, prompt_id=prompt_id, ranking=ranking)
+    return RedirectResponse(request.url_for("agreement:prompt", project_id=project.id, prompt_id=prompt_id), status_code=303)

@@ -200,3 +200,27 @@ def test_annotators_cannot_see_agreement(client, make_user, make_project, bearer
     assert response.status_code == 403
     gold = client.put(f"/api/projects/{project.id}/prompts/1/gold", json={"ranking": None}, headers=bearer(annotator))
     assert gold.status_code == 403
+
+
+def test_gold_from_a_stored_label_on_the_prompt_page(client, db, make_user, make_project, bearer, login_as):
+    from app.models import Annotation
+
+    annotator, researcher = make_user(Role.annotator), make_user(Role.researcher)
+    project = make_project(members=[annotator], overlap=1)
+    upload(client, project, bearer(researcher), n=1)
+    h = bearer(annotator)
+    task = client.get(f"/api/projects/{project.id}/next", headers=h).json()
+    ranking = [[r["id"]] for r in task["responses"]]
+    client.post(f"/api/tasks/{task['task_id']}/annotations", json={"ranking": ranking}, headers=h)
+    db.rollback()
+    annotation = db.scalar(select(Annotation))
+    browser = login_as(researcher)
+    page = browser.post(f"/projects/{project.id}/prompts/{annotation.prompt_id}/gold",
+                        data={"annotation_id": annotation.id, "csrf_token": browser.headers["X-CSRF-Token"]})
+    assert page.status_code == 200 and "gold" in page.text
+    db.rollback()
+    prompt = db.get(Prompt, annotation.prompt_id)
+    assert prompt.is_gold and prompt.gold_ranking == ranking
+    browser.post(f"/projects/{project.id}/prompts/{prompt.id}/gold", data={"csrf_token": browser.headers["X-CSRF-Token"]})
+    db.rollback()
+    assert db.get(Prompt, prompt.id).is_gold is False
