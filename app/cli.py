@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.config import get_settings
 from app.db import Database
-from app.errors import AppError
+from app.errors import AppError, validation_messages
 from app.models import ProjectKind, Role
 
 cli = typer.Typer(help="Preflab: collect human preference labels for reward models.", no_args_is_help=True)
@@ -97,7 +97,7 @@ def user_create(
     try:
         data = UserCreate(email=email, role=role, password=password, name=name)
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        _fail("; ".join(validation_messages(exc.errors())))
     with _Transaction() as session:
         user = users.create_user(session=session, data=data)
         for name_or_id in project or []:
@@ -127,7 +127,7 @@ def project_create(
         data = ProjectCreate(name=name, kind=kind, overlap=overlap, allow_ties=allow_ties, strength_scale=strength or None,
                              guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "")
     except ValidationError as exc:
-        _fail("; ".join(e["msg"] for e in exc.errors()))
+        _fail("; ".join(validation_messages(exc.errors())))
     with _Transaction() as session:
         project = projects.create_project(session=session, data=data, created_by=None)
         typer.echo(f"created {project.kind} project {project.name!r} (id {project.id})")

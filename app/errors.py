@@ -48,6 +48,11 @@ class Unprocessable(AppError):
     status_code = 422
 
 
+def validation_messages(errors: list[dict[str, Any]]) -> list[str]:
+    """Pydantic errors as `field: message` lines, for forms and the CLI."""
+    return [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'input'}: {e['msg']}" for e in errors]
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
 
@@ -60,7 +65,8 @@ def _render(request: Request, status: int, message: str, details: Any = None) ->
         return JSONResponse(body, status_code=status)
     if status == 401:  # a browser without a session goes to the login page
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    from app.templating import templates  # templating imports settings; keep errors importable alone
+    # Imported here: templating imports settings, and errors must stay importable on its own.
+    from app.templating import templates
 
     return templates.TemplateResponse(
         request, "errors/page.html", {"status": status, "message": message, "details": details}, status_code=status

@@ -6,9 +6,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from app.agreement import charts, service
+from app.db import SessionDep
 from app.errors import NotFound
 from app.models import Annotation
-from app.db import SessionDep
 from app.projects.dependencies import VisibleProject
 from app.templating import templates
 from app.users.dependencies import StaffUser

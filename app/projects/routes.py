@@ -6,7 +6,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.db import SessionDep
-from app.errors import AppError, NotFound
+from app.errors import AppError, NotFound, validation_messages
 from app.markdown import render_markdown
 from app.models import User
 from app.projects import service
@@ -70,7 +70,7 @@ def create_project_form(
         )
         project = service.create_project(session=session, data=data, created_by=admin)
     except ValidationError as exc:
-        errors = [f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()]
+        errors = validation_messages(exc.errors())
     except (AppError, ValueError) as exc:
         errors = [str(exc)]
     else:

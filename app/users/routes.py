@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.db import SessionDep
-from app.errors import AppError
+from app.errors import AppError, validation_messages
 from app.models import ApiToken
 from app.templating import templates
 from app.users import service
@@ -81,7 +81,7 @@ def users_create(
         data = UserCreate(email=email, name=name, role=role, password=password or None)
         service.create_user(session=session, data=data)
     except ValidationError as exc:
-        errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        errors = validation_messages(exc.errors())
     except AppError as exc:
         errors = [exc.message]
     if errors:

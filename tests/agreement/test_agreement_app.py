@@ -9,8 +9,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from app.models import Prompt, Role
 from app.agreement.metrics import RankingLabel
+from app.models import Prompt, Role
 from tests.agreement.test_metrics_reference import brute_agreement
 
 

@@ -1,5 +1,4 @@
 """Consensus rankings: Borda, Bradley–Terry / Plackett–Luce, per-pair majority, Ranked Pairs."""
-import itertools
 
 import pytest
 

@@ -7,7 +7,6 @@ import shutil
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-
 # Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
 pytestmark = pytest.mark.skipif(
     not shutil.which("chromium") and not os.environ.get("PREFLAB_REQUIRE_BROWSER"),
