@@ -8,9 +8,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.agreement.metrics import PairwiseLabel, RankingLabel, RatingLabel, agreement_report, prompt_agreement
+from app.agreement.metrics import (
+    PairwiseLabel,
+    RankingLabel,
+    RatingLabel,
+    agreement_report,
+    prompt_agreement,
+)
 from app.errors import NotFound, Unprocessable
-from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectKind, Prompt, Response, User
+from app.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Project,
+    ProjectKind,
+    Prompt,
+    Response,
+    User,
+)
 
 GOLD_OVERLAP = 1_000_000  # gold prompts are for every annotator: their wanted overlap is "everyone"
 

@@ -3,7 +3,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.annotation import service
-from app.annotation.schemas import AnnotationCreate, AnnotationRead, SkipRequest, TaskRead
+from app.annotation.schemas import (
+    AnnotationCreate,
+    AnnotationRead,
+    SkipRequest,
+    TaskRead,
+)
 from app.config import get_settings
 from app.db import SessionDep
 from app.markdown import render_markdown

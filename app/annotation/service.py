@@ -15,9 +15,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.agreement.service import review_prompt_overlap
-from app.annotation.schemas import AnnotationCreate, AnnotationRead, ResponseView, TaskRead
+from app.annotation.schemas import (
+    AnnotationCreate,
+    AnnotationRead,
+    ResponseView,
+    TaskRead,
+)
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectKind, Prompt, Response, User
+from app.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Project,
+    ProjectKind,
+    Prompt,
+    Response,
+    User,
+)
 from app.models.base import utcnow
 
 _system_random = random.SystemRandom()

@@ -1,6 +1,14 @@
 from datetime import datetime
 from enum import StrEnum
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType, utcnow

@@ -4,7 +4,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.models import Annotation, Assignment, AssignmentStatus, Project, ProjectMember, Prompt, Role, User
+from app.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Project,
+    ProjectMember,
+    Prompt,
+    Role,
+    User,
+)
 from app.models.base import utcnow
 from app.projects.schemas import ProjectCreate, ProjectStats
 

@@ -7,7 +7,12 @@ from app.errors import Conflict, NotFound
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.users.schemas import UserCreate
-from app.users.security import hash_api_token, hash_password, new_api_token, verify_password
+from app.users.security import (
+    hash_api_token,
+    hash_password,
+    new_api_token,
+    verify_password,
+)
 
 
 def create_user(*, session: Session, data: UserCreate) -> User:
