@@ -1,5 +1,6 @@
 """Demo accounts and projects, so a newcomer sees a working app at once (`preflab demo`)."""
 import io
+import random
 from collections.abc import Iterator
 
 import orjson
@@ -19,9 +20,16 @@ ACCOUNTS = [
     ("researcher@example.org", "Rosa Researcher", Role.researcher),
     ("annotator@example.org", "Ann Annotator", Role.annotator),
     ("annotator2@example.org", "Bo Annotator", Role.annotator),
-    ("rater@example.org", "Rae Rater (seeded labels)", Role.annotator),
+    ("rater@example.org", "Rae Rater (seeded: careful)", Role.annotator),
+    ("rater2@example.org", "Cal Careful (seeded: careful)", Role.annotator),
+    ("random@example.org", "Randy Random (seeded: random clicks)", Role.annotator),
+    ("firstshown@example.org", "Fern First (seeded: always the first shown)", Role.annotator),
 ]
-SEEDED_RATER = "rater@example.org"  # labels every demo prompt, so the agreement dashboard has data at once
+# Seeded raters label every demo prompt, so the agreement dashboard has data at once and shows what a
+# careless annotator (random) and a position-biased one (always ranks the shown order) look like.
+SEEDED_RATERS = {"rater@example.org": "careful", "rater2@example.org": "careful", "random@example.org": "random", "firstshown@example.org": "first_shown"}
+DEMO_ANNOTATORS = ("annotator@example.org", "annotator2@example.org")
+OVERLAP = len(SEEDED_RATERS) + len(DEMO_ANNOTATORS)  # every demo prompt leaves room for both demo annotators
 RANKING_PROJECT = "Demo: assistant responses"
 PAIRWISE_PROJECT = "Demo: chosen vs rejected"
 
@@ -127,20 +135,33 @@ def _jsonl(rows: list[dict]) -> io.BytesIO:
     return io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows))
 
 
-def _seed_labels(session: Session, project: Project, rater) -> int:
-    """The rater labels every prompt through the real queue: the file's order (best first, as the demo
-    data is written), with the middle two swapped now and then, so agreement is high but not perfect."""
+def _seeded_order(style: str, best_first: list[int], shown: list[int], rng: random.Random, prompt_id: int) -> list[int]:
+    """How a seeded rater orders a prompt's responses (best first). The demo data lists the best first.
+    careful: that order, with the middle two swapped now and then (high agreement, not perfect);
+    random: a shuffle; first_shown: the order the responses were shown in (pure position bias)."""
+    if style == "random":
+        return rng.sample(best_first, len(best_first))
+    if style == "first_shown":
+        return list(shown)
+    order = list(best_first)
+    if rng.random() < 0.15 and len(order) > 2:
+        order[1], order[2] = order[2], order[1]
+    return order
+
+
+def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
+    """The rater labels every prompt it can get through the real queue, in its style."""
     from app.annotation import service as annotation
     from app.annotation.schemas import AnnotationCreate
 
+    rng = random.Random(f"{project.name}/{rater.email}")  # the same demo every time
     count = 0
     while (task := annotation.next_task(session=session, project=project, annotator=rater, lease_minutes=5)) is not None:
-        order = list(session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position)))
+        best_first = list(session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position)))
+        order = _seeded_order(style, best_first, task.shown_order, rng, task.prompt_id)
         if project.kind == ProjectKind.pairwise:
             data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)
         else:
-            if task.prompt_id % 3 == 0:
-                order[1], order[2] = order[2], order[1]
             data = AnnotationCreate(ranking=[[rid] for rid in order], time_spent_ms=20_000 + 1000 * (task.prompt_id % 7))
         annotation.submit(session=session, project=project, assignment=task, annotator=rater, data=data)
         count += 1
@@ -163,11 +184,11 @@ def create(session: Session) -> Iterator[str]:
         accounts[email] = user
     specs = [
         (RANKING_PROJECT, ProjectCreate(
-            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=3, allow_ties=True, guidelines=RANKING_GUIDELINES,
+            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=OVERLAP, allow_ties=True, guidelines=RANKING_GUIDELINES,
             rating_criteria=[RatingCriterion(name="helpfulness", min=1, max=7, description="How useful is the answer?")],
         ), RANKING_PROMPTS),
         (PAIRWISE_PROJECT, ProjectCreate(
-            name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=3, allow_ties=True,
+            name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=OVERLAP, allow_ties=True,
             strength_scale=LLAMA2_STRENGTH_SCALE, guidelines=PAIRWISE_GUIDELINES,
         ), PAIRWISE_PROMPTS),
     ]
@@ -178,9 +199,9 @@ def create(session: Session) -> Iterator[str]:
         result = prompts.import_batch(session=session, project=project, stream=_jsonl(rows), filename="demo.jsonl",
                                       uploaded_by=accounts["admin@example.org"])
         assert result.ok, result.errors  # demo data is ours; a failure here is a bug
-        for email in ("annotator@example.org", "annotator2@example.org", SEEDED_RATER):
+        for email in (*DEMO_ANNOTATORS, *SEEDED_RATERS):
             projects.add_member(session=session, project=project, user=accounts[email])
-        seeded = _seed_labels(session, project, accounts[SEEDED_RATER])
+        seeded = sum(_seed_labels(session, project, accounts[email], style) for email, style in SEEDED_RATERS.items())
         yield (f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
-               f"{seeded} labels by {SEEDED_RATER}")
+               f"{seeded} labels by the seeded raters ({', '.join(SEEDED_RATERS)})")
     yield f"accounts (password {PASSWORD!r}): " + ", ".join(f"{e} ({r.value})" for e, _, r in ACCOUNTS)

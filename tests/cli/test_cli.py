@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -69,3 +70,27 @@ def test_demo_is_idempotent_and_logs_in(client):
     token = csrf_from(client.get("/login").text)
     response = client.post("/login", data={"email": "annotator@example.org", "password": "preflab-demo", "csrf_token": token})
     assert response.status_code == 200 and "Demo: assistant responses" in response.text
+
+
+def test_demo_dashboard_singles_out_the_careless_seeded_raters(client, db, make_user, bearer, monkeypatch):
+    """The demo's seeded raters give the dashboard real disagreement: the 'always the first shown' rater
+    has a position bias far above chance, and both careless raters agree less with the others than the
+    careful ones do. (The display order is seeded here so the check is deterministic.)"""
+    import random
+
+    from app import demo
+    from app.annotation import service as annotation
+    from app.models import Project, Role
+
+    monkeypatch.setattr(annotation, "_shuffle", random.Random(7).shuffle)
+    db.commit()
+    list(demo.create(db))
+    db.commit()
+    project = db.scalar(select(Project).where(Project.name == demo.RANKING_PROJECT))
+    report = client.get(f"/api/projects/{project.id}/agreement", headers=bearer(make_user(Role.researcher))).json()
+    assert report["summary"]["prompts_with_2plus"] == len(demo.RANKING_PROMPTS)
+    by_email = {a["email"]: a for a in report["annotators"]}
+    assert by_email["firstshown@example.org"]["position_bias"]["observed"] == 1.0
+    assert by_email["firstshown@example.org"]["position_bias"]["p_value"] < 0.01
+    loo = {email: a["loo_agreement"]["value"] for email, a in by_email.items()}
+    assert max(loo["random@example.org"], loo["firstshown@example.org"]) < min(loo["rater@example.org"], loo["rater2@example.org"])
