@@ -28,6 +28,28 @@ SECURITY_HEADERS = {
 }
 
 
+class SessionCookieMiddleware(SessionMiddleware):
+    """Starlette's signed-cookie sessions (HttpOnly, SameSite=lax), with the cookie also marked Secure on
+    any request that arrived over HTTPS, not only when SESSION_HTTPS_ONLY says so. Behind a TLS-terminating
+    proxy the scheme comes from its X-Forwarded-Proto: `preflab serve` runs uvicorn with --proxy-headers and
+    trusts the addresses in FORWARDED_ALLOW_IPS (127.0.0.1 by default)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https" or "secure" in self.security_flags:
+            return await super().__call__(scope, receive, send)
+        prefix = self.session_cookie.encode() + b"="
+
+        async def send_secure(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, value + b"; secure" if name == b"set-cookie" and value.startswith(prefix) else value)
+                    for name, value in message["headers"]
+                ]
+            await send(message)
+
+        await super().__call__(scope, receive, send_secure)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings)
@@ -46,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.settings = settings
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookieMiddleware,
         secret_key=settings.SECRET_KEY,
         session_cookie="preflab_session",
         max_age=14 * 24 * 3600,
