@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger("preflab")
 
@@ -57,20 +58,68 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
 
 
-def _render(request: Request, status: int, message: str, details: Any = None) -> Response:
+def _render(
+    request: Request, status: int, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     if wants_json(request):
         body: dict[str, Any] = {"detail": message}
         if details is not None:
             body["errors"] = details
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
     if status == 401:  # a browser without a session goes to the login page
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     # Imported here: templating imports settings, and errors must stay importable on its own.
     from app.templating import templates
 
     return templates.TemplateResponse(
-        request, "errors/page.html", {"status": status, "message": message, "details": details}, status_code=status
+        request, "errors/page.html", {"status": status, "message": message, "details": details}, status_code=status,
+        headers=headers,
     )
+
+
+def _walk(routes, prefix: str = ""):
+    for route in routes:
+        original = getattr(route, "original_router", None)  # FastAPI keeps included routers nested
+        if original is not None:
+            yield from _walk(original.routes, prefix + (route.include_context.prefix or ""))
+        elif getattr(route, "methods", None):
+            yield compile_path(prefix + route.path)[0], route.methods
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of the app answers on this path (for a 405's Allow header)."""
+    if not hasattr(app.state, "route_methods"):
+        app.state.route_methods = list(_walk(app.routes))
+    return sorted({m for regex, methods in app.state.route_methods if regex.match(path) for m in methods})
+
+
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string", "description": "What is wrong, in one sentence"},
+        "errors": {"description": "Details: invalid fields ({field, message}) or import errors (strings)"},
+    },
+    "required": ["detail"],
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every error of the API has one shape, `{"detail": ..., "errors"?: ...}` (see `_render`): the OpenAPI
+    schema says so for 422 (FastAPI's default documents its own list-shaped 422) and, as `default`, for
+    any other error status (401, 403, 404, 409, 413, 429, 503...)."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid request: `errors` names each field"} | ref
+            responses.setdefault("default", {"description": "An error; `detail` says what is wrong"} | ref)
+    return schema
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -80,7 +129,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _render(request, exc.status_code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route of the path; list every method it has
+            headers = {"Allow": ", ".join(allowed_methods(request.app, request.url.path))}
+        return _render(request, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -2,14 +2,15 @@
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
-from app.db import Database
-from app.errors import install_error_handlers
+from app.db import Database, path_ids_in_range
+from app.errors import document_errors, install_error_handlers
 from app.export.routes import router as export_router
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Preflab",
         summary="Collect human preference labels (rankings, chosen/rejected) for reward models",
         lifespan=lifespan,
-        dependencies=[Depends(csrf_protect)],
+        dependencies=[Depends(csrf_protect), Depends(path_ids_in_range)],
     )
     app.state.database = database
     app.state.settings = settings
@@ -85,7 +86,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     for router in (users_router, projects_router, prompts_router, annotation_router, agreement_router, export_router):
+        for route in router.routes:  # the OpenAPI schema documents the JSON API, not the pages and their forms
+            if not route.path.startswith("/api/"):
+                route.include_in_schema = False
         app.include_router(router)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            ))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)
