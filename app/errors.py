@@ -58,7 +58,7 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
 
 
-def _render(
+def render_error(
     request: Request, status: int, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
     if wants_json(request):
@@ -105,7 +105,7 @@ ERROR_SCHEMA = {
 
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """Every error of the API has one shape, `{"detail": ..., "errors"?: ...}` (see `_render`): the OpenAPI
+    """Every error of the API has one shape, `{"detail": ..., "errors"?: ...}` (see `render_error`): the OpenAPI
     schema says so for 422 (FastAPI's default documents its own list-shaped 422) and, as `default`, for
     any other error status (401, 403, 404, 409, 413, 429, 503...)."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -125,14 +125,14 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     def _app_error(request: Request, exc: AppError) -> Response:
-        return _render(request, exc.status_code, exc.message, exc.details)
+        return render_error(request, exc.status_code, exc.message, exc.details)
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = exc.headers
         if exc.status_code == 405:  # Starlette names only the first route of the path; list every method it has
             headers = {"Allow": ", ".join(allowed_methods(request.app, request.url.path))}
-        return _render(request, exc.status_code, str(exc.detail), headers=headers)
+        return render_error(request, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -140,14 +140,14 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return _render(request, 422, f"Invalid request: {summary}", errors)
+        return render_error(request, 422, f"Invalid request: {summary}", errors)
 
     @app.exception_handler(OperationalError)
     def _database_down(request: Request, exc: OperationalError) -> Response:
         log.error("database error: %s", exc.orig)
-        return _render(request, 503, "The database is unavailable; please retry in a moment.")
+        return render_error(request, 503, "The database is unavailable; please retry in a moment.")
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _render(request, 500, "Internal error; it has been logged.")
+        return render_error(request, 500, "Internal error; it has been logged.")

@@ -10,6 +10,7 @@ from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
 from app.db import Database, path_ids_in_range
+from app.limits import BodySizeLimitMiddleware
 from app.errors import document_errors, install_error_handlers
 from app.export.routes import router as export_router
 from app.projects.routes import router as projects_router
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.database = database
     app.state.settings = settings
+    app.add_middleware(BodySizeLimitMiddleware)  # innermost: its 413 page still has the session and the headers
     app.add_middleware(
         SessionCookieMiddleware,
         secret_key=settings.SECRET_KEY,
