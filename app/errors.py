@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -143,11 +143,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, 422, f"Invalid request: {summary}", errors)
 
     @app.exception_handler(OperationalError)
-    def _database_down(request: Request, exc: OperationalError) -> Response:
-        log.error("database error: %s", exc.orig)
-        return render_error(request, 503, "The database is unavailable; please retry in a moment.")
+    @app.exception_handler(InterfaceError)
+    def _database_down(request: Request, exc: OperationalError | InterfaceError) -> Response:
+        # Unreachable, restarting, or (SQLite) locked for too long. Nothing is cached across requests, and
+        # PostgreSQL pool connections are pinged before use, so the app recovers by itself when it is back.
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        return render_error(request, 503, "The database is unavailable; please retry in a moment.",
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Not log.exception: a handler runs outside the `except` block, so the traceback must be passed.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return render_error(request, 500, "Internal error; it has been logged.")
