@@ -11,9 +11,9 @@ from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
 from app.db import Database, path_ids_in_range
-from app.limits import BodySizeLimitMiddleware
 from app.errors import document_errors, install_error_handlers
 from app.export.routes import router as export_router
+from app.limits import BodySizeLimitMiddleware
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
 from app.users.dependencies import csrf_protect

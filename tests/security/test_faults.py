@@ -1,5 +1,6 @@
 """Faults: an import killed half-way leaves nothing; leases outlive a restart and expire; a database
 outage is a 503 with a clear message and the app recovers by itself; no error shows a stack trace."""
+import io
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from app.db import normalise_url
 from app.main import create_app
 from app.models import Assignment, AssignmentStatus, ImportBatch, Prompt, Response, Role
 from app.models.base import utcnow
+from app.prompts import service as prompts_service
 
 DOWN_MESSAGE = "The database is unavailable; please retry in a moment."
 
@@ -110,8 +112,6 @@ def test_import_killed_midway_leaves_no_partial_batch(database, db, make_project
 def test_expired_leases_return_to_the_pool_after_a_restart(database, db, make_user, make_project, bearer):
     first_annotator, second_annotator = make_user(Role.annotator), make_user(Role.annotator)
     project = make_project(members=[first_annotator, second_annotator], overlap=1)
-    from app.prompts import service as prompts_service
-    import io
     assert prompts_service.import_batch(
         session=db, project=project, filename="one.jsonl", uploaded_by=None,
         stream=io.BytesIO(b'{"id": "only", "prompt": "p", "responses": ["a", "b"]}\n'),
