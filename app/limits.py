@@ -8,13 +8,13 @@ scripts, the error page for a browser.
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import render_error
+from app.errors import PayloadTooLarge, render_error
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(PayloadTooLarge):
+    """An AppError, so whichever handler sees it first answers quietly (no "unhandled error" log)."""
 
 
 def limit_message(limit_mb: float) -> str:
@@ -45,7 +45,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     exceeded = True
-                    raise _TooLarge  # whoever is reading the body stops here
+                    raise _TooLarge(limit_message(limit_mb))  # whoever is reading the body stops here
             return message
 
         async def guarded_send(message: Message) -> None:
