@@ -117,7 +117,10 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             if "422" in responses:
-                responses["422"] = {"description": "Invalid request: `errors` names each field"} | ref
+                described = responses["422"].get("description", "Validation Error")
+                if described == "Validation Error":  # FastAPI's own: say what ours holds
+                    described = "Invalid request: `errors` names each field"
+                responses["422"] = {"description": described} | ref
             responses.setdefault("default", {"description": "An error; `detail` says what is wrong"} | ref)
     return schema
 

@@ -29,7 +29,11 @@ def api_import(
     request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, file: UploadFile | None = None
 ) -> JSONResponse:
     result = _run_import(request, session, project, user, file)
-    return JSONResponse(asdict(result), status_code=200 if result.ok else 422)
+    if result.ok:
+        return JSONResponse(asdict(result))
+    # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
+    detail = f"Nothing imported: {result.total_errors} error(s) in {file.filename}"
+    return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")

@@ -55,7 +55,7 @@ def test_latin1_bytes_fail_clearly_and_store_nothing(client, db, make_user, make
     response = upload(client, project.id, content, "batch.jsonl", bearer(make_user(Role.researcher)))
     assert response.status_code == 422
     body = response.json()
-    assert body["imported"] == 0
+    assert body["imported"] == 0 and body["detail"] == "Nothing imported: 1 error(s) in batch.jsonl"
     assert body["errors"] == ["line 2: not valid UTF-8 (byte 0xe9 at position 27); save the file as UTF-8"]
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Prompt)) == 0
@@ -67,3 +67,11 @@ def test_latin1_csv_names_the_line(client, make_user, make_project, bearer):
     response = upload(client, project.id, content, "batch.csv", bearer(make_user(Role.researcher)))
     assert response.status_code == 422
     assert response.json()["errors"][0].startswith("line 3: not valid UTF-8")
+
+
+def test_the_schema_documents_the_import_errors(app):
+    operation = app.openapi()["paths"]["/api/projects/{project_id}/imports"]["post"]
+    failed = operation["responses"]["422"]
+    assert failed["description"].startswith("Nothing imported")
+    assert failed["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert app.openapi()["components"]["schemas"]["Error"]["required"] == ["detail"]
