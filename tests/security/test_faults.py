@@ -173,6 +173,32 @@ def test_unreachable_database_is_503_with_a_clear_message():
         app.state.database.dispose()
 
 
+def test_sqlite_file_out_of_reach_is_503_and_recovers(tmp_path):
+    """SQLite: the database's directory disappears (an unmounted volume, say), then comes back."""
+    from app import migrate
+    from app.db import build_engine
+
+    folder = tmp_path / "volume"
+    url = f"sqlite:///{folder}/preflab.db"
+    engine = build_engine(get_settings().model_copy(update={"DATABASE_URL": url}))
+    migrate.upgrade(engine)
+    engine.dispose()
+    app = own_app(DATABASE_URL=url)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/healthz").status_code == 200
+            app.state.database.dispose()
+            folder.rename(tmp_path / "elsewhere")
+            down = client.get("/api/me", headers={"Authorization": "Bearer pfl_x"})
+            assert down.status_code == 503 and down.json() == {"detail": DOWN_MESSAGE}
+            assert client.get("/healthz").status_code == 503
+            (tmp_path / "elsewhere").rename(folder)
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/api/me", headers={"Authorization": "Bearer pfl_x"}).status_code == 401  # answers again
+    finally:
+        app.state.database.dispose()
+
+
 class TcpProxy:
     """A TCP forwarder on 127.0.0.1 that can be cut (listener and open connections closed) and restored."""
 
