@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     SECRET_KEY: str = INSECURE_SECRET                  # signs session cookies; must be set in production
     LEASE_MINUTES: int = 30                            # an abandoned task returns to the pool after this
     GOLD_RATE: float = 0.1                             # share of "next task" calls that try a gold prompt first
-    MAX_UPLOAD_MB: int = 200                           # larger uploads are refused with 413
+    MAX_UPLOAD_MB: float = 200                         # larger request bodies (uploads) are refused with 413
     SESSION_HTTPS_ONLY: bool = False                   # mark the session cookie Secure (set behind HTTPS)
     DB_POOL_SIZE: int = 10                             # per app process (PostgreSQL only)
     DB_MAX_OVERFLOW: int = 10

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.errors import NotFound
 
 
 def normalise_url(url: str) -> str:
@@ -78,6 +79,16 @@ def get_db(request: Request) -> Iterator[Session]:
 
 def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
     return request.app.state.database.read_sessionmaker
+
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and would overflow the driver)
+
+
+def path_ids_in_range(request: Request) -> None:
+    """A path id past the INTEGER range is a 404 like any unknown id, not a driver overflow (500)."""
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and isinstance(value, str) and value.isdigit() and int(value) > MAX_ID:
+            raise NotFound(f"No {name.removesuffix('_id').replace('_', ' ')} with id {value}")
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]

@@ -2,15 +2,18 @@
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
-from app.db import Database
-from app.errors import install_error_handlers
+from app.db import Database, path_ids_in_range
+from app.errors import document_errors, install_error_handlers
 from app.export.routes import router as export_router
+from app.limits import BodySizeLimitMiddleware
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
 from app.users.dependencies import csrf_protect
@@ -28,6 +31,28 @@ SECURITY_HEADERS = {
 }
 
 
+class SessionCookieMiddleware(SessionMiddleware):
+    """Starlette's signed-cookie sessions (HttpOnly, SameSite=lax), with the cookie also marked Secure on
+    any request that arrived over HTTPS, not only when SESSION_HTTPS_ONLY says so. Behind a TLS-terminating
+    proxy the scheme comes from its X-Forwarded-Proto: `preflab serve` runs uvicorn with --proxy-headers and
+    trusts the addresses in FORWARDED_ALLOW_IPS (127.0.0.1 by default)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https" or "secure" in self.security_flags:
+            return await super().__call__(scope, receive, send)
+        prefix = self.session_cookie.encode() + b"="
+
+        async def send_secure(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, value + b"; secure" if name == b"set-cookie" and value.startswith(prefix) else value)
+                    for name, value in message["headers"]
+                ]
+            await send(message)
+
+        await super().__call__(scope, receive, send_secure)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings)
@@ -41,12 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Preflab",
         summary="Collect human preference labels (rankings, chosen/rejected) for reward models",
         lifespan=lifespan,
-        dependencies=[Depends(csrf_protect)],
+        dependencies=[Depends(csrf_protect), Depends(path_ids_in_range)],
     )
     app.state.database = database
     app.state.settings = settings
+    app.add_middleware(BodySizeLimitMiddleware)  # innermost: its 413 page still has the session and the headers
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookieMiddleware,
         secret_key=settings.SECRET_KEY,
         session_cookie="preflab_session",
         max_age=14 * 24 * 3600,
@@ -63,11 +89,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     for router in (users_router, projects_router, prompts_router, annotation_router, agreement_router, export_router):
+        for route in router.routes:  # the OpenAPI schema documents the JSON API, not the pages and their forms
+            if not route.path.startswith("/api/"):
+                route.include_in_schema = False
         app.include_router(router)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            ))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return {"status": "ok"}
+    def healthz(request: Request) -> dict:
+        """For load balancers and monitors: 200 when the database answers, else 503 (see app.errors)."""
+        with request.app.state.database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "database": "ok"}
 
     return app

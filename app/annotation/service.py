@@ -32,7 +32,7 @@ from app.models import (
     Response,
     User,
 )
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 
 _system_random = random.SystemRandom()
 _shuffle = _system_random.shuffle
@@ -275,7 +275,7 @@ def submit(
         if data.ratings else None,
         time_spent_ms=data.time_spent_ms
         if data.time_spent_ms is not None
-        else int((utcnow() - _aware(assignment.leased_at)).total_seconds() * 1000),
+        else int((utcnow() - as_utc(assignment.leased_at)).total_seconds() * 1000),
         shown_order=assignment.shown_order,
     )
     try:
@@ -289,11 +289,6 @@ def submit(
     session.flush()
     review_prompt_overlap(session=session, project=project, prompt=prompt)
     return _read(annotation)
-
-
-def _aware(moment):
-    """SQLite returns naive datetimes (stored as UTC); PostgreSQL returns aware ones."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 def skip(*, session: Session, assignment: Assignment, reason: str | None) -> None:

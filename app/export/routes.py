@@ -13,7 +13,12 @@ from app.users.dependencies import StaffUser
 router = APIRouter()
 
 
-@router.get("/api/projects/{project_id}/export", name="export:download")
+@router.get(
+    "/api/projects/{project_id}/export",
+    name="export:download",
+    response_class=StreamingResponse,
+    responses={200: {"description": "One JSON object a line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
 def export(
     project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, format: Literal["trl"] = "trl"
 ) -> StreamingResponse:

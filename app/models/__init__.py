@@ -3,9 +3,9 @@ from app.models.annotation import Annotation, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
-from app.models.user import ApiToken, Role, User
+from app.models.user import ApiToken, LoginAttempt, Role, User
 
 __all__ = [
-    "Annotation", "ApiToken", "Assignment", "AssignmentStatus", "Base", "ImportBatch",
+    "Annotation", "ApiToken", "Assignment", "AssignmentStatus", "Base", "ImportBatch", "LoginAttempt",
     "Project", "ProjectKind", "ProjectMember", "Prompt", "Response", "Role", "User",
 ]

@@ -1,7 +1,7 @@
 """Declarative base with a naming convention, so migrations can name constraints (STYLE 2.8)."""
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
@@ -22,6 +22,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes (stored as UTC); PostgreSQL returns aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """`timestamp with time zone`; read back as an aware UTC datetime on SQLite too (which stores no
+    offset), so the API writes the same ISO 8601 times, offset included, on both databases."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    type_annotation_map = {datetime: UTCDateTime()}

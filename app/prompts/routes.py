@@ -4,9 +4,8 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from app.config import get_settings
 from app.db import SessionDep
-from app.errors import BadRequest, PayloadTooLarge
+from app.errors import BadRequest
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import service
@@ -16,15 +15,7 @@ from app.users.dependencies import StaffUser
 router = APIRouter()
 
 
-def check_upload_size(request: Request) -> None:
-    limit = get_settings().MAX_UPLOAD_MB
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit * 1024 * 1024:
-        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} MB (MAX_UPLOAD_MB)")
-
-
 def _run_import(request, session, project, user, file: UploadFile | None) -> service.ImportResult:
-    check_upload_size(request)
     if file is None or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
     return service.import_batch(session=session, project=project, stream=file.file, filename=file.filename, uploaded_by=user)
@@ -38,7 +29,11 @@ def api_import(
     request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, file: UploadFile | None = None
 ) -> JSONResponse:
     result = _run_import(request, session, project, user, file)
-    return JSONResponse(asdict(result), status_code=200 if result.ok else 422)
+    if result.ok:
+        return JSONResponse(asdict(result))
+    # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
+    detail = f"Nothing imported: {result.total_errors} error(s) in {file.filename}"
+    return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")

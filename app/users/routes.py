@@ -10,7 +10,7 @@ from app.db import SessionDep
 from app.errors import AppError, validation_messages
 from app.models import ApiToken
 from app.templating import templates
-from app.users import service
+from app.users import service, throttle
 from app.users.dependencies import AdminUser, CurrentUser, OptionalUser
 from app.users.schemas import TokenCreate, TokenCreated, UserCreate, UserRead
 
@@ -39,14 +39,23 @@ def login_submit(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
+    address = request.client.host if request.client else None
+    blocked = throttle.check(session=session, email=email, address=address)
+    if blocked is not None:  # refused before the password is even looked at
+        return templates.TemplateResponse(
+            request, "users/login.html", {"next": next, "error": blocked.message, "email": email},
+            status_code=429, headers={"Retry-After": str(blocked.retry_after)},
+        )
     user = service.authenticate(session=session, email=email, password=password)
     if user is None:
+        throttle.record_failure(session=session, email=email, address=address)  # committed with the request
         return templates.TemplateResponse(
             request,
             "users/login.html",
             {"next": next, "error": "Wrong email or password", "email": email},
             status_code=400,
         )
+    throttle.record_success(session=session, email=email)
     csrf = request.session.get("csrf")
     request.session.clear()  # a fresh session on login (no fixation); keep the CSRF token of the form
     request.session.update({"user_id": user.id, "csrf": csrf})

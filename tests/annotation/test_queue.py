@@ -135,6 +135,8 @@ class TestSubmit:
             (lambda ids: {"ranking": [[i] for i in ids] + [[ids[0]]]}, "exactly once"),
             (lambda ids: {"ranking": [[ids[0], ids[1]], [ids[2]], [ids[3]]]}, "does not allow ties"),
             (lambda ids: {"ranking": [[i] for i in ids[:3]] + [[999999]]}, "exactly once"),
+            (lambda ids: {"ranking": [[i] for i in ids] + [[]]}, "empty groups"),
+            (lambda ids: {"ranking": []}, "exactly once"),
             (lambda ids: {"ranking": [[i] for i in ids], "ratings": {"nope": {}}}, "unknown criterion"),
             (lambda ids: {"chosen": ids[0], "rejected": ids[1]}, "ranking project"),
             (lambda ids: {}, "Send a ranking"),
@@ -189,6 +191,17 @@ class TestSubmit:
         db.rollback()
         assert db.scalar(select(func.count()).select_from(Annotation)) == 1
         assert db.scalar(select(Prompt.completed_count)) == 1
+
+    def test_a_repeat_with_another_label_returns_the_stored_one(self, client, db, setup):
+        project, (h,), _ = setup(n_annotators=1, n_prompts=1)
+        task = next_task(client, project, h).json()
+        first = self.submit(client, task["task_id"], rank_as_shown(task), h)
+        reversed_body = {"ranking": rank_as_shown(task)["ranking"][::-1]}
+        repeat = self.submit(client, task["task_id"], reversed_body, h)
+        assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
+        assert repeat.json()["ranking"] == first.json()["ranking"] != reversed_body["ranking"]
+        db.rollback()
+        assert db.scalar(select(Annotation.ranking)) == first.json()["ranking"]
 
     def test_someone_elses_task_is_404(self, client, setup):
         project, (a, b), _ = setup(n_annotators=2, n_prompts=1)
