@@ -1,29 +1,15 @@
 """The annotation page in a real browser: keyboard ranking, drag and drop, pairwise keys, skip, untrusted text."""
 import json
-import os
 import re
-import shutil
 
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-# Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
-pytestmark = pytest.mark.skipif(
-    not shutil.which("chromium") and not os.environ.get("PREFLAB_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium (apt-get install chromium)",
-)
+from sqlalchemy import func, select
 
-PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py)
-ANNOTATOR, ADMIN = "annotator@example.org", "admin@example.org"
-RANKING_PROJECT, PAIRWISE_PROJECT = "Demo: assistant responses", "Demo: chosen vs rejected"
+from app.models import Annotation, Assignment, User
+from tests.browser.helpers import ADMIN, ANNOTATOR, PAIRWISE_PROJECT, RANKING_PROJECT, csrf, login, requires_browser
 
-
-def login(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
+pytestmark = requires_browser
 
 
 def open_task(page: Page, project_id: int) -> None:
@@ -73,16 +59,33 @@ def submit_with(page: Page, action) -> dict:
     return stored
 
 
+def task_id(page: Page) -> int:
+    return int(re.search(r"/api/tasks/(\d+)/", task_url(page)).group(1))
+
+
+def from_db(db, model, row_id: int):
+    """The row as the server committed it (read in a fresh session, not from the page or the response)."""
+    with db() as session:
+        row = session.get(model, row_id)
+        assert row is not None, f"{model.__name__} {row_id} is not in the database"
+        return row
+
+
+def check_stored(db, answer: dict, *, email: str = ANNOTATOR) -> Annotation:
+    """The label the server answered with is the one in the database, by this annotator."""
+    row = from_db(db, Annotation, answer["id"])
+    with db() as session:
+        assert session.get(User, row.annotator_id).email == email
+    assert (row.ranking, row.strength, row.flag) == (answer["ranking"], answer["strength"], answer["flag"])
+    return row
+
+
 def console_errors(page: Page) -> list[str]:
     """Errors the page logs from now on (a CSP violation is one); the favicon's 404 aside."""
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return errors
-
-
-def csrf(page: Page) -> str:
-    return page.locator('meta[name="csrf-token"]').get_attribute("content")
 
 
 def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -> set[tuple[int, int]]:
@@ -92,7 +95,7 @@ def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -
     return {(r["chosen_response_id"], r["rejected_response_id"]) for r in rows if r["annotation_id"] == annotation_id}
 
 
-def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screenshot_dir):
+def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, screenshot_dir):
     errors = console_errors(page)
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
@@ -128,6 +131,7 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screensho
 
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["B"], ids["A"]]]
+    assert check_stored(db, stored).shown_order == [ids[label] for label in "ABCD"]
     assert errors == []
 
     admin = new_context()
@@ -137,7 +141,7 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screensho
     }  # B and A are tied: no pair between them
 
 
-def test_rank_by_drag_and_drop_and_buttons(page: Page, server, screenshot_dir):
+def test_rank_by_drag_and_drop_and_buttons(page: Page, server, db, screenshot_dir):
     page.set_viewport_size({"width": 1400, "height": 1800})  # every card in view: a drag does not scroll
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
@@ -157,9 +161,10 @@ def test_rank_by_drag_and_drop_and_buttons(page: Page, server, screenshot_dir):
 
     stored = submit_with(page, lambda: page.click("#submit"))
     assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["A"]], [ids["B"]]]
+    assert check_stored(db, stored).ratings == {"helpfulness": {str(ids["A"]): 6}}
 
 
-def test_pairwise_with_keys(page: Page, server, screenshot_dir):
+def test_pairwise_with_keys(page: Page, server, db, screenshot_dir):
     errors = console_errors(page)
     login(page, ANNOTATOR)
     open_task(page, server.projects[PAIRWISE_PROJECT])
@@ -183,6 +188,7 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     expect(page.locator("input[name=strength][value='1']")).to_be_checked()
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [[ids["B"]], [ids["A"]]] and stored["strength"] == 1
+    check_stored(db, stored)
 
     # A tie: no strength allowed; "q" is refused while tied.
     ids = shown_ids(page)
@@ -192,6 +198,7 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     expect(page.locator("#live")).to_have_text("A tie has no strength")
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [sorted(ids.values())] and stored["strength"] is None
+    check_stored(db, stored)
 
     # A with Shift+3 (the third level); a flag without a reason shows the server's 422 inline.
     ids = shown_ids(page)
@@ -204,13 +211,14 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     page.fill("#flag-reason", "unsafe advice")
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # from inside the text box
     assert stored["ranking"] == [[ids["A"]], [ids["B"]]] and stored["strength"] == 2 and stored["flag"] == "harmful"
+    assert check_stored(db, stored).flag_reason == "unsafe advice"
     assert [e for e in errors if "422" not in e] == []  # the deliberate 422 logs a failed resource load
 
 
-def test_skip_with_a_reason(page: Page, new_context, server, screenshot_dir):
+def test_skip_with_a_reason(page: Page, new_context, server, db, screenshot_dir):
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
-    before = task_url(page)
+    before, skipped = task_url(page), task_id(page)
     page.keyboard.press("s")
     expect(page.locator("#skip-reason")).to_be_focused()
     page.keyboard.press("Enter")  # no reason yet
@@ -222,6 +230,10 @@ def test_skip_with_a_reason(page: Page, new_context, server, screenshot_dir):
     assert info.value.status == 204
     expect(page.locator("#annotate")).not_to_have_attribute("data-submit-url", before)  # the next task
 
+    row = from_db(db, Assignment, skipped)
+    assert (row.status, row.skip_reason) == ("skipped", "I can't judge this one")
+    with db() as session:
+        assert session.scalar(select(func.count()).where(Annotation.assignment_id == skipped)) == 0  # no label
     admin = new_context()
     login(admin.new_page(), ADMIN)
     stats = admin.request.get(f"/api/projects/{server.projects[RANKING_PROJECT]}/stats").json()
