@@ -61,15 +61,17 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
     return groups
 
 
+def _live_leases(project: Project, annotator: User):
+    return select(Assignment).where(
+        Assignment.annotator_id == annotator.id,
+        Assignment.project_id == project.id,
+        Assignment.status == AssignmentStatus.leased,
+        Assignment.lease_expires_at > utcnow(),
+    ).order_by(Assignment.id).limit(1)
+
+
 def current_lease(*, session: Session, project: Project, annotator: User) -> Assignment | None:
-    return session.scalar(
-        select(Assignment).where(
-            Assignment.annotator_id == annotator.id,
-            Assignment.project_id == project.id,
-            Assignment.status == AssignmentStatus.leased,
-            Assignment.lease_expires_at > utcnow(),
-        ).order_by(Assignment.id).limit(1)
-    )
+    return session.scalar(_live_leases(project, annotator))
 
 
 def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float, postgres: bool) -> Prompt | None:
@@ -95,16 +97,47 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
     return None
 
 
+def _lock_annotator(session: Session, annotator: User) -> bool:
+    """On PostgreSQL, one claim at a time per annotator (double clicks, several tabs); True there."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
+    return postgres
+
+
 def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:  # one claim at a time per annotator (double clicks, several tabs)
-        session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
+    postgres = _lock_annotator(session, annotator)
     lease = current_lease(session=session, project=project, annotator=annotator)
     if lease is not None:
         return lease
+    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
+                      gold_rate=gold_rate, postgres=postgres)
+
+
+def prefetch_task(
+    *, session: Session, project: Project, annotator: User, after_task_id: int | None, lease_minutes: int,
+    gold_rate: float = 0.0,
+) -> Assignment | None:
+    """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
+    at once. Repeat calls return the same task, and an annotator never holds more than two leases in a
+    project: the one on screen and the one prefetched. None if nothing else is left."""
+    postgres = _lock_annotator(session, annotator)
+    query = _live_leases(project, annotator)
+    if after_task_id is not None:
+        query = query.where(Assignment.id != after_task_id)
+    held = session.scalar(query)
+    if held is not None:
+        return held
+    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
+                      gold_rate=gold_rate, postgres=postgres)
+
+
+def _lease_new(
+    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float, postgres: bool
+) -> Assignment | None:
     reclaim_expired_leases(session=session, project_id=project.id)
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate, postgres=postgres)
     if prompt is None:

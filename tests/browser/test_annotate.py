@@ -38,23 +38,28 @@ def done_count(page: Page) -> int:
 def submit_with(page: Page, action) -> dict:
     """Run `action` (which submits), wait for the next task to load, return the label the server stored.
 
-    The page navigates as soon as the POST answers, so its body is read on the way, by a pass-through route."""
+    The page moves on as soon as the POST answers, so its body is read on the way, by a pass-through route."""
     before, done = task_url(page), done_count(page)
     answers = []
 
     def record(route):
-        sent = route.request.post_data_json
-        assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
-        response = route.fetch()
-        answers.append((response.status, response.json()))
-        route.fulfill(response=response)
+        try:
+            sent = route.request.post_data_json
+            response = route.fetch()
+            answers.append((sent, response.status, response.json()))
+            route.fulfill(response=response)
+        except Exception as exc:  # an exception would otherwise let the request through unrecorded
+            answers.append(exc)
+            raise
 
     page.route("**/api/tasks/*/annotations", record)
     action()
     expect(page.locator("#progress strong")).to_have_text(str(done + 1))
     page.unroute("**/api/tasks/*/annotations", record)
     assert page.locator("#annotate").count() == 0 or task_url(page) != before  # a new task, or nothing left
-    [(status, stored)] = answers
+    assert len(answers) == 1, answers
+    [(sent, status, stored)] = answers
+    assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
     assert status == 201, stored
     return stored
 
@@ -238,6 +243,56 @@ def test_skip_with_a_reason(page: Page, new_context, server, db, screenshot_dir)
     login(admin.new_page(), ADMIN)
     stats = admin.request.get(f"/api/projects/{server.projects[RANKING_PROJECT]}/stats").json()
     assert stats["skipped"] >= 1
+
+
+def leases(db, project_id: int) -> list[int]:
+    """The annotator's live leases in the project, oldest first."""
+    with db() as session:
+        return list(session.scalars(select(Assignment.id).join(User, User.id == Assignment.annotator_id).where(
+            User.email == ANNOTATOR, Assignment.project_id == project_id, Assignment.status == "leased",
+        ).order_by(Assignment.id)))
+
+
+def test_next_task_appears_without_a_page_load(page: Page, server, db, screenshot_dir):
+    project_id = server.projects[RANKING_PROJECT]
+    login(page, ANNOTATOR)
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url) as prefetched:
+        open_task(page, project_id)
+    assert prefetched.value.status == 200
+    first, ids = task_id(page), shown_ids(page)
+    upcoming = [t for t in leases(db, project_id) if t != first]
+    assert len(upcoming) == 1, "the next task is leased in the background while this one is shown"
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    page.evaluate("window.__samePage = 'yes'")  # lost if the page were loaded again
+
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # as shown: A B C D
+    assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
+    assert from_db(db, Annotation, stored["id"]).assignment_id == first
+    check_stored(db, stored)
+    assert task_id(page) == upcoming[0]  # the prefetched task, swapped in
+    page.screenshot(path=screenshot_dir / "ranking-next-task.png", full_page=True)
+
+    # The swapped-in task works like a loaded one: its own ids, keys, drag handles, submit.
+    second, ids = task_id(page), shown_ids(page)
+    assert set(ids.values()) == set(from_db(db, Assignment, second).shown_order)
+    expect(page.locator("#live")).to_have_text("Saved. Next task.")
+    page.keyboard.press("2")
+    page.keyboard.press("Shift+ArrowUp")
+    assert card_order(page) == ["B", "A", "C", "D"]
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url):  # the next one's, in the background
+        stored = submit_with(page, lambda: page.click("#submit"))
+    assert stored["ranking"] == [[ids["B"]], [ids["A"]], [ids["C"]], [ids["D"]]]
+    assert from_db(db, Annotation, stored["id"]).assignment_id == second
+    check_stored(db, stored)
+    assert navigations == [] and page.evaluate("window.__samePage") == "yes"
+
+    # Never more than two leases (the task on screen and the next); a reload shows the task on screen.
+    third = task_id(page)
+    held = leases(db, project_id)
+    assert third in held and len(held) <= 2, held
+    page.reload()
+    assert task_id(page) == third
 
 
 def test_shortcut_help_toggles(page: Page, server):
