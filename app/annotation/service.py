@@ -62,16 +62,13 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
 
 
 def _live_leases(project: Project, annotator: User):
+    """The annotator's oldest unexpired lease in the project (add a where() to narrow it)."""
     return select(Assignment).where(
         Assignment.annotator_id == annotator.id,
         Assignment.project_id == project.id,
         Assignment.status == AssignmentStatus.leased,
         Assignment.lease_expires_at > utcnow(),
     ).order_by(Assignment.id).limit(1)
-
-
-def current_lease(*, session: Session, project: Project, annotator: User) -> Assignment | None:
-    return session.scalar(_live_leases(project, annotator))
 
 
 def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float, postgres: bool) -> Prompt | None:
@@ -97,20 +94,24 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
     return None
 
 
-def _lock_annotator(session: Session, annotator: User) -> bool:
-    """On PostgreSQL, one claim at a time per annotator (double clicks, several tabs); True there."""
+def _held_or_lock(session: Session, annotator: User, held) -> tuple[Assignment | None, bool]:
+    """A lease the annotator holds (the `held` query), or else, on PostgreSQL, the annotator's row locked so that
+    one claim at a time happens per annotator (double clicks, several tabs), and `held` asked again under the
+    lock. Holding a lease already, the common case, takes no lock: a row lock is a write, and a write makes the
+    commit wait for the WAL flush. Returns (lease or None, is PostgreSQL)."""
+    lease = session.scalar(held)
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    if lease is None and postgres:
         session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
-    return postgres
+        lease = session.scalar(held)  # READ COMMITTED: sees a claim committed while we waited
+    return lease, postgres
 
 
 def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    postgres = _lock_annotator(session, annotator)
-    lease = current_lease(session=session, project=project, annotator=annotator)
+    lease, postgres = _held_or_lock(session, annotator, _live_leases(project, annotator))
     if lease is not None:
         return lease
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
@@ -124,11 +125,10 @@ def prefetch_task(
     """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
     at once. Repeat calls return the same task, and an annotator never holds more than two leases in a
     project: the one on screen and the one prefetched. None if nothing else is left."""
-    postgres = _lock_annotator(session, annotator)
     query = _live_leases(project, annotator)
     if after_task_id is not None:
         query = query.where(Assignment.id != after_task_id)
-    held = session.scalar(query)
+    held, postgres = _held_or_lock(session, annotator, query)
     if held is not None:
         return held
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,

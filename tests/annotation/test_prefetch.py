@@ -74,3 +74,25 @@ def test_skipping_moves_on_to_the_prefetched_task(client, db, setup):
     upcoming = task_of(prefetch(client, project, h, after=current["task_id"]).text)
     assert client.post(f"/api/tasks/{current['task_id']}/skip", headers=h, json={"reason": "unsure"}).status_code == 204
     assert next_task(client, project, h).json()["task_id"] == upcoming
+
+
+def test_asking_again_for_a_held_task_writes_and_locks_nothing(client, app, setup):
+    """A page reload, a repeated "next" or prefetch only reads: no row lock (on PostgreSQL a lock is a write and
+    makes the commit wait for the WAL flush), no UPDATE, no INSERT."""
+    from sqlalchemy import event
+
+    project, (h,), _ = setup(n_annotators=1, n_prompts=3)
+    current = next_task(client, project, h).json()
+    prefetch(client, project, h, after=current["task_id"])
+    statements: list[str] = []
+    engine = app.state.database.engine
+    record = lambda conn, cursor, sql, params, context, many: statements.append(sql.upper())  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert next_task(client, project, h).json()["task_id"] == current["task_id"]
+        assert prefetch(client, project, h, after=current["task_id"]).status_code == 200
+        assert client.get(f"/projects/{project.id}/annotate", headers=h).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    statements = [s for s in statements if not s.startswith("BEGIN")]  # SQLite's BEGIN IMMEDIATE (app.db)
+    assert statements and all(s.lstrip().startswith("SELECT") and "FOR UPDATE" not in s for s in statements), statements
