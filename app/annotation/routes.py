@@ -78,6 +78,7 @@ def annotate_page(request: Request, project: MemberProject, session: SessionDep,
                "guidelines_html": render_markdown_cached(project.guidelines)}
     if assignment is not None:
         context["task"] = service.task_view(session=session, project=project, assignment=assignment)
+        context["lease_seconds"] = service.lease_seconds_left(assignment)
     return templates.TemplateResponse(request, "annotation/task.html", context)
 
 
@@ -97,5 +98,6 @@ def annotate_prefetch(
     if assignment is None:
         return Response(status_code=204)
     context = {"project": project, "done": None, "guidelines_html": render_markdown_cached(project.guidelines),
-               "task": service.task_view(session=session, project=project, assignment=assignment)}
+               "task": service.task_view(session=session, project=project, assignment=assignment),
+               "lease_seconds": service.lease_seconds_left(assignment)}
     return templates.TemplateResponse(request, "annotation/_task.html", context)

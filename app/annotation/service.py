@@ -324,6 +324,10 @@ def submit(
     return _read(annotation)
 
 
+def lease_seconds_left(assignment: Assignment) -> int:
+    return max(0, int((_aware(assignment.lease_expires_at) - utcnow()).total_seconds()))
+
+
 def _aware(moment):
     """SQLite returns naive datetimes (stored as UTC); PostgreSQL returns aware ones."""
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)

@@ -377,14 +377,20 @@
   function prefetch(root) {
     return fetch(root.dataset.prefetchUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then((response) => (response.status === 200 ? response.text() : null))
-      .then((html) => html && new DOMParser().parseFromString(html, "text/html").getElementById("annotate"))
+      .then((html) => {
+        const node = html && new DOMParser().parseFromString(html, "text/html").getElementById("annotate");
+        return node && { node, expiresAt: Date.now() + 1000 * Number(node.dataset.leaseSeconds) };
+      })
       .catch(() => null);
   }
 
   async function moveOn(root, upcoming, labelled) {
-    const next = await upcoming;
-    if (!next || next.dataset.submitUrl === root.dataset.submitUrl) {
-      window.location.assign(root.dataset.nextUrl); // nothing prefetched: a page load leases the next task, or says none is left
+    const fetched = await upcoming;
+    const next = fetched && fetched.node;
+    // Nothing prefetched, or its lease ran out while this task was open: a page load leases the next task
+    // (or says none is left).
+    if (!next || next.dataset.submitUrl === root.dataset.submitUrl || Date.now() > fetched.expiresAt - 30000) {
+      window.location.assign(root.dataset.nextUrl);
       return;
     }
     for (const panel of ["#shortcuts", "#guidelines"]) { // keep the panels as the annotator left them

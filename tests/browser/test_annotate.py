@@ -295,6 +295,28 @@ def test_next_task_appears_without_a_page_load(page: Page, server, db, screensho
     assert task_id(page) == third
 
 
+def test_a_prefetched_task_whose_lease_ran_out_is_not_shown(page: Page, server, db):
+    """If the next task's lease expired while the annotator worked on this one, the page loads the next task
+    afresh instead of showing the stale one."""
+    login(page, ANNOTATOR)
+
+    def expire(route):  # as if the prefetched lease had no time left
+        response = route.fetch()
+        body = re.sub(r'data-lease-seconds="\d+"', 'data-lease-seconds="0"', response.text())
+        route.fulfill(response=response, body=body)
+
+    page.route("**/annotate/prefetch*", expire)
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url):
+        open_task(page, server.projects[RANKING_PROJECT])
+    page.unroute("**/annotate/prefetch*", expire)
+    ids = shown_ids(page)
+    page.evaluate("window.__samePage = 'yes'")
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
+    check_stored(db, stored)
+    assert page.evaluate("window.__samePage") is None  # a page load, not a swap
+
+
 def test_shortcut_help_toggles(page: Page, server):
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
