@@ -4,7 +4,10 @@ import re
 from sqlalchemy import select
 
 from app.models import Annotation, Assignment, Prompt
-from tests.annotation.test_queue import add_prompts, next_task, rank_as_shown, setup  # noqa: F401 (fixtures)
+from tests.annotation import test_queue
+from tests.annotation.test_queue import next_task, rank_as_shown
+
+add_prompts, setup = test_queue.add_prompts, test_queue.setup  # the queue tests' fixtures
 
 
 def prefetch(client, project, headers, after=None):

@@ -3,7 +3,6 @@ import json
 import re
 
 from playwright.sync_api import BrowserContext, Page, expect
-
 from sqlalchemy import func, select
 
 from app.models import Annotation, Assignment, User
