@@ -4,6 +4,8 @@ Two layers: markdown-it with raw HTML disabled escapes any HTML in the source, a
 then keeps only a safelist of tags and URL schemes, so `javascript:` links and event handlers
 cannot survive even if the renderer had a bug.
 """
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -29,3 +31,9 @@ def render_markdown(text: str | None) -> Markup:
         link_rel="noopener noreferrer nofollow",
     )
     return Markup(clean)
+
+
+@lru_cache(maxsize=256)
+def render_markdown_cached(text: str | None) -> Markup:
+    """For text shown on every page view that rarely changes (a project's guidelines): rendered once per process."""
+    return render_markdown(text)

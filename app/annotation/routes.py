@@ -11,7 +11,7 @@ from app.annotation.schemas import (
 )
 from app.config import get_settings
 from app.db import SessionDep
-from app.markdown import render_markdown
+from app.markdown import render_markdown_cached
 from app.models import Project
 from app.projects.dependencies import MemberProject
 from app.templating import templates
@@ -75,8 +75,29 @@ def annotate_page(request: Request, project: MemberProject, session: SessionDep,
     assignment = _lease_next(session, project, user)
     done = service.annotator_done_count(session=session, project=project, annotator=user)
     context = {"user": user, "project": project, "done": done, "task": None,
-               "guidelines_html": render_markdown(project.guidelines)}
+               "guidelines_html": render_markdown_cached(project.guidelines)}
     if assignment is not None:
         context["task"] = service.task_view(session=session, project=project, assignment=assignment)
+        context["lease_seconds"] = service.lease_seconds_left(assignment)
     return templates.TemplateResponse(request, "annotation/task.html", context)
 
+
+@router.get(
+    "/projects/{project_id}/annotate/prefetch",
+    name="annotation:prefetch",
+    responses={204: {"description": "Nothing else is left for this annotator"}},
+)
+def annotate_prefetch(
+    request: Request, project: MemberProject, session: SessionDep, user: CurrentUser, after: int | None = None
+) -> Response:
+    """The task after `after` (the one on screen) as the page's #annotate block, leased now: the page fetches it in
+    the background and swaps it in the moment the current one is submitted or skipped."""
+    settings = get_settings()
+    assignment = service.prefetch_task(session=session, project=project, annotator=user, after_task_id=after,
+                                       lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE)
+    if assignment is None:
+        return Response(status_code=204)
+    context = {"project": project, "done": None, "guidelines_html": render_markdown_cached(project.guidelines),
+               "task": service.task_view(session=session, project=project, assignment=assignment),
+               "lease_seconds": service.lease_seconds_left(assignment)}
+    return templates.TemplateResponse(request, "annotation/_task.html", context)

@@ -61,15 +61,14 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
     return groups
 
 
-def current_lease(*, session: Session, project: Project, annotator: User) -> Assignment | None:
-    return session.scalar(
-        select(Assignment).where(
-            Assignment.annotator_id == annotator.id,
-            Assignment.project_id == project.id,
-            Assignment.status == AssignmentStatus.leased,
-            Assignment.lease_expires_at > utcnow(),
-        ).order_by(Assignment.id).limit(1)
-    )
+def _live_leases(project: Project, annotator: User):
+    """The annotator's oldest unexpired lease in the project (add a where() to narrow it)."""
+    return select(Assignment).where(
+        Assignment.annotator_id == annotator.id,
+        Assignment.project_id == project.id,
+        Assignment.status == AssignmentStatus.leased,
+        Assignment.lease_expires_at > utcnow(),
+    ).order_by(Assignment.id).limit(1)
 
 
 def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float, postgres: bool) -> Prompt | None:
@@ -95,16 +94,50 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
     return None
 
 
+def _held_or_lock(session: Session, annotator: User, held) -> tuple[Assignment | None, bool]:
+    """A lease the annotator holds (the `held` query), or else, on PostgreSQL, the annotator's row locked so that
+    one claim at a time happens per annotator (double clicks, several tabs), and `held` asked again under the
+    lock. Holding a lease already, the common case, takes no lock: a row lock is a write, and a write makes the
+    commit wait for the WAL flush. Returns (lease or None, is PostgreSQL)."""
+    lease = session.scalar(held)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if lease is None and postgres:
+        session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
+        lease = session.scalar(held)  # READ COMMITTED: sees a claim committed while we waited
+    return lease, postgres
+
+
 def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:  # one claim at a time per annotator (double clicks, several tabs)
-        session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
-    lease = current_lease(session=session, project=project, annotator=annotator)
+    lease, postgres = _held_or_lock(session, annotator, _live_leases(project, annotator))
     if lease is not None:
         return lease
+    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
+                      gold_rate=gold_rate, postgres=postgres)
+
+
+def prefetch_task(
+    *, session: Session, project: Project, annotator: User, after_task_id: int | None, lease_minutes: int,
+    gold_rate: float = 0.0,
+) -> Assignment | None:
+    """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
+    at once. Repeat calls return the same task, and an annotator never holds more than two leases in a
+    project: the one on screen and the one prefetched. None if nothing else is left."""
+    query = _live_leases(project, annotator)
+    if after_task_id is not None:
+        query = query.where(Assignment.id != after_task_id)
+    held, postgres = _held_or_lock(session, annotator, query)
+    if held is not None:
+        return held
+    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
+                      gold_rate=gold_rate, postgres=postgres)
+
+
+def _lease_new(
+    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float, postgres: bool
+) -> Assignment | None:
     reclaim_expired_leases(session=session, project_id=project.id)
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate, postgres=postgres)
     if prompt is None:
@@ -289,6 +322,10 @@ def submit(
     session.flush()
     review_prompt_overlap(session=session, project=project, prompt=prompt)
     return _read(annotation)
+
+
+def lease_seconds_left(assignment: Assignment) -> int:
+    return max(0, int((as_utc(assignment.lease_expires_at) - utcnow()).total_seconds()))
 
 
 def skip(*, session: Session, assignment: Assignment, reason: str | None) -> None:

@@ -30,6 +30,7 @@ DEMO_PROJECTS = {"Demo: assistant responses", "Demo: chosen vs rejected"}  # mad
 class Server:
     url: str
     projects: dict[str, int]  # demo project name -> id
+    database_url: str         # the server's database, for tests to check what it stored
 
 
 def _free_port() -> int:
@@ -92,7 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"the server did not answer:\n{(tmp / 'server.log').read_text()}")
-        yield Server(url=url, projects=projects)
+        yield Server(url=url, projects=projects, database_url=env["DATABASE_URL"])
     finally:
         proc.terminate()
         try:
@@ -123,3 +124,21 @@ def browser_context_args(browser_context_args):
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def server_db(server: Server):
+    """The server's database, read directly: tests check what was stored, not only what the page shows."""
+    from app.config import Settings
+    from app.db import Database
+
+    database = Database(Settings(DATABASE_URL=server.database_url, ENVIRONMENT="test"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def db(server_db):
+    """Sessions on the server's database (this shadows the unit tests' `db`): `with db() as session: ...`
+    in a fresh session sees everything committed so far."""
+    return server_db.read_sessionmaker

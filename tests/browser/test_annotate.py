@@ -1,29 +1,14 @@
 """The annotation page in a real browser: keyboard ranking, drag and drop, pairwise keys, skip, untrusted text."""
 import json
-import os
 import re
-import shutil
 
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import func, select
 
-# Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
-pytestmark = pytest.mark.skipif(
-    not shutil.which("chromium") and not os.environ.get("PREFLAB_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium (apt-get install chromium)",
-)
+from app.models import Annotation, Assignment, User
+from tests.browser.helpers import ADMIN, ANNOTATOR, PAIRWISE_PROJECT, RANKING_PROJECT, csrf, login, requires_browser
 
-PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py)
-ANNOTATOR, ADMIN = "annotator@example.org", "admin@example.org"
-RANKING_PROJECT, PAIRWISE_PROJECT = "Demo: assistant responses", "Demo: chosen vs rejected"
-
-
-def login(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
+pytestmark = requires_browser
 
 
 def open_task(page: Page, project_id: int) -> None:
@@ -52,25 +37,51 @@ def done_count(page: Page) -> int:
 def submit_with(page: Page, action) -> dict:
     """Run `action` (which submits), wait for the next task to load, return the label the server stored.
 
-    The page navigates as soon as the POST answers, so its body is read on the way, by a pass-through route."""
+    The page moves on as soon as the POST answers, so its body is read on the way, by a pass-through route."""
     before, done = task_url(page), done_count(page)
     answers = []
 
     def record(route):
-        sent = route.request.post_data_json
-        assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
-        response = route.fetch()
-        answers.append((response.status, response.json()))
-        route.fulfill(response=response)
+        try:
+            sent = route.request.post_data_json
+            response = route.fetch()
+            answers.append((sent, response.status, response.json()))
+            route.fulfill(response=response)
+        except Exception as exc:  # an exception would otherwise let the request through unrecorded
+            answers.append(exc)
+            raise
 
     page.route("**/api/tasks/*/annotations", record)
     action()
     expect(page.locator("#progress strong")).to_have_text(str(done + 1))
     page.unroute("**/api/tasks/*/annotations", record)
     assert page.locator("#annotate").count() == 0 or task_url(page) != before  # a new task, or nothing left
-    [(status, stored)] = answers
+    assert len(answers) == 1, answers
+    [(sent, status, stored)] = answers
+    assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
     assert status == 201, stored
     return stored
+
+
+def task_id(page: Page) -> int:
+    return int(re.search(r"/api/tasks/(\d+)/", task_url(page)).group(1))
+
+
+def from_db(db, model, row_id: int):
+    """The row as the server committed it (read in a fresh session, not from the page or the response)."""
+    with db() as session:
+        row = session.get(model, row_id)
+        assert row is not None, f"{model.__name__} {row_id} is not in the database"
+        return row
+
+
+def check_stored(db, answer: dict, *, email: str = ANNOTATOR) -> Annotation:
+    """The label the server answered with is the one in the database, by this annotator."""
+    row = from_db(db, Annotation, answer["id"])
+    with db() as session:
+        assert session.get(User, row.annotator_id).email == email
+    assert (row.ranking, row.strength, row.flag) == (answer["ranking"], answer["strength"], answer["flag"])
+    return row
 
 
 def console_errors(page: Page) -> list[str]:
@@ -81,10 +92,6 @@ def console_errors(page: Page) -> list[str]:
     return errors
 
 
-def csrf(page: Page) -> str:
-    return page.locator('meta[name="csrf-token"]').get_attribute("content")
-
-
 def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -> set[tuple[int, int]]:
     response = context.request.get(f"/api/projects/{project_id}/export?format=trl")
     assert response.ok, response.text()
@@ -92,7 +99,7 @@ def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -
     return {(r["chosen_response_id"], r["rejected_response_id"]) for r in rows if r["annotation_id"] == annotation_id}
 
 
-def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screenshot_dir):
+def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, screenshot_dir):
     errors = console_errors(page)
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
@@ -128,6 +135,7 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screensho
 
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["B"], ids["A"]]]
+    assert check_stored(db, stored).shown_order == [ids[label] for label in "ABCD"]
     assert errors == []
 
     admin = new_context()
@@ -137,7 +145,7 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, screensho
     }  # B and A are tied: no pair between them
 
 
-def test_rank_by_drag_and_drop_and_buttons(page: Page, server, screenshot_dir):
+def test_rank_by_drag_and_drop_and_buttons(page: Page, server, db, screenshot_dir):
     page.set_viewport_size({"width": 1400, "height": 1800})  # every card in view: a drag does not scroll
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
@@ -157,9 +165,10 @@ def test_rank_by_drag_and_drop_and_buttons(page: Page, server, screenshot_dir):
 
     stored = submit_with(page, lambda: page.click("#submit"))
     assert stored["ranking"] == [[ids["D"]], [ids["C"]], [ids["A"]], [ids["B"]]]
+    assert check_stored(db, stored).ratings == {"helpfulness": {str(ids["A"]): 6}}
 
 
-def test_pairwise_with_keys(page: Page, server, screenshot_dir):
+def test_pairwise_with_keys(page: Page, server, db, screenshot_dir):
     errors = console_errors(page)
     login(page, ANNOTATOR)
     open_task(page, server.projects[PAIRWISE_PROJECT])
@@ -183,6 +192,7 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     expect(page.locator("input[name=strength][value='1']")).to_be_checked()
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [[ids["B"]], [ids["A"]]] and stored["strength"] == 1
+    check_stored(db, stored)
 
     # A tie: no strength allowed; "q" is refused while tied.
     ids = shown_ids(page)
@@ -192,6 +202,7 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     expect(page.locator("#live")).to_have_text("A tie has no strength")
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
     assert stored["ranking"] == [sorted(ids.values())] and stored["strength"] is None
+    check_stored(db, stored)
 
     # A with Shift+3 (the third level); a flag without a reason shows the server's 422 inline.
     ids = shown_ids(page)
@@ -204,13 +215,14 @@ def test_pairwise_with_keys(page: Page, server, screenshot_dir):
     page.fill("#flag-reason", "unsafe advice")
     stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # from inside the text box
     assert stored["ranking"] == [[ids["A"]], [ids["B"]]] and stored["strength"] == 2 and stored["flag"] == "harmful"
+    assert check_stored(db, stored).flag_reason == "unsafe advice"
     assert [e for e in errors if "422" not in e] == []  # the deliberate 422 logs a failed resource load
 
 
-def test_skip_with_a_reason(page: Page, new_context, server, screenshot_dir):
+def test_skip_with_a_reason(page: Page, new_context, server, db, screenshot_dir):
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
-    before = task_url(page)
+    before, skipped = task_url(page), task_id(page)
     page.keyboard.press("s")
     expect(page.locator("#skip-reason")).to_be_focused()
     page.keyboard.press("Enter")  # no reason yet
@@ -222,10 +234,86 @@ def test_skip_with_a_reason(page: Page, new_context, server, screenshot_dir):
     assert info.value.status == 204
     expect(page.locator("#annotate")).not_to_have_attribute("data-submit-url", before)  # the next task
 
+    row = from_db(db, Assignment, skipped)
+    assert (row.status, row.skip_reason) == ("skipped", "I can't judge this one")
+    with db() as session:
+        assert session.scalar(select(func.count()).where(Annotation.assignment_id == skipped)) == 0  # no label
     admin = new_context()
     login(admin.new_page(), ADMIN)
     stats = admin.request.get(f"/api/projects/{server.projects[RANKING_PROJECT]}/stats").json()
     assert stats["skipped"] >= 1
+
+
+def leases(db, project_id: int) -> list[int]:
+    """The annotator's live leases in the project, oldest first."""
+    with db() as session:
+        return list(session.scalars(select(Assignment.id).join(User, User.id == Assignment.annotator_id).where(
+            User.email == ANNOTATOR, Assignment.project_id == project_id, Assignment.status == "leased",
+        ).order_by(Assignment.id)))
+
+
+def test_next_task_appears_without_a_page_load(page: Page, server, db, screenshot_dir):
+    project_id = server.projects[RANKING_PROJECT]
+    login(page, ANNOTATOR)
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url) as prefetched:
+        open_task(page, project_id)
+    assert prefetched.value.status == 200
+    first, ids = task_id(page), shown_ids(page)
+    upcoming = [t for t in leases(db, project_id) if t != first]
+    assert len(upcoming) == 1, "the next task is leased in the background while this one is shown"
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    page.evaluate("window.__samePage = 'yes'")  # lost if the page were loaded again
+
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # as shown: A B C D
+    assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
+    assert from_db(db, Annotation, stored["id"]).assignment_id == first
+    check_stored(db, stored)
+    assert task_id(page) == upcoming[0]  # the prefetched task, swapped in
+    page.screenshot(path=screenshot_dir / "ranking-next-task.png", full_page=True)
+
+    # The swapped-in task works like a loaded one: its own ids, keys, drag handles, submit.
+    second, ids = task_id(page), shown_ids(page)
+    assert set(ids.values()) == set(from_db(db, Assignment, second).shown_order)
+    expect(page.locator("#live")).to_have_text("Saved. Next task.")
+    page.keyboard.press("2")
+    page.keyboard.press("Shift+ArrowUp")
+    assert card_order(page) == ["B", "A", "C", "D"]
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url):  # the next one's, in the background
+        stored = submit_with(page, lambda: page.click("#submit"))
+    assert stored["ranking"] == [[ids["B"]], [ids["A"]], [ids["C"]], [ids["D"]]]
+    assert from_db(db, Annotation, stored["id"]).assignment_id == second
+    check_stored(db, stored)
+    assert navigations == [] and page.evaluate("window.__samePage") == "yes"
+
+    # Never more than two leases (the task on screen and the next); a reload shows the task on screen.
+    third = task_id(page)
+    held = leases(db, project_id)
+    assert third in held and len(held) <= 2, held
+    page.reload()
+    assert task_id(page) == third
+
+
+def test_a_prefetched_task_whose_lease_ran_out_is_not_shown(page: Page, server, db):
+    """If the next task's lease expired while the annotator worked on this one, the page loads the next task
+    afresh instead of showing the stale one."""
+    login(page, ANNOTATOR)
+
+    def expire(route):  # as if the prefetched lease had no time left
+        response = route.fetch()
+        body = re.sub(r'data-lease-seconds="\d+"', 'data-lease-seconds="0"', response.text())
+        route.fulfill(response=response, body=body)
+
+    page.route("**/annotate/prefetch*", expire)
+    with page.expect_response(lambda r: "/annotate/prefetch" in r.url):
+        open_task(page, server.projects[RANKING_PROJECT])
+    page.unroute("**/annotate/prefetch*", expire)
+    ids = shown_ids(page)
+    page.evaluate("window.__samePage = 'yes'")
+    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
+    check_stored(db, stored)
+    assert page.evaluate("window.__samePage") is None  # a page load, not a swap
 
 
 def test_shortcut_help_toggles(page: Page, server):

@@ -69,6 +69,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "POST /api/tasks/{task_id}/annotations": (401, 201, 404, 404, 404),
     "POST /api/tasks/{task_id}/skip": (401, 204, 404, 404, 404),
     "GET /projects/{project_id}/annotate": (401, 200, 404, 403, 403),
+    "GET /projects/{project_id}/annotate/prefetch": (401, 200, 404, 403, 403),
     # agreement and export (staff only)
     "GET /api/projects/{project_id}/agreement": (401, 403, 404, 200, 200),
     "PUT /api/projects/{project_id}/prompts/{prompt_id}/gold": (401, 403, 404, 200, 200),

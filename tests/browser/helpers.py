@@ -1,0 +1,29 @@
+"""Shared by the browser tests: the demo accounts, logging in, the CSRF token, the skip rule."""
+import os
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import Page, expect
+
+# Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
+requires_browser = pytest.mark.skipif(
+    not shutil.which("chromium") and not os.environ.get("PREFLAB_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium (apt-get install chromium)",
+)
+
+PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py)
+ANNOTATOR, RESEARCHER, ADMIN = "annotator@example.org", "researcher@example.org", "admin@example.org"
+RANKING_PROJECT, PAIRWISE_PROJECT = "Demo: assistant responses", "Demo: chosen vs rejected"
+
+
+def login(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def csrf(page: Page) -> str:
+    return page.locator('meta[name="csrf-token"]').get_attribute("content")
