@@ -1,11 +1,12 @@
-import re
-from typing import Literal
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
 from app.export import service
+from app.export.options import ExportOptions
+from app.export.writers import MEDIA_TYPES
 from app.models import Project
 from app.projects.dependencies import VisibleProject
 from app.users.dependencies import StaffUser
@@ -15,16 +16,21 @@ router = APIRouter()
 
 @router.get("/api/projects/{project_id}/export", name="export:download")
 def export(
-    project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, format: Literal["trl"] = "trl"
+    project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, options: Annotated[ExportOptions, Query()]
 ) -> StreamingResponse:
-    project_id, filename = project.id, re.sub(r"[^A-Za-z0-9._-]+", "_", f"{project.name}-{format}.jsonl")
+    """Query parameters are ExportOptions' fields; an unknown one or a bad value is a 422 naming it."""
+    service.check(project=project, options=options)  # before the first byte: later errors could not change the status
+    project_id, name = project.id, service.filename(project, options)
+    if options.folder or options.file_type == "parquet":
+        body = service.stream_built(session_factory=make_session, project_id=project_id, options=options)
+    else:
+        def body():
+            # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
+            with make_session() as session, session.begin():
+                yield from service.stream_file(session=session, project=session.get(Project, project_id), options=options)
 
-    def body():
-        # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
-        with make_session() as session, session.begin():
-            yield from service.iter_jsonl(service.iter_trl_rows(session=session, project=session.get(Project, project_id)))
-
+        body = body()
     return StreamingResponse(
-        body(), media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        body, media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -1,0 +1,95 @@
+"""Row writers: JSONL (optionally gzip) and Parquet. Each takes rows one at a time and holds at most
+one Parquet row group in memory, so an export's memory does not grow with its size."""
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_GROUP = 50_000  # rows per Parquet row group: a few tens of MB of Python dicts at most
+EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip", "parquet": "application/vnd.apache.parquet"}
+
+
+class RowWriter(Protocol):
+    rows: int
+
+    def write(self, row: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    def __init__(self, sink: BinaryIO, *, compress: bool) -> None:
+        self.sink = sink
+        # mtime=0 and no file name in the header: the same export gives the same bytes (and sha256).
+        self.out: BinaryIO = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
+        self.rows = 0
+
+    def write(self, row: dict) -> None:
+        self.out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        self.rows += 1
+
+    def close(self) -> None:
+        if self.out is not self.sink:
+            self.out.close()  # writes the gzip trailer; the sink stays open
+
+
+class ParquetWriter:
+    def __init__(self, sink: str | Path | BinaryIO, *, schema: pa.Schema, row_group: int = ROW_GROUP) -> None:
+        self.schema = schema
+        self.writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        self.batch: list[dict] = []
+        self.row_group = row_group
+        self.rows = 0
+
+    def write(self, row: dict) -> None:
+        self.batch.append(row)
+        self.rows += 1
+        if len(self.batch) >= self.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.writer.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
+            self.batch = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> tuple[RowWriter, BinaryIO | None]:
+    """A writer on a new file, and the raw file object to close after it (None when the writer owns it)."""
+    if file_type == "parquet":
+        return ParquetWriter(str(path), schema=schema), None
+    sink = path.open("wb", buffering=1 << 20)
+    return JsonlWriter(sink, compress=file_type == "jsonl.gz"), sink
+
+
+def stream_jsonl(rows: Iterator[dict], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
+    """JSONL bytes for an HTTP body, a chunk at a time, written as the rows come."""
+    buffer = io.BytesIO()
+    writer = JsonlWriter(buffer, compress=compress)
+    for row in rows:
+        writer.write(row)
+        if buffer.tell() >= chunk:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.close()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
