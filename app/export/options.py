@@ -59,12 +59,17 @@ class ExportOptions(BaseModel):
         return ("train", "test") if self.test_fraction > 0 else ("train",)
 
 
+# The project page preselects a dataset folder with a test split that TRL's trainers take as it is;
+# the API's defaults stay those of export v1 (a TRL JSONL stream with the text as stored).
+FORM_DEFAULTS = {"folder": True, "file_type": "parquet", "template": "hh", "test_fraction": 0.1}
+
+
 def form_fields() -> list[dict]:
-    """The fields as the project page's form renders them (choices, default, help)."""
+    """The fields as the project page's form renders them (choices, preselected value, help)."""
     fields = []
     for name, info in ExportOptions.model_fields.items():
         choices = getattr(info.annotation, "__args__", None)
         kind = "bool" if info.annotation is bool else "choice" if get_origin(info.annotation) is Literal else "number"
         fields.append({"name": name, "kind": kind, "choices": choices if kind == "choice" else None,
-                       "default": info.default, "help": info.description})
+                       "default": FORM_DEFAULTS.get(name, info.default), "help": info.description})
     return fields

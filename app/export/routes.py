@@ -5,13 +5,16 @@ from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
 from app.export import service
-from app.export.options import ExportOptions
+from app.export.options import ExportOptions, form_fields
 from app.export.writers import MEDIA_TYPES
 from app.models import Project
 from app.projects.dependencies import VisibleProject
+from app.templating import templates
 from app.users.dependencies import StaffUser
 
 router = APIRouter()
+# The project page's export form is built from the options model (static data, not a query).
+templates.env.globals["export_form_fields"] = form_fields()
 
 
 @router.get("/api/projects/{project_id}/export", name="export:download")

@@ -174,7 +174,8 @@ class RowBuilder:
             yield split, row
 
     def _completion(self, text: str) -> str:
-        return " " + text if self.o.template == "hh" else text
+        # After "Assistant:" a completion starts with a space; the hh format is always that transcript.
+        return " " + text if self.o.template == "hh" or self.o.format == "hh" else text
 
     def _margin(self, strengths: list[int | None], distance: int) -> float:
         """Llama 2 (§3.2.2): a scale of n levels, 0 = strongest, gives n-1-s (large) or (n-1-s)/(n-1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.agreement import service as agreement_service
@@ -20,7 +21,7 @@ from app.export.formats import arrow_schema, columns
 from app.export.options import ExportOptions
 from app.export.rows import RowBuilder, iter_rows
 from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
-from app.models import Project
+from app.models import Annotation, Project
 
 FORMATS = ("trl", "trl-chat", "hh", "listwise", "raw")
 Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
@@ -31,6 +32,11 @@ def check(*, project: Project, options: ExportOptions) -> None:
     if options.margin in ("llama2_small", "llama2_large") and not project.strength_scale:
         raise Unprocessable(f"margin: {options.margin} needs a pairwise project with a strength scale; "
                             f"use margin=rank_distance or none")
+
+
+def count_prompts(*, session: Session, project: Project) -> int:
+    """Prompts with at least one label: the total of a progress bar."""
+    return session.scalar(select(func.count(distinct(Annotation.prompt_id))).where(Annotation.project_id == project.id)) or 0
 
 
 def filename(project: Project, options: ExportOptions) -> str:
