@@ -69,7 +69,7 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         *[f"| {s} | {counts['rows'][s]} | {counts['prompts'][s]} |" for s in counts["rows"]],
         "",
         f"- annotators whose labels are in the rows: {counts['annotators']}",
-        f"- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
+        "- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
         "",
         "## Agreement (all labels of the project, before the export's filters)", "",
         f"{summary['labels']} labels by {summary['annotators']} annotators on {summary['prompts']} prompts "

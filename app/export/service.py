@@ -23,7 +23,6 @@ from app.export.rows import RowBuilder, iter_rows
 from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
 from app.models import Annotation, Project
 
-FORMATS = ("trl", "trl-chat", "hh", "listwise", "raw")
 Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
 
 
@@ -47,7 +46,7 @@ def filename(project: Project, options: ExportOptions) -> str:
 def stream_file(*, session: Session, project: Project, options: ExportOptions) -> Iterator[bytes]:
     """A single JSONL (or gzip JSONL) file as bytes, written while the rows are read: nothing is buffered."""
     _, rows = iter_rows(session=session, project=project, options=options, split_column=len(options.splits) > 1)
-    return stream_jsonl((row for _, row in rows), compress=options.file_type == "jsonl.gz")
+    return stream_jsonl((batch for _, batch in rows), compress=options.file_type == "jsonl.gz")
 
 
 def write_file(*, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None) -> dict[str, Any]:
@@ -130,9 +129,9 @@ def _drain(session: Session, project: Project, options: ExportOptions, writers: 
 
     builder, rows = iter_rows(session=session, project=project, options=options, split_column=split_column, on_group=tick)
     try:
-        for split, row in rows:
-            writers[split].write(row)
-            written += 1
+        for split, batch in rows:
+            writers[split].write_many(batch)
+            written += len(batch)
     finally:
         for writer in {id(w): w for w in writers.values()}.values():
             writer.close()

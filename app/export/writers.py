@@ -19,7 +19,7 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip", 
 class RowWriter(Protocol):
     rows: int
 
-    def write(self, row: dict) -> None: ...
+    def write_many(self, rows: list[dict]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -31,9 +31,10 @@ class JsonlWriter:
         self.out: BinaryIO = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
         self.rows = 0
 
-    def write(self, row: dict) -> None:
-        self.out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-        self.rows += 1
+    def write_many(self, rows: list[dict]) -> None:
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self.out.write(b"".join([dumps(row, option=option) for row in rows]))
+        self.rows += len(rows)
 
     def close(self) -> None:
         if self.out is not self.sink:
@@ -48,9 +49,9 @@ class ParquetWriter:
         self.row_group = row_group
         self.rows = 0
 
-    def write(self, row: dict) -> None:
-        self.batch.append(row)
-        self.rows += 1
+    def write_many(self, rows: list[dict]) -> None:
+        self.batch.extend(rows)
+        self.rows += len(rows)
         if len(self.batch) >= self.row_group:
             self._flush()
 
@@ -72,12 +73,12 @@ def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> tuple[RowWr
     return JsonlWriter(sink, compress=file_type == "jsonl.gz"), sink
 
 
-def stream_jsonl(rows: Iterator[dict], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
+def stream_jsonl(batches: Iterator[list[dict]], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
     """JSONL bytes for an HTTP body, a chunk at a time, written as the rows come."""
     buffer = io.BytesIO()
     writer = JsonlWriter(buffer, compress=compress)
-    for row in rows:
-        writer.write(row)
+    for rows in batches:
+        writer.write_many(rows)
         if buffer.tell() >= chunk:
             yield buffer.getvalue()
             buffer.seek(0)

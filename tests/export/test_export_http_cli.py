@@ -13,7 +13,6 @@ import pytest
 from datasets import List, Value, load_dataset
 
 from app.models import Role
-from tests.conftest import login
 
 URL = "/api/projects/{}/export"
 

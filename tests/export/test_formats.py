@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from datasets import DatasetDict, Features, List, Value, load_dataset
+from sqlalchemy import select
 
 from app.export import service
 from app.export.formats import arrow_schema, columns
