@@ -80,6 +80,12 @@ def write_folder(*, session: Session, project: Project, options: ExportOptions, 
         "counts": _counts(builder),
         "files": [],
     }
+    # `datasets` refuses a split without rows: an empty split gets no file and no entry in the card.
+    rows = manifest["counts"]["rows"]
+    data_files = {s: path for s, path in data_files.items() if rows[s]} or {"train": data_files["train"]}
+    for split, (writer, _) in opened.items():
+        if split not in data_files:
+            (directory / f"data/{split}{EXTENSIONS[options.file_type]}").unlink()
     report = agreement_service.project_report(session=session, project=project)
     (directory / "README.md").write_text(card.render(manifest=manifest, cols=cols, data_files=data_files, report=report),
                                          encoding="utf-8")

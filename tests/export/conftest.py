@@ -57,6 +57,15 @@ class Seeder:
         return annotation
 
 
+@pytest.fixture(autouse=True)
+def _fresh_datasets_cache(tmp_path, monkeypatch):
+    """Each test loads with its own `datasets` cache: a cache shared across tests (same folder names,
+    recycled pytest tmp paths) could hand back another test's rows."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+
+
 @pytest.fixture
 def seed(db, make_user, make_project) -> Seeder:
     return Seeder(db, make_user, make_project)

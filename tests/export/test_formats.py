@@ -324,3 +324,15 @@ def test_every_format_in_a_folder_matches_its_card_features(db, ranking, tmp_pat
         ds = load_dataset(str(folder), split="train")
         assert ds.column_names == [n for n, _ in columns(ExportOptions(format=fmt), split_column=False)], fmt
         assert len(ds) > 0
+
+
+@pytest.mark.parametrize("file_type", ["parquet", "jsonl"])
+def test_folder_with_an_empty_split_still_loads(db, pairwise, tmp_path, file_type):
+    project, _ = pairwise
+    test_ids = {p: split_of(p, seed=0, test_fraction=0.001) for p in ("p0", "p1")}
+    assert set(test_ids.values()) == {"train"}  # nothing lands in test at 0.1 %
+    folder, manifest = export(db, project, tmp_path, format="trl", folder=True, file_type=file_type, test_fraction=0.001)
+    dd = load_dataset(str(folder))
+    assert len(dd["train"]) == manifest["counts"]["rows"]["train"] == 4 and manifest["counts"]["rows"]["test"] == 0
+    assert set(dd) == {"train"} and not (folder / "data" / f"test.{file_type}").exists()
+    assert [f["path"] for f in manifest["files"]] == [f"data/train.{file_type}", "README.md"]
