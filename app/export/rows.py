@@ -148,7 +148,8 @@ class RowBuilder:
         labels = [lab for lab in group.labels
                   if not (o.exclude_flagged and lab.flag) and not (o.exclude_none_acceptable and lab.none_acceptable)]
         ranked = [lab for lab in labels if lab.tiers]
-        if len({lab.annotator_id for lab in ranked}) < o.min_annotators or (not ranked and o.format != "raw"):
+        counted = labels if o.format == "raw" else ranked  # raw rows are annotations, with or without a ranking
+        if not counted or len({lab.annotator_id for lab in counted}) < o.min_annotators:
             self.dropped["below_min_annotators"] += 1
             return None
         result = None

@@ -336,3 +336,13 @@ def test_folder_with_an_empty_split_still_loads(db, pairwise, tmp_path, file_typ
     assert len(dd["train"]) == manifest["counts"]["rows"]["train"] == 4 and manifest["counts"]["rows"]["test"] == 0
     assert set(dd) == {"train"} and not (folder / "data" / f"test.{file_type}").exists()
     assert [f["path"] for f in manifest["files"]] == [f"data/train.{file_type}", "README.md"]
+
+
+def test_raw_keeps_a_prompt_whose_only_label_has_no_ranking(seed, db, tmp_path):
+    project = seed.project([{"id": "n1", "prompt": "p", "responses": ["x", "y"]}], kind="pairwise")
+    (a,) = seed.annotators(1)
+    seed.label(project, "n1", a, None, none_acceptable=True)
+    _, raw = export(db, project, tmp_path, format="raw")
+    _, pairs = export(db, project, tmp_path, format="trl")
+    assert raw["rows"]["train"] == 1 and raw["prompts"]["train"] == 1
+    assert pairs["rows"]["train"] == 0 and pairs["dropped"]["below_min_annotators"] == 1
