@@ -52,26 +52,23 @@ def stream_file(*, session: Session, project: Project, options: ExportOptions) -
 def write_file(*, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None) -> dict[str, Any]:
     """One data file (all splits, with a `split` column when there is a test split). Returns its counts."""
     split_column = len(options.splits) > 1
-    writer, sink = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
+    writer = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
     builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column)
-    if sink:
-        sink.close()
     return _counts(builder)
 
 
 def write_folder(*, session: Session, project: Project, options: ExportOptions, directory: Path,
                  progress: Progress = None) -> dict[str, Any]:
     """A dataset folder that `datasets.load_dataset(directory)` loads as it is. Returns the manifest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "data").mkdir(exist_ok=True)
+    if directory.exists() and any(directory.iterdir()):
+        # Files of an earlier export would sit beside the new ones, unlisted in card and manifest.
+        raise Unprocessable(f"out: {directory} is not empty; give a new or empty directory for the dataset folder")
+    (directory / "data").mkdir(parents=True, exist_ok=True)
     cols = columns(options, split_column=False)
     schema = arrow_schema(cols)
     data_files = {split: f"data/{split}{EXTENSIONS[options.file_type]}" for split in options.splits}
-    opened = {split: open_writer(options.file_type, directory / path, schema=schema) for split, path in data_files.items()}
-    builder = _drain(session, project, options, {split: w for split, (w, _) in opened.items()}, progress, False)
-    for _, sink in opened.values():
-        if sink:
-            sink.close()
+    writers = {split: open_writer(options.file_type, directory / path, schema=schema) for split, path in data_files.items()}
+    builder = _drain(session, project, options, writers, progress, False)
     manifest = {
         "preflab_export": 2,
         "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
@@ -83,7 +80,7 @@ def write_folder(*, session: Session, project: Project, options: ExportOptions, 
     # `datasets` refuses a split without rows: an empty split gets no file and no entry in the card.
     rows = manifest["counts"]["rows"]
     data_files = {s: path for s, path in data_files.items() if rows[s]} or {"train": data_files["train"]}
-    for split, (writer, _) in opened.items():
+    for split in writers:
         if split not in data_files:
             (directory / f"data/{split}{EXTENSIONS[options.file_type]}").unlink()
     report = agreement_service.project_report(session=session, project=project)

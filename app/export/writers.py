@@ -25,8 +25,8 @@ class RowWriter(Protocol):
 
 
 class JsonlWriter:
-    def __init__(self, sink: BinaryIO, *, compress: bool) -> None:
-        self.sink = sink
+    def __init__(self, sink: BinaryIO, *, compress: bool, owns_sink: bool = False) -> None:
+        self.sink, self.owns_sink = sink, owns_sink
         # mtime=0 and no file name in the header: the same export gives the same bytes (and sha256).
         self.out: BinaryIO = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
         self.rows = 0
@@ -38,7 +38,9 @@ class JsonlWriter:
 
     def close(self) -> None:
         if self.out is not self.sink:
-            self.out.close()  # writes the gzip trailer; the sink stays open
+            self.out.close()  # writes the gzip trailer; GzipFile leaves the sink open
+        if self.owns_sink:
+            self.sink.close()
 
 
 class ParquetWriter:
@@ -65,12 +67,11 @@ class ParquetWriter:
         self.writer.close()
 
 
-def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> tuple[RowWriter, BinaryIO | None]:
-    """A writer on a new file, and the raw file object to close after it (None when the writer owns it)."""
+def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> RowWriter:
+    """A writer on a new file; closing the writer closes the file."""
     if file_type == "parquet":
-        return ParquetWriter(str(path), schema=schema), None
-    sink = path.open("wb", buffering=1 << 20)
-    return JsonlWriter(sink, compress=file_type == "jsonl.gz"), sink
+        return ParquetWriter(str(path), schema=schema)
+    return JsonlWriter(path.open("wb", buffering=1 << 20), compress=file_type == "jsonl.gz", owns_sink=True)
 
 
 def stream_jsonl(batches: Iterator[list[dict]], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:

@@ -127,3 +127,10 @@ def test_cli_bad_option_names_it(labelled, tmp_path):
     assert result.returncode == 1 and "--format" in result.stderr
     result = preflab("export", "http project", "--file-type", "parquet")
     assert result.returncode == 1 and "--out" in result.stderr
+
+
+def test_cli_refuses_a_non_empty_folder(labelled, tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "old.parquet").write_bytes(b"x")
+    result = preflab("export", "http project", "--folder", "--out", str(tmp_path / "ds"))
+    assert result.returncode == 1 and "is not empty" in result.stderr
