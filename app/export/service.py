@@ -45,12 +45,14 @@ def filename(project: Project, options: ExportOptions) -> str:
 
 def stream_file(*, session: Session, project: Project, options: ExportOptions) -> Iterator[bytes]:
     """A single JSONL (or gzip JSONL) file as bytes, written while the rows are read: nothing is buffered."""
+    check(project=project, options=options)
     _, rows = iter_rows(session=session, project=project, options=options, split_column=len(options.splits) > 1)
     return stream_jsonl((batch for _, batch in rows), compress=options.file_type == "jsonl.gz")
 
 
 def write_file(*, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None) -> dict[str, Any]:
     """One data file (all splits, with a `split` column when there is a test split). Returns its counts."""
+    check(project=project, options=options)
     split_column = len(options.splits) > 1
     writer = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
     builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column)
@@ -60,6 +62,7 @@ def write_file(*, session: Session, project: Project, options: ExportOptions, pa
 def write_folder(*, session: Session, project: Project, options: ExportOptions, directory: Path,
                  progress: Progress = None) -> dict[str, Any]:
     """A dataset folder that `datasets.load_dataset(directory)` loads as it is. Returns the manifest."""
+    check(project=project, options=options)
     if directory.exists() and any(directory.iterdir()):
         # Files of an earlier export would sit beside the new ones, unlisted in card and manifest.
         raise Unprocessable(f"out: {directory} is not empty; give a new or empty directory for the dataset folder")
