@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from datasets import DatasetDict, Features, List, Value, load_dataset
+from datasets.exceptions import DatasetGenerationError
 from sqlalchemy import select
 
 from app.export import service
@@ -346,3 +347,22 @@ def test_raw_keeps_a_prompt_whose_only_label_has_no_ranking(seed, db, tmp_path):
     _, pairs = export(db, project, tmp_path, format="trl")
     assert raw["rows"]["train"] == 1 and raw["prompts"]["train"] == 1
     assert pairs["rows"]["train"] == 0 and pairs["dropped"]["below_min_annotators"] == 1
+
+
+def test_folder_card_types_columns_that_start_out_null(seed, db, tmp_path):
+    """JSONL has no schema: `datasets` reads it in blocks and fixes each column's type from the first
+    one, so a column that is null for the first rows (responses uploaded without a model) and a string
+    later breaks a bare file. The card's features type every column, so the folder loads as it is."""
+    rows = [{"id": f"m{i:02d}", "prompt": f"question {i}",
+             "responses": [{"text": f"yes {i}", "model": "m-7b"}, {"text": f"no {i}", "model": "m-13b"}] if i >= 30
+             else [f"yes {i}", f"no {i}"]} for i in range(40)]
+    project = seed.project(rows, kind="pairwise")
+    (a,) = seed.annotators(1)
+    for i in range(40):
+        seed.label(project, f"m{i:02d}", a, [[0], [1]])
+    folder, _ = export(db, project, tmp_path, format="trl", folder=True, file_type="jsonl", consensus="majority")
+    with pytest.raises(DatasetGenerationError):  # the bare file, read in small blocks
+        load_dataset("json", data_files=str(folder / "data/train.jsonl"), split="train", chunksize=1024)
+    ds = load_dataset(str(folder), split="train", chunksize=1024)
+    assert ds.features["chosen_model"] == Value("string") and ds.features["agreement"] == Value("float64")
+    assert [r["chosen_model"] for r in ds][29:31] == [None, "m-7b"] and ds[0]["agreement"] is None
