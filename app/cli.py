@@ -1,8 +1,9 @@
 """The `preflab` command line: serve, users, projects, import, export, demo."""
+import inspect
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from app import migrate
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError, validation_messages
+from app.export.options import ExportOptions
 from app.models import ProjectKind, Role
 
 cli = typer.Typer(help="Preflab: collect human preference labels for reward models.", no_args_is_help=True)
@@ -181,36 +183,81 @@ def import_file(project: str, file: Path) -> None:
         typer.echo(f"imported {result.imported}, skipped {result.skipped} already present")
 
 
-@cli.command("export")
-def export_file(
-    project: str,
-    format: Annotated[str, typer.Option(help="Export format")] = "trl",
-    out: Annotated[Path, typer.Option(help="Output file ('-' for stdout)")] = Path("-"),
-) -> None:
-    """Export preference pairs as JSONL."""
+def export_file(project: str, out: Path = Path("-"), **given: Any) -> None:
+    """Export labels as TRL / HH / listwise / raw rows: a JSONL, gzip JSONL or Parquet file, or a dataset
+    folder (--folder: data per split, README.md card, manifest.json) that datasets.load_dataset() reads."""
+    import time
+
+    from pydantic import ValidationError
+
     from app.export import service as export
+    from app.export.options import ExportOptions
     from app.projects import service as projects
 
-    if format not in export.FORMATS:
-        _fail(f"unknown format {format!r}; choose from {', '.join(export.FORMATS)}")
+    try:
+        options = ExportOptions.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        _fail("; ".join(f"--{line.replace('_', '-')}" for line in validation_messages(exc.errors())))
+    to_stdout = str(out) == "-"
+    if to_stdout and (options.folder or options.file_type != "jsonl"):
+        _fail("--out: give a file or directory path; only plain JSONL goes to stdout")
     database = _database()
+    state = {"prompts": 0, "shown": 0.0}
+
+    def progress(rows: int) -> None:  # a stderr counter, at most once a second
+        state["prompts"] += 1
+        if time.monotonic() - state["shown"] >= 1:
+            state["shown"] = time.monotonic()
+            typer.echo(f"\r  {state['prompts']:,}/{state['total']:,} prompts, {rows:,} rows", err=True, nl=False)
+
     try:
         with database.read_sessionmaker() as session, session.begin():
             target = projects.find_project(session=session, name_or_id=project)
-            rows = 0
-            stream = sys.stdout.buffer if str(out) == "-" else out.open("wb")
-            try:
-                for line in export.iter_jsonl(export.iter_trl_rows(session=session, project=target)):
-                    stream.write(line)
-                    rows += 1
-            finally:
-                if stream is not sys.stdout.buffer:
-                    stream.close()
+            export.check(project=target, options=options)
+            state["total"] = export.count_prompts(session=session, project=target)
+            if options.folder:
+                manifest = export.write_folder(session=session, project=target, options=options, directory=out, progress=progress)
+                counts = manifest["counts"]
+            elif to_stdout:
+                for chunk in export.stream_file(session=session, project=target, options=options):
+                    sys.stdout.buffer.write(chunk)
+                counts = None
+            else:
+                counts = export.write_file(session=session, project=target, options=options, path=out, progress=progress)
     except AppError as exc:
         _fail(exc.message)
     finally:
         database.dispose()
-    typer.echo(f"wrote {rows} pairs to {out}", err=True)
+    if counts is not None:
+        rows = sum(counts["rows"].values())
+        splits = ", ".join(f"{s} {n}" for s, n in counts["rows"].items()) if len(counts["rows"]) > 1 else ""
+        typer.echo(f"\r{' ' * 60}\r", err=True, nl=False)
+        typer.echo(f"wrote {rows} {'pairs' if options.is_pairs else 'rows'} to {out}" + (f" ({splits})" if splits else ""), err=True)
+
+
+def _export_signature() -> None:
+    """Typer reads the command's signature: build it from ExportOptions, so the CLI offers exactly the
+    options the API and the form take (bools as --flag/--no-flag, the rest validated by the model)."""
+    params = [
+        inspect.Parameter("project", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=Path("-"), annotation=Annotated[
+            Path, typer.Option(help="Output file ('-': stdout, plain JSONL only), or the directory with --folder")]),
+    ]
+    for name, info in ExportOptions.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            annotation = Annotated[bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=info.description, show_default=False)]
+        else:
+            choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+            hint = f" (one of {', '.join(choices)}; default {info.default})" if choices else f" (default {info.default})"
+            annotation = Annotated[str | None, typer.Option(flag, help=(info.description or "") + hint, show_default=False)]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    export_file.__signature__ = inspect.Signature(params)
+    export_file.__annotations__ = {p.name: p.annotation for p in params}
+
+
+_export_signature()
+cli.command("export")(export_file)
 
 
 @cli.command()

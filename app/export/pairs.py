@@ -12,3 +12,36 @@ def pairs_from_tiers(tiers: list[list[int]]) -> Iterator[tuple[int, int]]:
             for better in better_tier:
                 for worse in worse_tier:
                     yield better, worse
+
+
+def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator[tuple[int, int, int]]:
+    """(better, worse, tier distance) pairs of a ranking; distance 0 is a tie (lower id first).
+
+    mode: "all" (every pair, InstructGPT's K choose 2), "best_vs_rest" (the top tier against each
+    other response, as UltraFeedback-binarized picks its chosen one), "adjacent" (neighbouring tiers only).
+    Ties (with keep_ties) are the pairs inside a tier the mode looks at: every tier, or the top one.
+    """
+    if mode == "all":
+        for i, better_tier in enumerate(tiers):
+            for d, worse_tier in enumerate(tiers[i + 1:], 1):
+                for better in better_tier:
+                    for worse in worse_tier:
+                        yield better, worse, d
+    elif mode == "best_vs_rest":
+        for d, worse_tier in enumerate(tiers[1:], 1):
+            for better in tiers[0]:
+                for worse in worse_tier:
+                    yield better, worse, d
+    elif mode == "adjacent":
+        for better_tier, worse_tier in zip(tiers, tiers[1:]):
+            for better in better_tier:
+                for worse in worse_tier:
+                    yield better, worse, 1
+    else:
+        raise ValueError(f"unknown pairs mode {mode!r}")
+    if keep_ties:
+        for tier in tiers[:1] if mode == "best_vs_rest" else tiers:
+            ordered = sorted(tier)
+            for x, a in enumerate(ordered):
+                for b in ordered[x + 1:]:
+                    yield a, b, 0

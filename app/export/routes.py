@@ -1,16 +1,20 @@
-import re
-from typing import Literal
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
 from app.export import service
+from app.export.options import ExportOptions, form_fields
+from app.export.writers import MEDIA_TYPES
 from app.models import Project
 from app.projects.dependencies import VisibleProject
+from app.templating import templates
 from app.users.dependencies import StaffUser
 
 router = APIRouter()
+# The project page's export form is built from the options model (static data, not a query).
+templates.env.globals["export_form_fields"] = form_fields()
 
 
 @router.get(
@@ -20,16 +24,21 @@ router = APIRouter()
     responses={200: {"description": "One JSON object a line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
 def export(
-    project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, format: Literal["trl"] = "trl"
+    project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, options: Annotated[ExportOptions, Query()]
 ) -> StreamingResponse:
-    project_id, filename = project.id, re.sub(r"[^A-Za-z0-9._-]+", "_", f"{project.name}-{format}.jsonl")
+    """Query parameters are ExportOptions' fields; an unknown one or a bad value is a 422 naming it."""
+    service.check(project=project, options=options)  # before the first byte: later errors could not change the status
+    project_id, name = project.id, service.filename(project, options)
+    if options.folder or options.file_type == "parquet":
+        body = service.stream_built(session_factory=make_session, project_id=project_id, options=options)
+    else:
+        def body():
+            # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
+            with make_session() as session, session.begin():
+                yield from service.stream_file(session=session, project=session.get(Project, project_id), options=options)
 
-    def body():
-        # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
-        with make_session() as session, session.begin():
-            yield from service.iter_jsonl(service.iter_trl_rows(session=session, project=session.get(Project, project_id)))
-
+        body = body()
     return StreamingResponse(
-        body(), media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        body, media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -1,56 +1,154 @@
-"""Streaming export, from the database to the file, a chunk of annotations at a time."""
-from collections.abc import Iterator
+"""Exports: a file, a dataset folder (data per split + README.md card + manifest.json), or a JSONL stream.
+
+Callers pass a session of their own (the HTTP body outlives the request's session, STYLE 2.13).
+"""
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
 
-from app.export.pairs import pairs_from_tiers
-from app.models import Annotation, Project, Prompt
+from app.agreement import service as agreement_service
+from app.errors import Unprocessable
+from app.export import card
+from app.export.formats import arrow_schema, columns
+from app.export.options import ExportOptions
+from app.export.rows import RowBuilder, iter_rows
+from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
+from app.models import Annotation, Project
 
-CHUNK = 1000
-FORMATS = ("trl",)
-
-
-def prompt_as_text(prompt: Prompt) -> str:
-    """A plain prompt as given; a chat as a transcript, so the string format stays one string."""
-    if not prompt.is_chat:
-        return prompt.messages[0]["content"]
-    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in prompt.messages)
+Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
 
 
-def iter_trl_rows(*, session: Session, project: Project) -> Iterator[dict]:
-    """TRL's explicit-prompt preference rows: {prompt, chosen, rejected} plus identifying columns."""
-    annotations = session.scalars(
-        select(Annotation)
-        .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
-        .order_by(Annotation.prompt_id, Annotation.id)
-        .execution_options(yield_per=CHUNK)
-    )
-    for chunk in annotations.partitions():
-        prompts = {
-            p.id: p
-            for p in session.scalars(
-                select(Prompt).where(Prompt.id.in_({a.prompt_id for a in chunk})).options(selectinload(Prompt.responses))
-            )
-        }
-        for annotation in chunk:
-            prompt = prompts[annotation.prompt_id]
-            texts = {r.id: r.text for r in prompt.responses}
-            prompt_text = prompt_as_text(prompt)
-            for chosen, rejected in pairs_from_tiers(annotation.ranking):
-                yield {
-                    "prompt": prompt_text,
-                    "chosen": texts[chosen],
-                    "rejected": texts[rejected],
-                    "prompt_id": prompt.external_id,
-                    "annotator_id": annotation.annotator_id,
-                    "annotation_id": annotation.id,
-                    "chosen_response_id": chosen,
-                    "rejected_response_id": rejected,
-                }
+def check(*, project: Project, options: ExportOptions) -> None:
+    """What the options model cannot know alone: whether this project has what they ask for."""
+    if options.margin in ("llama2_small", "llama2_large") and not project.strength_scale:
+        raise Unprocessable(f"margin: {options.margin} needs a pairwise project with a strength scale; "
+                            f"use margin=rank_distance or none")
 
 
-def iter_jsonl(rows: Iterator[dict]) -> Iterator[bytes]:
-    for row in rows:
-        yield orjson.dumps(row) + b"\n"
+def count_prompts(*, session: Session, project: Project) -> int:
+    """Prompts with at least one label: the total of a progress bar."""
+    return session.scalar(select(func.count(distinct(Annotation.prompt_id))).where(Annotation.project_id == project.id)) or 0
+
+
+def filename(project: Project, options: ExportOptions) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{project.name}-{options.format}")
+    return stem + (".zip" if options.folder else EXTENSIONS[options.file_type])
+
+
+def stream_file(*, session: Session, project: Project, options: ExportOptions) -> Iterator[bytes]:
+    """A single JSONL (or gzip JSONL) file as bytes, written while the rows are read: nothing is buffered."""
+    check(project=project, options=options)
+    _, rows = iter_rows(session=session, project=project, options=options, split_column=len(options.splits) > 1)
+    return stream_jsonl((batch for _, batch in rows), compress=options.file_type == "jsonl.gz")
+
+
+def write_file(*, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None) -> dict[str, Any]:
+    """One data file (all splits, with a `split` column when there is a test split). Returns its counts."""
+    check(project=project, options=options)
+    split_column = len(options.splits) > 1
+    writer = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
+    builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column)
+    return _counts(builder)
+
+
+def write_folder(*, session: Session, project: Project, options: ExportOptions, directory: Path,
+                 progress: Progress = None) -> dict[str, Any]:
+    """A dataset folder that `datasets.load_dataset(directory)` loads as it is. Returns the manifest."""
+    check(project=project, options=options)
+    if directory.exists() and any(directory.iterdir()):
+        # Files of an earlier export would sit beside the new ones, unlisted in card and manifest.
+        raise Unprocessable(f"out: {directory} is not empty; give a new or empty directory for the dataset folder")
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    cols = columns(options, split_column=False)
+    schema = arrow_schema(cols)
+    data_files = {split: f"data/{split}{EXTENSIONS[options.file_type]}" for split in options.splits}
+    writers = {split: open_writer(options.file_type, directory / path, schema=schema) for split, path in data_files.items()}
+    builder = _drain(session, project, options, writers, progress, False)
+    manifest = {
+        "preflab_export": 2,
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "project": {"id": project.id, "name": project.name, "kind": project.kind},
+        "options": options.model_dump(),
+        "counts": _counts(builder),
+        "files": [],
+    }
+    # `datasets` refuses a split without rows: an empty split gets no file and no entry in the card.
+    rows = manifest["counts"]["rows"]
+    data_files = {s: path for s, path in data_files.items() if rows[s]} or {"train": data_files["train"]}
+    for split in writers:
+        if split not in data_files:
+            (directory / f"data/{split}{EXTENSIONS[options.file_type]}").unlink()
+    report = agreement_service.project_report(session=session, project=project)
+    (directory / "README.md").write_text(card.render(manifest=manifest, cols=cols, data_files=data_files, report=report),
+                                         encoding="utf-8")
+    for path in [*data_files.values(), "README.md"]:
+        file = directory / path
+        split = next((s for s, p in data_files.items() if p == path), None)
+        manifest["files"].append({"path": path, "split": split, "rows": manifest["counts"]["rows"].get(split),
+                                  "bytes": file.stat().st_size, "sha256": sha256_of(file)})
+    (directory / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    return manifest
+
+
+def zip_folder(directory: Path, target: Path) -> None:
+    """The folder as one zip; Parquet is already compressed, so it is stored, JSONL deflated."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+            method = zipfile.ZIP_STORED if file.suffix in (".parquet", ".gz") else zipfile.ZIP_DEFLATED
+            archive.write(file, file.relative_to(directory).as_posix(), compress_type=method)
+
+
+def stream_built(*, session_factory: Callable[[], Any], project_id: int, options: ExportOptions,
+                 chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Parquet files and folders need the whole file before its first byte can go out (a Parquet footer,
+    a zip directory): build it in a temporary directory, then stream it and delete it."""
+    with tempfile.TemporaryDirectory(prefix="preflab-export-") as tmp:
+        with session_factory() as session, session.begin():
+            project = session.get(Project, project_id)
+            if options.folder:
+                write_folder(session=session, project=project, options=options, directory=Path(tmp) / "folder")
+                target = Path(tmp) / "export.zip"
+                zip_folder(Path(tmp) / "folder", target)
+            else:
+                target = Path(tmp) / filename(project, options)
+                write_file(session=session, project=project, options=options, path=target)
+        with target.open("rb") as f:
+            while block := f.read(chunk):
+                yield block
+
+
+def _drain(session: Session, project: Project, options: ExportOptions, writers: dict[str, RowWriter],
+           progress: Progress, split_column: bool) -> RowBuilder:
+    written = 0
+
+    def tick() -> None:
+        if progress:
+            progress(written)
+
+    builder, rows = iter_rows(session=session, project=project, options=options, split_column=split_column, on_group=tick)
+    try:
+        for split, batch in rows:
+            writers[split].write_many(batch)
+            written += len(batch)
+    finally:
+        for writer in {id(w): w for w in writers.values()}.values():
+            writer.close()
+    tick()
+    return builder
+
+
+def _counts(builder: RowBuilder) -> dict[str, Any]:
+    return {
+        "rows": dict(builder.split_rows),
+        "prompts": dict(builder.prompts),
+        "annotators": len(builder.annotators),
+        "dropped": dict(builder.dropped),
+    }

@@ -1,0 +1,93 @@
+"""The dataset card (README.md) of a dataset folder: the YAML header Hugging Face `datasets` reads
+(configs with data files per split, features), and the numbers a reader needs in the body."""
+from typing import Any
+
+import orjson
+
+from app.export.formats import Spec, hf_feature
+
+
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """Block YAML for nested dicts/lists of plain scalars; strings double-quoted (JSON escapes are YAML's)."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:\n{to_yaml(item, indent + 2)}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                body = to_yaml(item, indent + 2)
+                lines.append(f"{pad}- {body[indent + 2:]}")
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+        return "\n".join(lines)
+    return pad + _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return orjson.dumps(str(value)).decode()
+
+
+def header(*, data_files: dict[str, str], cols: list[tuple[str, Spec]]) -> dict[str, Any]:
+    return {
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": split, "path": path} for split, path in data_files.items()]}],
+        "dataset_info": {"features": [hf_feature(name, spec) for name, spec in cols]},
+        "tags": ["preference", "rlhf", "preflab"],
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files: dict[str, str], report: dict[str, Any]) -> str:
+    """The whole README.md."""
+    project, counts, options = manifest["project"], manifest["counts"], manifest["options"]
+    summary = report["summary"]
+    lines = [
+        "---", to_yaml(header(data_files=data_files, cols=cols)), "---", "",
+        f"# {project['name']}: {options['format']} preference data", "",
+        f"Exported from Preflab on {manifest['created_at']} ({project['kind']} project, id {project['id']}).",
+        "", "```python", "from datasets import load_dataset", 'dataset = load_dataset("path/to/this/folder")', "```", "",
+        "## Numbers", "",
+        "| split | rows | prompts |", "|---|---|---|",
+        *[f"| {s} | {counts['rows'][s]} | {counts['prompts'][s]} |" for s in counts["rows"]],
+        "",
+        f"- annotators whose labels are in the rows: {counts['annotators']}",
+        "- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
+        "",
+        "## Agreement (all labels of the project, before the export's filters)", "",
+        f"{summary['labels']} labels by {summary['annotators']} annotators on {summary['prompts']} prompts "
+        f"({summary['prompts_with_2plus']} with 2+ annotators).", "",
+        "| metric | value | note |", "|---|---|---|",
+        *[f"| {name} | {_pct(m['value'])} | {m['reason'] or ''} |" for name, m in report["project"].items()],
+        "", "## Export options", "", "```json", orjson.dumps(options, option=orjson.OPT_INDENT_2).decode(), "```", "",
+        "## Columns", "", "| column | type |", "|---|---|",
+        *[f"| `{name}` | {_describe(spec)} |" for name, spec in cols],
+        "", "`manifest.json` lists every file with its sha256, the counts and the options.", "",
+    ]
+    return "\n".join(lines)
+
+
+def _describe(spec: Spec) -> str:
+    if isinstance(spec, str):
+        return spec
+    kind, inner = spec
+    if kind == "list":
+        return f"list of {_describe(inner)}"
+    return "{" + ", ".join(f"{n}: {_describe(t)}" for n, t in inner) + "}"

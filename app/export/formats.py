@@ -1,0 +1,79 @@
+"""The columns of each export format, as one spec that gives the Arrow schema (Parquet), the Hugging Face
+`features` of the dataset card, and the keys of every row, so a file's schema never varies by row."""
+from typing import Any
+
+import pyarrow as pa
+
+from app.export.options import ExportOptions
+
+# A column type: a dtype name, ("list", type) or ("struct", [(name, type), ...]).
+Spec = Any
+S, I, F, B = "string", "int64", "float64", "bool"
+MESSAGES: Spec = ("list", ("struct", [("role", S), ("content", S)]))
+TIERS: Spec = ("list", ("list", I))
+_ARROW = {S: pa.string(), I: pa.int64(), F: pa.float64(), B: pa.bool_()}
+
+PAIR_META = [("tie", B), ("prompt_id", S), ("chosen_response_id", I), ("rejected_response_id", I),
+             ("chosen_model", S), ("rejected_model", S)]
+PER_ANNOTATOR = [("annotator_id", I), ("annotation_id", I)]
+CONSENSUS = [("consensus", S), ("n_annotators", I), ("votes_chosen", I), ("votes_rejected", I), ("votes_tie", I),
+             ("agreement", F)]
+RAW = [
+    ("annotation_id", I), ("prompt_id", S), ("prompt", S), ("messages", MESSAGES), ("responses", ("list", S)),
+    ("response_ids", ("list", I)), ("models", ("list", S)), ("kind", S), ("annotator_id", I), ("annotator_email", S),
+    ("ranking", TIERS), ("strength", I), ("strength_label", S), ("none_acceptable", B), ("flag", S),
+    ("flag_reason", S), ("rationale", S), ("ratings", ("list", ("struct", [("criterion", S), ("response_id", I), ("value", F)]))),
+    ("shown_order", ("list", I)), ("time_spent_ms", I), ("leased_at", S), ("created_at", S), ("is_gold", B),
+]
+
+
+def columns(options: ExportOptions, *, split_column: bool) -> list[tuple[str, Spec]]:
+    """The ordered columns of a file written with these options."""
+    chat = options.format == "trl-chat"
+    if options.format == "raw":
+        cols = list(RAW)
+    elif options.format == "listwise":
+        cols = [("prompt", S), ("responses", ("list", S)), ("response_ids", ("list", I)), ("models", ("list", S)),
+                ("ranking", TIERS), ("ranks", ("list", I)), ("prompt_id", S)]
+        cols += [("consensus", S), ("n_annotators", I), ("agreement", F)] if options.consensus != "none" else PER_ANNOTATOR
+    else:
+        text = MESSAGES if chat else S
+        cols = [] if options.format == "hh" else [("prompt", text)]
+        cols += [("chosen", text), ("rejected", text)]
+        if options.margin != "none":
+            cols.append(("margin", F))
+        cols += PAIR_META + (CONSENSUS if options.consensus != "none" else PER_ANNOTATOR)
+    if split_column:
+        cols.append(("split", S))
+    return cols
+
+
+def arrow_type(spec: Spec) -> pa.DataType:
+    if isinstance(spec, str):
+        return _ARROW[spec]
+    kind, inner = spec
+    if kind == "list":
+        return pa.list_(arrow_type(inner))
+    return pa.struct([(name, arrow_type(t)) for name, t in inner])
+
+
+def arrow_schema(cols: list[tuple[str, Spec]]) -> pa.Schema:
+    return pa.schema([(name, arrow_type(t)) for name, t in cols])
+
+
+def hf_feature(name: str | None, spec: Spec) -> dict:
+    """One entry of the card's `dataset_info.features`, in the YAML shape `datasets` reads."""
+    entry: dict[str, Any] = {} if name is None else {"name": name}
+    if isinstance(spec, str):
+        entry["dtype"] = spec
+        return entry
+    kind, inner = spec
+    if kind == "struct":
+        entry["struct"] = [hf_feature(n, t) for n, t in inner]
+    elif isinstance(inner, str):
+        entry["list"] = inner
+    elif inner[0] == "struct":
+        entry["list"] = [hf_feature(n, t) for n, t in inner[1]]
+    else:
+        entry["list"] = hf_feature(None, inner)
+    return entry

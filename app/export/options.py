@@ -1,0 +1,75 @@
+"""The one options model of an export: the API's query parameters, the project page's form and the
+CLI's flags are all built from it, so they cannot drift apart."""
+from typing import Literal, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Format = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
+PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
+
+
+class ExportOptions(BaseModel):
+    # Unknown query parameters are an error (422 naming them), not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+    format: Format = Field("trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)")
+    file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")
+    folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
+    template: Literal["raw", "hh"] = Field(
+        "raw", description="String prompts: raw = text as stored; hh = '\\n\\nHuman: …\\n\\nAssistant:' with completions "
+        "starting with a space, so prompt + chosen reads as one transcript")
+    pairs: Literal["all", "best_vs_rest", "adjacent"] = Field("all", description="Pairs a ranking yields")
+    consensus: Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"] = Field(
+        "none", description="none = one pair per annotator; otherwise one consensus ranking per prompt by this method")
+    margin: Literal["none", "llama2_small", "llama2_large", "rank_distance"] = Field(
+        "none", description="Float margin column: Llama 2 tables from the pairwise strength, or the tier distance")
+    ties: Literal["drop", "keep"] = Field("drop", description="keep: tied responses become rows with tie=true (never a direction)")
+    min_agreement: float | None = Field(None, ge=0, le=1, description="Drop prompts whose agreement (tie_half) is below this")
+    min_annotators: int = Field(1, ge=1, le=1000, description="Drop prompts with fewer labelling annotators")
+    exclude_flagged: bool = Field(False, description="Leave out flagged labels")
+    exclude_none_acceptable: bool = Field(False, description="Leave out labels marked 'none acceptable' / 'both bad'")
+    exclude_gold: bool = Field(False, description="Leave out gold prompts")
+    dedupe: bool = Field(False, description="Drop exact duplicate rows (same prompt, chosen, rejected text)")
+    test_fraction: float = Field(0.0, ge=0, lt=1, description="Share of prompts in the test split (by prompt, seeded hash)")
+    seed: int = Field(0, ge=0, le=2**31, description="Seed of the train/test split")
+
+    @field_validator("min_agreement", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):  # an empty form field means "no threshold"
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExportOptions":
+        if self.margin != "none" and self.format not in PAIR_FORMATS:
+            raise ValueError(f"margin: only the pair formats {', '.join(PAIR_FORMATS)} have a margin column")
+        if self.pairs != "all" and self.format not in PAIR_FORMATS:
+            raise ValueError(f"pairs: only the pair formats {', '.join(PAIR_FORMATS)} are built from pairs")
+        if self.dedupe and self.format not in PAIR_FORMATS:
+            raise ValueError(f"dedupe: only the pair formats {', '.join(PAIR_FORMATS)} can hold duplicate pairs")
+        if self.consensus != "none" and self.format == "raw":
+            raise ValueError("consensus: the raw format is one row per annotation; use listwise or a pair format")
+        return self
+
+    @property
+    def is_pairs(self) -> bool:
+        return self.format in PAIR_FORMATS
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "test") if self.test_fraction > 0 else ("train",)
+
+
+# The project page preselects a dataset folder with a test split that TRL's trainers take as it is;
+# the API's defaults stay those of export v1 (a TRL JSONL stream with the text as stored).
+FORM_DEFAULTS = {"folder": True, "file_type": "parquet", "template": "hh", "test_fraction": 0.1}
+
+
+def form_fields() -> list[dict]:
+    """The fields as the project page's form renders them (choices, preselected value, help)."""
+    fields = []
+    for name, info in ExportOptions.model_fields.items():
+        choices = getattr(info.annotation, "__args__", None)
+        kind = "bool" if info.annotation is bool else "choice" if get_origin(info.annotation) is Literal else "number"
+        fields.append({"name": name, "kind": kind, "choices": choices if kind == "choice" else None,
+                       "default": FORM_DEFAULTS.get(name, info.default), "help": info.description})
+    return fields

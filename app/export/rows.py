@@ -1,0 +1,327 @@
+"""From the database to export rows, one prompt at a time, in constant memory.
+
+Prompts are read in keyset pages (prompt ids after the last one seen), and each page's labels and
+responses with two more queries, so consensus sees all labels of a prompt together, nothing is held
+beyond one page, and no ORM object is built (core selects return tuples: the hot path).
+"""
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Text, cast, select
+from sqlalchemy.orm import Session
+
+from app.agreement.consensus import Consensus, consensus
+from app.agreement.metrics import RankingLabel
+from app.export.options import ExportOptions
+from app.export.pairs import select_pairs
+from app.models import Annotation, Assignment, Project, Prompt, Response, User
+
+PAGE = 1000  # prompts per keyset page
+ROLE_NAMES = {"user": "Human", "assistant": "Assistant", "system": "System"}
+CONSENSUS_METHODS = {"majority": "pair_majority"}  # option name -> app.agreement.consensus method
+
+
+@dataclass(slots=True)
+class Label:
+    id: int
+    annotator_id: int
+    tiers: list[list[int]] | None
+    strength: int | None
+    flag: str | None
+    none_acceptable: bool
+    extra: tuple = ()  # raw format only: the remaining annotation columns
+
+
+@dataclass(slots=True)
+class Group:
+    """One prompt with its responses (upload order) and the labels the filters kept."""
+    id: int
+    external_id: str
+    messages: list[dict[str, str]]
+    is_chat: bool
+    is_gold: bool
+    responses: list[tuple[int, str, str | None]] = field(default_factory=list)  # (id, text, model)
+    labels: list[Label] = field(default_factory=list)
+
+
+RAW_EXTRA = (Annotation.kind, Annotation.flag_reason, Annotation.rationale, Annotation.ratings, Annotation.shown_order,
+             Annotation.time_spent_ms, Assignment.leased_at, Annotation.created_at)
+
+
+def _json(column):
+    """A JSON column read as its text and decoded with orjson: several times faster than the driver's json
+    module (SQLite stores text; PostgreSQL's jsonb -> text cast is cheap on the server)."""
+    return cast(column, Text)
+
+
+def _loads(value: str | None):
+    return None if value is None else orjson.loads(value)
+
+
+def iter_groups(*, session: Session, project: Project, raw: bool = False, page: int = PAGE) -> Iterator[Group]:
+    """Every prompt of the project that has at least one label, in prompt id order."""
+    conn = session.connection()  # core: rows come back as plain tuples, no ORM bookkeeping
+    last = 0
+    while True:
+        ids = conn.execute(
+            select(Annotation.prompt_id).where(Annotation.project_id == project.id, Annotation.prompt_id > last)
+            .group_by(Annotation.prompt_id).order_by(Annotation.prompt_id).limit(page)
+        ).scalars().all()
+        if not ids:
+            return
+        lo, hi = ids[0], ids[-1]
+        groups = {
+            pid: Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
+            for pid, ext, messages, is_chat, is_gold in conn.execute(
+                select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold)
+                .where(Prompt.id.in_(ids))
+            )
+        }
+        for pid, rid, text, model in conn.execute(
+            select(Response.prompt_id, Response.id, Response.text, Response.model)
+            .where(Response.prompt_id.in_(ids)).order_by(Response.prompt_id, Response.position)
+        ):
+            groups[pid].responses.append((rid, text, model))
+        query = select(Annotation.prompt_id, Annotation.id, Annotation.annotator_id, _json(Annotation.ranking),
+                       Annotation.strength, Annotation.flag, Annotation.none_acceptable, *(RAW_EXTRA if raw else ()))
+        if raw:
+            query = query.join(Assignment, Assignment.id == Annotation.assignment_id)
+        query = query.where(Annotation.project_id == project.id, Annotation.prompt_id.between(lo, hi))
+        for row in conn.execute(query.order_by(Annotation.prompt_id, Annotation.id)):
+            groups[row[0]].labels.append(Label(row[1], row[2], _loads(row[3]), row[4], row[5], row[6], tuple(row[7:])))
+        for pid in ids:
+            yield groups[pid]
+        last = hi
+
+
+def split_of(prompt_id: str, *, seed: int, test_fraction: float) -> str:
+    """Deterministic split by prompt: a hash of (seed, prompt id), independent of order and database."""
+    if test_fraction <= 0:
+        return "train"
+    h = int.from_bytes(hashlib.blake2b(f"{seed}:{prompt_id}".encode(), digest_size=8).digest(), "big")
+    return "test" if h / 2**64 < test_fraction else "train"
+
+
+def prompt_text(messages: list[dict[str, str]], is_chat: bool, template: str) -> str:
+    """raw: a plain prompt as given, a chat as a `Role: content` transcript (v1). hh: the HH-RLHF
+    transcript ending in "\\n\\nAssistant:", so TRL's prompt + chosen reads as one conversation."""
+    if template == "hh":
+        return "".join(f"\n\n{ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages) + "\n\nAssistant:"
+    if not is_chat:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+class RowBuilder:
+    """Turns kept groups into rows of one format; holds per-export state (dedupe hashes, counters)."""
+
+    def __init__(self, *, options: ExportOptions, project: Project, emails: dict[int, str], split_column: bool) -> None:
+        self.o = options
+        self.project = project
+        self.emails = emails
+        self.split_column = split_column
+        self.scale = project.strength_scale or []
+        self.method = CONSENSUS_METHODS.get(options.consensus, options.consensus)
+        self.seen: set[int] = set()  # dedupe: 64-bit hashes of the rows written so far
+        self.dropped = {"below_min_annotators": 0, "below_min_agreement": 0, "gold": 0, "duplicates": 0}
+        self.prompts = {s: 0 for s in options.splits}  # prompts that gave at least one row, per split
+        self.split_rows = {s: 0 for s in options.splits}
+        self.annotators: set[int] = set()  # annotators whose labels gave rows
+
+    # -- filters -------------------------------------------------------------------------------------------
+    def keep(self, group: Group) -> tuple[list[Label], Consensus | None] | None:
+        """The labels of a group that pass the filters and its consensus (when one is needed), or None
+        when the prompt is dropped."""
+        o = self.o
+        if o.exclude_gold and group.is_gold:
+            self.dropped["gold"] += 1
+            return None
+        labels = [lab for lab in group.labels
+                  if not (o.exclude_flagged and lab.flag) and not (o.exclude_none_acceptable and lab.none_acceptable)]
+        ranked = [lab for lab in labels if lab.tiers]
+        counted = labels if o.format == "raw" else ranked  # raw rows are annotations, with or without a ranking
+        if not counted or len({lab.annotator_id for lab in counted}) < o.min_annotators:
+            self.dropped["below_min_annotators"] += 1
+            return None
+        result = None
+        if ranked and (o.consensus != "none" or o.min_agreement is not None):
+            result = consensus([RankingLabel(group.id, lab.annotator_id, lab.tiers) for lab in ranked],
+                               self.method if o.consensus != "none" else "borda")
+            if o.min_agreement is not None and (result.agreement is None or result.agreement < o.min_agreement):
+                self.dropped["below_min_agreement"] += 1
+                return None
+        return labels, result
+
+    # -- rows ------------------------------------------------------------------------------------------------
+    def rows(self, group: Group) -> tuple[str, list[dict]]:
+        """The split of one prompt and its rows (a list: a prompt's rows are few, and lists beat generator chains)."""
+        kept = self.keep(group)
+        split = split_of(group.external_id, seed=self.o.seed, test_fraction=self.o.test_fraction)
+        if kept is None:
+            return split, []
+        labels, result = kept
+        if self.o.format == "raw":
+            rows = list(self._raw(group, labels))
+        elif self.o.format == "listwise":
+            rows = list(self._listwise(group, labels, result))
+        else:
+            rows = self._pairs(group, labels, result)
+        if rows:
+            self.prompts[split] += 1
+            self.split_rows[split] += len(rows)
+            self.annotators.update(lab.annotator_id for lab in labels if lab.tiers or self.o.format == "raw")
+            if self.split_column:
+                for row in rows:
+                    row["split"] = split
+        return split, rows
+
+    def _completion(self, text: str) -> str:
+        # After "Assistant:" a completion starts with a space; the hh format is always that transcript.
+        return " " + text if self.o.template == "hh" or self.o.format == "hh" else text
+
+    def _margin(self, strengths: list[int | None], distance: int) -> float:
+        """Llama 2 (§3.2.2): a scale of n levels, 0 = strongest, gives n-1-s (large) or (n-1-s)/(n-1)
+        (small); with 4 levels exactly the paper's tables. No strength counts as the weakest (0)."""
+        if distance == 0:
+            return 0.0  # a tie: no direction to widen
+        if self.o.margin == "rank_distance":
+            return float(distance)
+        top = len(self.scale) - 1
+        values = [top - s if s is not None else 0 for s in strengths]
+        mean = sum(values) / len(values) if values else 0.0
+        return float(mean) if self.o.margin == "llama2_large" else (mean / top if top > 0 else 0.0)
+
+    def _pairs(self, group: Group, labels: list[Label], result: Consensus | None) -> list[dict]:
+        # The hot path (a million pairs): a dict literal per row, prompt text and completions built once a prompt.
+        o, fmt = self.o, self.o.format
+        if fmt == "trl-chat":
+            prompt = [{"role": m["role"], "content": m["content"]} for m in group.messages]
+            texts = {rid: [{"role": "assistant", "content": text}] for rid, text, _ in group.responses}
+        else:
+            prompt = prompt_text(group.messages, group.is_chat, o.template if fmt == "trl" else "hh")
+            texts = {rid: self._completion(text) for rid, text, _ in group.responses}
+            if fmt == "hh":  # implicit prompt: the whole transcript in chosen and rejected
+                texts = {rid: prompt + text for rid, text in texts.items()}
+        models = {rid: model for rid, _, model in group.responses}
+        keep_ties, margin, ext = o.ties == "keep", o.margin != "none", group.external_id
+        sources = [(lab.tiers, lab) for lab in labels if lab.tiers] if o.consensus == "none" else [(result.tiers, None)]
+        out = []
+        for tiers, lab in sources:
+            for better, worse, distance in select_pairs(tiers, o.pairs, keep_ties):
+                row = {"chosen": texts[better], "rejected": texts[worse]} if fmt == "hh" else \
+                    {"prompt": prompt, "chosen": texts[better], "rejected": texts[worse]}
+                if margin:
+                    # consensus: the strengths of the annotators who preferred the consensus winner
+                    strengths = [lab.strength] if lab is not None else \
+                        [x.strength for x in labels if x.tiers and _prefers(x.tiers, better, worse)]
+                    row["margin"] = self._margin(strengths, distance)
+                row["tie"] = distance == 0
+                row["prompt_id"] = ext
+                row["chosen_response_id"] = better
+                row["rejected_response_id"] = worse
+                row["chosen_model"] = models[better]
+                row["rejected_model"] = models[worse]
+                if lab is not None:
+                    row["annotator_id"] = lab.annotator_id
+                    row["annotation_id"] = lab.id
+                else:
+                    lo_votes, hi_votes, tie_votes = result.pair_votes[(min(better, worse), max(better, worse))]
+                    row["consensus"], row["n_annotators"] = o.consensus, result.n_annotators
+                    row["votes_chosen"], row["votes_rejected"] = (lo_votes, hi_votes) if better < worse else (hi_votes, lo_votes)
+                    row["votes_tie"], row["agreement"] = tie_votes, result.agreement
+                if o.dedupe and self._duplicate(row):
+                    continue
+                out.append(row)
+        return out
+
+    def _duplicate(self, row: dict) -> bool:
+        key = orjson.dumps([row.get("prompt"), row["chosen"], row["rejected"], row["tie"]])
+        h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+        if h in self.seen:
+            self.dropped["duplicates"] += 1
+            return True
+        self.seen.add(h)
+        return False
+
+    def _listwise(self, group: Group, labels: list[Label], result: Consensus | None) -> Iterator[dict]:
+        ids = [rid for rid, _, _ in group.responses]
+        index = {rid: i for i, rid in enumerate(ids)}
+        base = {
+            "prompt": prompt_text(group.messages, group.is_chat, self.o.template),
+            "responses": [self._completion(text) for _, text, _ in group.responses],
+            "response_ids": ids,
+            "models": [model for _, _, model in group.responses],
+        }
+        sources = [(lab.tiers, lab) for lab in labels if lab.tiers] if self.o.consensus == "none" else [(result.tiers, None)]
+        for tiers, lab in sources:
+            ranks = [0] * len(ids)
+            for number, tier in enumerate(tiers, 1):
+                for rid in tier:
+                    ranks[index[rid]] = number  # 1 = best; tied responses share a rank
+            row = base | {"ranking": [sorted(index[rid] for rid in tier) for tier in tiers], "ranks": ranks,
+                          "prompt_id": group.external_id}
+            if lab is not None:
+                row["annotator_id"], row["annotation_id"] = lab.annotator_id, lab.id
+            else:
+                row["consensus"], row["n_annotators"], row["agreement"] = self.o.consensus, result.n_annotators, result.agreement
+            yield row
+
+    def _raw(self, group: Group, labels: list[Label]) -> Iterator[dict]:
+        prompt = prompt_text(group.messages, group.is_chat, self.o.template)
+        messages = [{"role": m["role"], "content": m["content"]} for m in group.messages]
+        for lab in labels:
+            kind, flag_reason, rationale, ratings, shown, ms, leased_at, created_at = lab.extra
+            yield {
+                "annotation_id": lab.id, "prompt_id": group.external_id, "prompt": prompt, "messages": messages,
+                "responses": [text for _, text, _ in group.responses], "response_ids": [rid for rid, _, _ in group.responses],
+                "models": [model for _, _, model in group.responses], "kind": kind, "annotator_id": lab.annotator_id,
+                "annotator_email": self.emails.get(lab.annotator_id), "ranking": lab.tiers, "strength": lab.strength,
+                "strength_label": self.scale[lab.strength] if lab.strength is not None and lab.strength < len(self.scale) else None,
+                "none_acceptable": bool(lab.none_acceptable), "flag": lab.flag, "flag_reason": flag_reason,
+                "rationale": rationale,
+                "ratings": [{"criterion": c, "response_id": int(rid), "value": float(v)}
+                            for c, values in sorted((ratings or {}).items()) for rid, v in sorted(values.items())],
+                "shown_order": shown, "time_spent_ms": ms, "leased_at": _iso(leased_at), "created_at": _iso(created_at),
+                "is_gold": bool(group.is_gold),
+            }
+
+
+def _prefers(tiers: list[list[int]], better: int, worse: int) -> bool:
+    for tier in tiers:
+        if better in tier:
+            return worse not in tier
+        if worse in tier:
+            return False
+    return False
+
+
+def annotator_emails(session: Session, project: Project) -> dict[int, str]:
+    """Emails of the project's annotators (a handful of users), for the raw format."""
+    ids = select(Annotation.annotator_id).where(Annotation.project_id == project.id).distinct()
+    return dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
+
+
+def iter_rows(*, session: Session, project: Project, options: ExportOptions, split_column: bool,
+              on_group: Callable[[], None] | None = None) -> tuple[RowBuilder, Iterator[tuple[str, list[dict]]]]:
+    """The builder (for its counters afterwards) and the stream of (split, rows of one prompt)."""
+    emails = annotator_emails(session, project) if options.format == "raw" else {}
+    builder = RowBuilder(options=options, project=project, emails=emails, split_column=split_column)
+
+    def stream() -> Iterator[tuple[str, list[dict]]]:
+        for group in iter_groups(session=session, project=project, raw=options.format == "raw"):
+            split, rows = builder.rows(group)
+            if rows:
+                yield split, rows
+            if on_group:
+                on_group()
+
+    return builder, stream()

@@ -1,0 +1,97 @@
+"""Row writers: JSONL (optionally gzip) and Parquet. Each takes rows one at a time and holds at most
+one Parquet row group in memory, so an export's memory does not grow with its size."""
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_GROUP = 20_000  # rows per Parquet row group: what an export holds in memory (~30 MB of dicts)
+EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip", "parquet": "application/vnd.apache.parquet"}
+
+
+class RowWriter(Protocol):
+    rows: int
+
+    def write_many(self, rows: list[dict]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    def __init__(self, sink: BinaryIO, *, compress: bool, owns_sink: bool = False) -> None:
+        self.sink, self.owns_sink = sink, owns_sink
+        # mtime=0 and no file name in the header: the same export gives the same bytes (and sha256).
+        self.out: BinaryIO = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
+        self.rows = 0
+
+    def write_many(self, rows: list[dict]) -> None:
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self.out.write(b"".join([dumps(row, option=option) for row in rows]))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self.out is not self.sink:
+            self.out.close()  # writes the gzip trailer; GzipFile leaves the sink open
+        if self.owns_sink:
+            self.sink.close()
+
+
+class ParquetWriter:
+    def __init__(self, sink: str | Path | BinaryIO, *, schema: pa.Schema, row_group: int = ROW_GROUP) -> None:
+        self.schema = schema
+        self.writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        self.batch: list[dict] = []
+        self.row_group = row_group
+        self.rows = 0
+
+    def write_many(self, rows: list[dict]) -> None:
+        self.batch.extend(rows)
+        self.rows += len(rows)
+        if len(self.batch) >= self.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.writer.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
+            self.batch = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> RowWriter:
+    """A writer on a new file; closing the writer closes the file."""
+    if file_type == "parquet":
+        return ParquetWriter(str(path), schema=schema)
+    return JsonlWriter(path.open("wb", buffering=1 << 20), compress=file_type == "jsonl.gz", owns_sink=True)
+
+
+def stream_jsonl(batches: Iterator[list[dict]], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
+    """JSONL bytes for an HTTP body, a chunk at a time, written as the rows come."""
+    buffer = io.BytesIO()
+    writer = JsonlWriter(buffer, compress=compress)
+    for rows in batches:
+        writer.write_many(rows)
+        if buffer.tell() >= chunk:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.close()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
