@@ -19,6 +19,7 @@ and so are NaN/Infinity (jsonb rejects them).
 import codecs
 import csv
 import difflib
+import hashlib
 import itertools
 import json
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 import ijson
+import orjson
 
 Format = Literal["jsonl", "json", "csv"]
 
@@ -45,6 +47,8 @@ _BOM = b"\xef\xbb\xbf"
 _MISSING = object()  # a key absent from the object, told apart from an explicit null
 _CSV_NUMBERED = re.compile(r"(response|model)_([1-9][0-9]*)")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+PREFERENCE_FORMATS = ("trl", "trl-chat", "hh", "ultrafeedback")
+RECORD_FORMATS = ("auto", "prompts", *PREFERENCE_FORMATS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,9 @@ class ParsedPrompt:
     is_chat: bool  # False when the source gave a plain string
     responses: list[ParsedResponse]
     metadata: dict | None
+    # An imported preference (app/prompts/preferences.py): tiers of indices into `responses`, best first.
+    reference: list[list[int]] | None = None
+    reference_source: str | None = None  # e.g. "hh: train.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +105,24 @@ def detect_format(filename: str, first_bytes: bytes) -> Format:
     )
 
 
+def content_digest(messages: list[dict[str, str]], texts: list[str]) -> str:
+    """sha256 hex of a prompt's content; ids of prompts and preference pairs uploaded without one derive from it."""
+    return hashlib.sha256(orjson.dumps([messages, texts])).hexdigest()
+
+
 def parse_batch(
-    stream: BinaryIO, *, filename: str, min_responses: int, max_responses: int
+    stream: BinaryIO, *, filename: str, min_responses: int, max_responses: int, record_format: str = "auto"
 ) -> Iterator[ParsedPrompt | ParseError]:
-    """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line."""
+    """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line.
+
+    `record_format` (see app/prompts/preferences.py): "auto" reads a record with chosen/rejected as a preference
+    pair and any other as a prompt; "prompts" reads only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read
+    only preference records of that format."""
     if not 1 <= min_responses <= max_responses:
         raise ValueError(f"bad response bounds {min_responses}..{max_responses}")
+    if record_format not in RECORD_FORMATS:
+        yield ParseError(None, None, f"unknown format {json.dumps(record_format)}; choose from {', '.join(RECORD_FORMATS)}")
+        return
     reader = _ByteReader(stream)
     if not reader.head.strip():
         yield ParseError(None, None, "the file is empty")
@@ -113,11 +132,19 @@ def parse_batch(
     except UnsupportedFormatError as exc:
         yield ParseError(None, None, str(exc))
         return
+    if fmt == "csv" and record_format not in ("auto", "prompts"):
+        yield ParseError(None, None, f"the {record_format} format is read from JSON Lines or a JSON array, not CSV")
+        return
     parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv}[fmt]
+    validator = _Validator(min_responses, max_responses, record_format=record_format, filename=filename)
     anything = False
-    for item in parse(reader, _Validator(min_responses, max_responses)):
-        anything = True
-        yield item
+    try:
+        for item in parse(reader, validator):
+            anything = True
+            yield item
+    except _StopParsing as stop:  # a file-level problem found at a record (e.g. the wrong project kind)
+        yield stop.error
+        return
     if not anything:
         yield ParseError(None, None, "the file contains no prompts")
 
@@ -535,14 +562,15 @@ def _metadata(value: object, field: str, problems: _Problems) -> dict | None:
     return None if found else value
 
 
-def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
+def _chat(value: list, problems: _Problems, name: str = "prompt", *, ends_with_user: bool = True) -> list[dict[str, str]] | None:
+    """A list of {role, content} messages; `name` is the field errors name ("prompt", "chosen", …)."""
     if not value:
-        problems.add("prompt", "must not be an empty list")
+        problems.add(name, "must not be an empty list")
         return None
     before = len(problems)
     messages = []
     for i, message in enumerate(value):
-        field = f"prompt[{i}]"
+        field = f"{name}[{i}]"
         if not isinstance(message, dict):
             problems.add(field, f'must be an object with "role" and "content", got {_kind(message)}')
             continue
@@ -557,8 +585,8 @@ def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
         messages.append({"role": role, "content": content})
     if len(problems) > before:
         return None
-    if messages[-1]["role"] != "user":  # the responses are the assistant's answer to the last user turn
-        problems.add(f"prompt[{len(messages) - 1}].role",
+    if ends_with_user and messages[-1]["role"] != "user":  # the responses answer the last user turn
+        problems.add(f"{name}[{len(messages) - 1}].role",
                      f'the last message must be from the user (the responses answer it), got "{messages[-1]["role"]}"')
         return None
     return messages
@@ -567,12 +595,18 @@ def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
 class _Validator:
     """Checks records of one file; remembers ids to catch duplicates."""
 
-    def __init__(self, min_responses: int, max_responses: int) -> None:
+    def __init__(self, min_responses: int, max_responses: int, *, record_format: str = "auto", filename: str = "") -> None:
+        from app.prompts.preferences import PreferenceReader  # it builds on this module's helpers
+
         self.min_responses = min_responses
         self.max_responses = max_responses
+        self.record_format = record_format
         self._seen_ids: dict[str, str] = {}
+        self._preferences = PreferenceReader(self, record_format, filename)
 
     def json_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
+        if self.record_format != "prompts" and (self.record_format != "auto" or self._preferences.is_preference(obj)):
+            return self._preferences.record(obj, location)
         problems = _Problems(location)
         if not isinstance(obj, dict):
             problems.add(None, f"must be a JSON object, got {_kind(obj)}")
