@@ -172,8 +172,8 @@ def _response(messages: list[dict[str, str]], key: str, start: int, problems: _P
     """The single assistant message after the prompt (messages[start:])."""
     rest = messages[start:]
     if len(rest) != 1:
-        where = "after the prompt it shares with the other response" if start else ""
-        problems.add(key, f"must hold exactly one assistant message (the response) {where}, got {len(rest)}".replace("  ", " "))
+        where = " after the prompt it shares with the other response" if start else ""
+        problems.add(key, f"must hold exactly one assistant message (the response){where}, got {len(rest)}")
         return None
     if rest[0]["role"] != "assistant":
         problems.add(f"{key}[{start}].role", f'must be "assistant" (the response), got "{rest[0]["role"]}"')
