@@ -1,14 +1,16 @@
-"""Streaming, validating parser for uploaded prompt batches (JSON Lines, JSON array, CSV).
+"""Streaming, validating parser for uploaded prompt batches (JSON Lines, JSON array, CSV, Parquet).
 
 Pure: bytes in, `ParsedPrompt` / `ParseError` out, in file order; no database, no FastAPI. Imports are all-or-nothing,
 so the parser reports every problem it finds instead of stopping at the first one; `ErrorCollector` caps the list.
 
-Format (`detect_format`): `.csv` is CSV. For anything else the first non-blank byte decides when it can: `[` is a JSON
+Format (`detect_format`): `.csv` is CSV; a file starting with Parquet's magic bytes `PAR1` is Parquet, read one
+record batch at a time (its rows are records like JSON objects; it needs a seekable stream). For anything else the first non-blank byte decides when it can: `[` is a JSON
 array, `{` is JSON Lines (many tools write JSON Lines as `.json`, e.g. Hugging Face `Dataset.to_json`). Otherwise the
 extension decides (`.jsonl`/`.ndjson`, `.json`), and an unknown extension is an error naming the accepted ones.
 
 Locations: JSON Lines "line 4"; JSON array "item 3 (line 12)" (the line the item starts on); CSV "row 5", the record
-number counting the header as row 1, plus "(line 7)" when a quoted multi-line cell shifted the physical line.
+number counting the header as row 1, plus "(line 7)" when a quoted multi-line cell shifted the physical line;
+Parquet "row 5", counting data rows from 1.
 Fields: JSON paths index from 0 like jq and Pydantic ("responses[0].text"); CSV errors name the column ("response_2").
 
 Limits: a CSV cell holds at most `csv.field_size_limit()` characters (131,072 by default; we don't change that
@@ -22,6 +24,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,9 +34,12 @@ from typing import BinaryIO, Literal
 import ijson
 import orjson
 
-Format = Literal["jsonl", "json", "csv"]
+Format = Literal["jsonl", "json", "csv", "parquet"]
 
-_EXTENSION_FORMATS: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+_EXTENSION_FORMATS: dict[str, Format] = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+_PARQUET_MAGIC = b"PAR1"
+_PARQUET_BATCH = 1000  # rows per record batch read from a Parquet file
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_EXTENSION_FORMATS)
 
 TOP_LEVEL_KEYS = ("id", "prompt", "responses", "metadata")
@@ -93,6 +99,8 @@ def detect_format(filename: str, first_bytes: bytes) -> Format:
     extension = os.path.splitext(filename)[1].lower()
     if extension == ".csv":
         return "csv"
+    if first_bytes.startswith(_PARQUET_MAGIC):
+        return "parquet"
     first = first_bytes.removeprefix(_BOM).lstrip()[:1]
     if first == b"[":
         return "json"
@@ -133,9 +141,9 @@ def parse_batch(
         yield ParseError(None, None, str(exc))
         return
     if fmt == "csv" and record_format not in ("auto", "prompts"):
-        yield ParseError(None, None, f"the {record_format} format is read from JSON Lines or a JSON array, not CSV")
+        yield ParseError(None, None, f"the {record_format} format is read from JSON Lines, a JSON array or Parquet, not CSV")
         return
-    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv}[fmt]
+    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv, "parquet": _parse_parquet}[fmt]
     validator = _Validator(min_responses, max_responses, record_format=record_format, filename=filename)
     anything = False
     try:
@@ -244,6 +252,16 @@ class _ByteReader:
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         return enumerate(iter(self.readline, b""), start=1)
+
+    @property
+    def stream(self) -> BinaryIO:
+        return self._stream
+
+    def rewind(self) -> None:
+        """Back to the start of the stream (formats that need random access, like Parquet)."""
+        self._stream.seek(0)
+        self._buf.clear()
+        self._eof = False
 
 
 def _utf8_error(line_no: int, exc: UnicodeDecodeError, chars_before: int = 0) -> ParseError:
@@ -360,6 +378,22 @@ def _parse_json_array(reader: _ByteReader, validator: "_Validator") -> Iterator[
         yield ParseError(f"line {feed.line}", None, f"not valid JSON: {str(exc).splitlines()[0]}")
     except _StopParsing as stop:
         yield stop.error
+
+
+def _parse_parquet(reader: _ByteReader, validator: "_Validator") -> Iterator[ParsedPrompt | ParseError]:
+    import pyarrow as pa  # imported here: heavy, and only Parquet uploads need it
+    import pyarrow.parquet as pq
+
+    row = 0
+    try:
+        reader.rewind()  # Parquet's index is at the end of the file
+        batches = pq.ParquetFile(reader.stream).iter_batches(batch_size=_PARQUET_BATCH)
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                yield from validator.json_record(record, f"row {row}")
+    except (OSError, pa.ArrowException) as exc:  # io.UnsupportedOperation (not seekable) is an OSError
+        yield ParseError(f"row {row + 1}" if row else None, None, f"not a readable Parquet file: {exc}")
 
 
 def _parse_csv(reader: _ByteReader, validator: "_Validator") -> Iterator[ParsedPrompt | ParseError]:
@@ -540,6 +574,11 @@ def _json_problems(value: object, field: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         if problem := _unstorable(value):
             yield field, problem
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # Parquet holds NaN and Infinity; jsonb can't
+            yield field, f"must be a finite number, got {value}"
+    elif value is not None and not isinstance(value, bool | int | dict | list):
+        yield field, f"holds a {type(value).__name__}, which cannot be stored as JSON"
     elif isinstance(value, dict):
         for key, item in value.items():
             if problem := _unstorable(key):

@@ -29,7 +29,6 @@ Reference: [[chosen], [rejected]] as response positions (the import turns them i
 [[a, b]] when score_chosen == score_rejected.
 """
 import hashlib
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -331,8 +330,7 @@ def _scores_tie(obj: dict, problems: _Problems) -> bool:
             problems.add(key, f"is required when {other} is given")
         elif isinstance(value, bool) or not isinstance(value, int | float):
             problems.add(key, f"must be a number, got {_kind(value)}")
-        elif not math.isfinite(value):
-            problems.add(key, "must be a finite number")
+    # NaN (Parquet) compares unequal to everything: no tie; the metadata check names it.
     if len(problems) > before:
         return False
     if scores["score_chosen"] < scores["score_rejected"]:

@@ -85,6 +85,17 @@ class TestImport:
         body = upload(client, pairwise.id, json.dumps([FILES["trl"], FILES["hh"]]).encode(), staff, filename="x.json")
         assert body.json()["imported"] == 2 and count(db, pairwise.id) == 2
 
+    def test_parquet_upload(self, client, db, pairwise, staff):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist([FILES["ultrafeedback"]]), out)
+        body = upload(client, pairwise.id, out.getvalue(), staff, filename="train_prefs.parquet").json()
+        assert body["imported"] == 1, body
+        (stored,) = stored_pairs(db, pairwise.id).values()
+        assert stored == (*EXPECTED["ultrafeedback"], "ultrafeedback: train_prefs.parquet")
+
     def test_bad_records_import_nothing_and_name_line_and_field(self, client, db, pairwise, staff):
         good = [{"prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(2500)]
         bad = [{"prompt": "p", "chosen": "same", "rejected": "same"},

@@ -195,4 +195,61 @@ class TestErrors:
         assert errors([{"prompt": "p", "chosen": "a", "rejected": "b"}], "dpo") == [
             'unknown format "dpo"; choose from auto, prompts, trl, trl-chat, hh, ultrafeedback']
         assert errors(None, "trl", raw=b"prompt,chosen,rejected\np,a,b\n", filename="x.csv") == [
-            "the trl format is read from JSON Lines or a JSON array, not CSV"]
+            "the trl format is read from JSON Lines, a JSON array or Parquet, not CSV"]
+
+
+class TestParquet:
+    """Hugging Face datasets ship Parquet: rows are read a record batch at a time, errors name the row."""
+
+    @staticmethod
+    def parquet(rows: list[dict], row_group_size: int | None = None) -> bytes:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), out, row_group_size=row_group_size)
+        return out.getvalue()
+
+    def uf_row(self, i, score_chosen=8.0, score_rejected=5.0):
+        prompt = f"Question {i}?"
+        return {"prompt": prompt, "prompt_id": f"id{i}", "score_chosen": score_chosen, "score_rejected": score_rejected,
+                "chosen": [msg("user", prompt), msg("assistant", f"good {i}")],
+                "rejected": [msg("user", prompt), msg("assistant", f"bad {i}")],
+                "messages": [msg("user", prompt), msg("assistant", f"good {i}")]}
+
+    def test_ultrafeedback_parquet_over_several_batches(self):
+        rows = [self.uf_row(i) for i in range(2500)]
+        items = pairs(None, raw=self.parquet(rows, row_group_size=700), filename="train_prefs-00000-of-00001.parquet")
+        assert len(items) == 2500 and items[-1].location == "row 2500"
+        assert all(chosen_rejected(p) == (f"good {i}", f"bad {i}") for i, p in enumerate(items))
+        assert items[0].reference_source == "ultrafeedback: train_prefs-00000-of-00001.parquet"
+
+    def test_prompt_records_and_errors_name_the_row(self):
+        bad = errors(None, raw=self.parquet([self.uf_row(1), self.uf_row(2, float("nan"), 1.0)]), filename="x.parquet")
+        assert bad == ['row 2, field "score_chosen": must be a finite number, got nan']
+        plain = pairs(None, raw=self.parquet([{"id": "a", "prompt": "p", "responses": ["x", "y"], "metadata": None}]),
+                      filename="x.parquet")
+        assert plain[0].external_id == "a" and plain[0].reference is None
+        nan_meta = errors(None, raw=self.parquet([{"prompt": "p", "chosen": "a", "rejected": "b", "margin": float("inf")}]),
+                          filename="x.parquet")
+        assert nan_meta == ['row 1, field "margin": must be a finite number, got inf']
+
+    def test_unreadable_or_unseekable_parquet(self):
+        data = self.parquet([self.uf_row(1)])
+        broken = errors(None, raw=data[:-20], filename="x.parquet")
+        assert len(broken) == 1 and broken[0].startswith("not a readable Parquet file")
+
+        class Pipe(io.RawIOBase):  # a stream that can't seek, like a socket
+            def __init__(self):
+                self._data = io.BytesIO(data)
+
+            def readable(self):
+                return True
+
+            def readinto(self, buffer):
+                chunk = self._data.read(len(buffer))
+                buffer[: len(chunk)] = chunk
+                return len(chunk)
+
+        found = [str(i) for i in parse_batch(Pipe(), filename="x.parquet", min_responses=2, max_responses=2)]
+        assert len(found) == 1 and found[0].startswith("not a readable Parquet file")
