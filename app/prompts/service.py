@@ -106,17 +106,18 @@ def _write_chunk(
         for prompt_id, (_, parsed) in zip(ids, fresh, strict=True)
         for position, r in enumerate(parsed.responses)
     ]
-    if not any(parsed.reference for _, parsed in fresh):
-        session.execute(insert(Response), rows)
-    else:
-        response_ids = iter(session.scalars(insert(Response).returning(Response.id, sort_by_parameter_order=True), rows).all())
-        references = []
-        for prompt_id, (_, parsed) in zip(ids, fresh, strict=True):
-            by_position = [next(response_ids) for _ in parsed.responses]
-            if parsed.reference:
-                references.append({
-                    "id": prompt_id, "reference_source": parsed.reference_source,
-                    "reference_ranking": [[by_position[i] for i in tier] for tier in parsed.reference],
-                })
-        session.execute(update(Prompt), references)
+    session.execute(insert(Response), rows)
+    referenced = {prompt_id: parsed for prompt_id, (_, parsed) in zip(ids, fresh, strict=True) if parsed.reference}
+    if referenced:  # imported preference pairs: their reference label, from positions to the new response ids
+        by_position = {
+            (prompt_id, position): response_id
+            for prompt_id, position, response_id in session.execute(
+                select(Response.prompt_id, Response.position, Response.id).where(Response.prompt_id.in_(list(referenced)))
+            )
+        }
+        session.execute(update(Prompt), [
+            {"id": prompt_id, "reference_source": parsed.reference_source,
+             "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference]}
+            for prompt_id, parsed in referenced.items()
+        ])
     result.imported += len(fresh)
