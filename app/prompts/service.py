@@ -101,12 +101,14 @@ def _write_chunk(
             for key, p in fresh
         ],
     ).all()
-    rows = [
-        {"prompt_id": prompt_id, "position": position, "text": r.text, "model": r.model, "metadata_": r.metadata}
-        for prompt_id, (_, parsed) in zip(ids, fresh, strict=True)
-        for position, r in enumerate(parsed.responses)
-    ]
-    session.execute(insert(Response), rows)
+    session.execute(
+        insert(Response),
+        [
+            {"prompt_id": prompt_id, "position": position, "text": r.text, "model": r.model, "metadata_": r.metadata}
+            for prompt_id, (_, parsed) in zip(ids, fresh, strict=True)
+            for position, r in enumerate(parsed.responses)
+        ],
+    )
     referenced = {prompt_id: parsed for prompt_id, (_, parsed) in zip(ids, fresh, strict=True) if parsed.reference}
     if referenced:  # imported preference pairs: their reference label, from positions to the new response ids
         by_position = {
