@@ -166,8 +166,12 @@ def project_list() -> None:
 
 
 @cli.command("import")
-def import_file(project: str, file: Path) -> None:
-    """Import a JSONL, JSON or CSV batch of prompts with responses (all or nothing)."""
+def import_file(
+    project: str,
+    file: Path,
+    format: Annotated[str, typer.Option(help="auto, prompts, or a preference format: trl, trl-chat, hh, ultrafeedback")] = "auto",
+) -> None:
+    """Import a JSONL, JSON or CSV batch of prompts with responses, or a preference dataset (all or nothing)."""
     from app.projects import service as projects
     from app.prompts import service as prompts
 
@@ -175,7 +179,8 @@ def import_file(project: str, file: Path) -> None:
         _fail(f"no such file: {file}")
     with _Transaction() as session, file.open("rb") as stream:
         target = projects.find_project(session=session, name_or_id=project)
-        result = prompts.import_batch(session=session, project=target, stream=stream, filename=file.name, uploaded_by=None)
+        result = prompts.import_batch(session=session, project=target, stream=stream, filename=file.name, uploaded_by=None,
+                                      record_format=format)
         if not result.ok:
             for line in result.errors:
                 typer.secho(f"  {line}", fg=typer.colors.RED, err=True)
@@ -298,6 +303,10 @@ def format_report(report: dict) -> list[str]:
              f"{s['prompts']} prompts ({s['prompts_with_2plus']} with 2+ annotators)", "", "PROJECT"]
     lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in report["project"].items()]
     lines += [f"  rating {name:<33} {num(m):>8}   {m['reason'] or ''}" for name, m in report["criteria"].items()]
+    if (reference := report.get("reference")) and reference["prompts"]:
+        lines += ["", f"AGREEMENT WITH THE REFERENCE ({reference['prompts']} prompts from {', '.join(reference['sources'])}; "
+                  f"{reference['labels']} labels)"]
+        lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in reference.items() if name.startswith("agreement_")]
     lines += ["", "ANNOTATORS", f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
               f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}"]
     for a in sorted(report["annotators"], key=lambda a: a.get("email") or ""):

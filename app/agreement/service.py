@@ -9,6 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.agreement.metrics import (
+    CONVENTIONS,
+    DEFINITIONS,
+    Convention,
     PairwiseLabel,
     RankingLabel,
     RatingLabel,
@@ -71,8 +74,9 @@ def load_labels(
     return labels, ratings
 
 
-def _agreement_with(reference: list[list[int]], tiers: list[list[int]]) -> float | None:
-    """Share of response pairs ordered as the reference orders them (tie_half convention)."""
+def _agreement_with(reference: list[list[int]], tiers: list[list[int]], convention: Convention = "tie_half") -> float | None:
+    """Share of response pairs ordered as the reference orders them, under a tie convention (metrics.py):
+    tie_half scores a tie against a preference ½, tie_as_category 0, strict_only drops pairs where either tied."""
     rank_ref = {rid: i for i, tier in enumerate(reference) for rid in tier}
     rank = {rid: i for i, tier in enumerate(tiers) for rid in tier}
     ids = sorted(rank_ref.keys() & rank.keys())
@@ -81,8 +85,53 @@ def _agreement_with(reference: list[list[int]], tiers: list[list[int]]) -> float
         for j in ids[x + 1:]:
             s_ref = (rank_ref[i] > rank_ref[j]) - (rank_ref[i] < rank_ref[j])
             s = (rank[i] > rank[j]) - (rank[i] < rank[j])
-            scores.append(1 - abs(s_ref - s) / 2)
+            if convention == "tie_half":
+                scores.append(1 - abs(s_ref - s) / 2)
+            elif convention == "tie_as_category":
+                scores.append(float(s_ref == s))
+            elif s_ref and s:  # strict_only
+                scores.append(float(s_ref == s))
     return sum(scores) / len(scores) if scores else None
+
+
+REFERENCE_DEFINITION = ("Share of human labels that order the responses as the imported reference label does ({convention}); "
+                        "a label's score is its share of response pairs ordered alike.")
+
+
+def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """Agreement of human labels with the imported reference labels: the project figures and per annotator."""
+    rows = session.execute(
+        select(Annotation.annotator_id, Prompt.reference_ranking, Annotation.ranking)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None), Prompt.reference_ranking.is_not(None))
+    ).all()
+    prompts = session.scalar(select(func.count()).select_from(Prompt).where(
+        Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None)))
+    sources = list(session.scalars(select(Prompt.reference_source).where(
+        Prompt.project_id == project.id, Prompt.reference_source.is_not(None)).distinct().order_by(Prompt.reference_source)))
+    scores: dict[str, dict[int | None, list[float]]] = {c: defaultdict(list) for c in CONVENTIONS}
+    for annotator_id, reference, tiers in rows:
+        for convention in CONVENTIONS:
+            if (score := _agreement_with(reference, tiers, convention)) is not None:
+                scores[convention][None].append(score)  # None: everyone
+                scores[convention][annotator_id].append(score)
+
+    def metric(convention: str, who: int | None) -> dict[str, Any]:
+        values = scores[convention].get(who, [])
+        reason = None
+        if not values and not prompts:
+            reason = "no imported reference labels"
+        elif not values and not rows:
+            reason = "no human label on a prompt with a reference yet"
+        elif not values:
+            reason = "every comparison involves a tie, and strict_only drops those"
+        return {"value": sum(values) / len(values) if values else None, "reason": reason, "n": len(values),
+                "definition": REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention])}
+
+    report = {"prompts": prompts, "labels": len(rows), "sources": sources,
+              **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS}}
+    annotators = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
+    return report, annotators
 
 
 def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str, Any]]:
@@ -150,6 +199,9 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
         if annotator_id not in seen:
             report["annotators"].append({"annotator_id": annotator_id, "n_labels": 0, "n_shared": 0,
                                          "loo_agreement": None, "position_bias": None, **extra})
+    report["reference"], by_annotator = _reference_agreement(session, project)
+    for row in report["annotators"]:
+        row["reference_agreement"] = by_annotator.get(row["annotator_id"])
     external = dict(session.execute(select(Prompt.id, Prompt.external_id).where(Prompt.project_id == project.id)).all())
     for row in report["prompts"]:
         row["external_id"] = external.get(row["prompt_id"])

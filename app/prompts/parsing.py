@@ -1,14 +1,16 @@
-"""Streaming, validating parser for uploaded prompt batches (JSON Lines, JSON array, CSV).
+"""Streaming, validating parser for uploaded prompt batches (JSON Lines, JSON array, CSV, Parquet).
 
 Pure: bytes in, `ParsedPrompt` / `ParseError` out, in file order; no database, no FastAPI. Imports are all-or-nothing,
 so the parser reports every problem it finds instead of stopping at the first one; `ErrorCollector` caps the list.
 
-Format (`detect_format`): `.csv` is CSV. For anything else the first non-blank byte decides when it can: `[` is a JSON
+Format (`detect_format`): `.csv` is CSV; a file starting with Parquet's magic bytes `PAR1` is Parquet, read one
+record batch at a time (its rows are records like JSON objects; it needs a seekable stream). For anything else the first non-blank byte decides when it can: `[` is a JSON
 array, `{` is JSON Lines (many tools write JSON Lines as `.json`, e.g. Hugging Face `Dataset.to_json`). Otherwise the
 extension decides (`.jsonl`/`.ndjson`, `.json`), and an unknown extension is an error naming the accepted ones.
 
 Locations: JSON Lines "line 4"; JSON array "item 3 (line 12)" (the line the item starts on); CSV "row 5", the record
-number counting the header as row 1, plus "(line 7)" when a quoted multi-line cell shifted the physical line.
+number counting the header as row 1, plus "(line 7)" when a quoted multi-line cell shifted the physical line;
+Parquet "row 5", counting data rows from 1.
 Fields: JSON paths index from 0 like jq and Pydantic ("responses[0].text"); CSV errors name the column ("response_2").
 
 Limits: a CSV cell holds at most `csv.field_size_limit()` characters (131,072 by default; we don't change that
@@ -19,8 +21,10 @@ and so are NaN/Infinity (jsonb rejects them).
 import codecs
 import csv
 import difflib
+import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,10 +32,14 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 import ijson
+import orjson
 
-Format = Literal["jsonl", "json", "csv"]
+Format = Literal["jsonl", "json", "csv", "parquet"]
 
-_EXTENSION_FORMATS: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+_EXTENSION_FORMATS: dict[str, Format] = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+_PARQUET_MAGIC = b"PAR1"
+_PARQUET_BATCH = 1000  # rows per record batch read from a Parquet file
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_EXTENSION_FORMATS)
 
 TOP_LEVEL_KEYS = ("id", "prompt", "responses", "metadata")
@@ -45,6 +53,8 @@ _BOM = b"\xef\xbb\xbf"
 _MISSING = object()  # a key absent from the object, told apart from an explicit null
 _CSV_NUMBERED = re.compile(r"(response|model)_([1-9][0-9]*)")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+PREFERENCE_FORMATS = ("trl", "trl-chat", "hh", "ultrafeedback")
+RECORD_FORMATS = ("auto", "prompts", *PREFERENCE_FORMATS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,9 @@ class ParsedPrompt:
     is_chat: bool  # False when the source gave a plain string
     responses: list[ParsedResponse]
     metadata: dict | None
+    # An imported preference (app/prompts/preferences.py): tiers of indices into `responses`, best first.
+    reference: list[list[int]] | None = None
+    reference_source: str | None = None  # e.g. "hh: train.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,8 @@ def detect_format(filename: str, first_bytes: bytes) -> Format:
     extension = os.path.splitext(filename)[1].lower()
     if extension == ".csv":
         return "csv"
+    if first_bytes.startswith(_PARQUET_MAGIC):
+        return "parquet"
     first = first_bytes.removeprefix(_BOM).lstrip()[:1]
     if first == b"[":
         return "json"
@@ -98,12 +113,24 @@ def detect_format(filename: str, first_bytes: bytes) -> Format:
     )
 
 
+def content_digest(messages: list[dict[str, str]], texts: list[str]) -> str:
+    """sha256 hex of a prompt's content; ids of prompts and preference pairs uploaded without one derive from it."""
+    return hashlib.sha256(orjson.dumps([messages, texts])).hexdigest()
+
+
 def parse_batch(
-    stream: BinaryIO, *, filename: str, min_responses: int, max_responses: int
+    stream: BinaryIO, *, filename: str, min_responses: int, max_responses: int, record_format: str = "auto"
 ) -> Iterator[ParsedPrompt | ParseError]:
-    """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line."""
+    """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line.
+
+    `record_format` (see app/prompts/preferences.py): "auto" reads a record with chosen/rejected as a preference
+    pair and any other as a prompt; "prompts" reads only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read
+    only preference records of that format."""
     if not 1 <= min_responses <= max_responses:
         raise ValueError(f"bad response bounds {min_responses}..{max_responses}")
+    if record_format not in RECORD_FORMATS:
+        yield ParseError(None, None, f"unknown format {json.dumps(record_format)}; choose from {', '.join(RECORD_FORMATS)}")
+        return
     reader = _ByteReader(stream)
     if not reader.head.strip():
         yield ParseError(None, None, "the file is empty")
@@ -113,11 +140,19 @@ def parse_batch(
     except UnsupportedFormatError as exc:
         yield ParseError(None, None, str(exc))
         return
-    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv}[fmt]
+    if fmt == "csv" and record_format not in ("auto", "prompts"):
+        yield ParseError(None, None, f"the {record_format} format is read from JSON Lines, a JSON array or Parquet, not CSV")
+        return
+    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv, "parquet": _parse_parquet}[fmt]
+    validator = _Validator(min_responses, max_responses, record_format=record_format, filename=filename)
     anything = False
-    for item in parse(reader, _Validator(min_responses, max_responses)):
-        anything = True
-        yield item
+    try:
+        for item in parse(reader, validator):
+            anything = True
+            yield item
+    except _StopParsing as stop:  # a file-level problem found at a record (e.g. the wrong project kind)
+        yield stop.error
+        return
     if not anything:
         yield ParseError(None, None, "the file contains no prompts")
 
@@ -217,6 +252,16 @@ class _ByteReader:
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         return enumerate(iter(self.readline, b""), start=1)
+
+    @property
+    def stream(self) -> BinaryIO:
+        return self._stream
+
+    def rewind(self) -> None:
+        """Back to the start of the stream (formats that need random access, like Parquet)."""
+        self._stream.seek(0)
+        self._buf.clear()
+        self._eof = False
 
 
 def _utf8_error(line_no: int, exc: UnicodeDecodeError, chars_before: int = 0) -> ParseError:
@@ -333,6 +378,22 @@ def _parse_json_array(reader: _ByteReader, validator: "_Validator") -> Iterator[
         yield ParseError(f"line {feed.line}", None, f"not valid JSON: {str(exc).splitlines()[0]}")
     except _StopParsing as stop:
         yield stop.error
+
+
+def _parse_parquet(reader: _ByteReader, validator: "_Validator") -> Iterator[ParsedPrompt | ParseError]:
+    import pyarrow as pa  # imported here: heavy, and only Parquet uploads need it
+    import pyarrow.parquet as pq
+
+    row = 0
+    try:
+        reader.rewind()  # Parquet's index is at the end of the file
+        batches = pq.ParquetFile(reader.stream).iter_batches(batch_size=_PARQUET_BATCH)
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                yield from validator.json_record(record, f"row {row}")
+    except (OSError, pa.ArrowException) as exc:  # io.UnsupportedOperation (not seekable) is an OSError
+        yield ParseError(f"row {row + 1}" if row else None, None, f"not a readable Parquet file: {exc}")
 
 
 def _parse_csv(reader: _ByteReader, validator: "_Validator") -> Iterator[ParsedPrompt | ParseError]:
@@ -513,6 +574,11 @@ def _json_problems(value: object, field: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         if problem := _unstorable(value):
             yield field, problem
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # Parquet holds NaN and Infinity; jsonb can't
+            yield field, f"must be a finite number, got {value}"
+    elif value is not None and not isinstance(value, bool | int | dict | list):
+        yield field, f"holds a {type(value).__name__}, which cannot be stored as JSON"
     elif isinstance(value, dict):
         for key, item in value.items():
             if problem := _unstorable(key):
@@ -535,14 +601,15 @@ def _metadata(value: object, field: str, problems: _Problems) -> dict | None:
     return None if found else value
 
 
-def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
+def _chat(value: list, problems: _Problems, name: str = "prompt", *, ends_with_user: bool = True) -> list[dict[str, str]] | None:
+    """A list of {role, content} messages; `name` is the field errors name ("prompt", "chosen", …)."""
     if not value:
-        problems.add("prompt", "must not be an empty list")
+        problems.add(name, "must not be an empty list")
         return None
     before = len(problems)
     messages = []
     for i, message in enumerate(value):
-        field = f"prompt[{i}]"
+        field = f"{name}[{i}]"
         if not isinstance(message, dict):
             problems.add(field, f'must be an object with "role" and "content", got {_kind(message)}')
             continue
@@ -557,8 +624,8 @@ def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
         messages.append({"role": role, "content": content})
     if len(problems) > before:
         return None
-    if messages[-1]["role"] != "user":  # the responses are the assistant's answer to the last user turn
-        problems.add(f"prompt[{len(messages) - 1}].role",
+    if ends_with_user and messages[-1]["role"] != "user":  # the responses answer the last user turn
+        problems.add(f"{name}[{len(messages) - 1}].role",
                      f'the last message must be from the user (the responses answer it), got "{messages[-1]["role"]}"')
         return None
     return messages
@@ -567,12 +634,18 @@ def _chat(value: list, problems: _Problems) -> list[dict[str, str]] | None:
 class _Validator:
     """Checks records of one file; remembers ids to catch duplicates."""
 
-    def __init__(self, min_responses: int, max_responses: int) -> None:
+    def __init__(self, min_responses: int, max_responses: int, *, record_format: str = "auto", filename: str = "") -> None:
+        from app.prompts.preferences import PreferenceReader  # it builds on this module's helpers
+
         self.min_responses = min_responses
         self.max_responses = max_responses
+        self.record_format = record_format
         self._seen_ids: dict[str, str] = {}
+        self._preferences = PreferenceReader(self, record_format, filename)
 
     def json_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
+        if self.record_format != "prompts" and (self.record_format != "auto" or self._preferences.is_preference(obj)):
+            return self._preferences.record(obj, location)
         problems = _Problems(location)
         if not isinstance(obj, dict):
             problems.add(None, f"must be a JSON object, got {_kind(obj)}")

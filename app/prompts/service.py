@@ -1,14 +1,12 @@
 """Batch import: parse a stream, write prompts in chunks, all or nothing."""
-import hashlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from app.models import ImportBatch, Project, Prompt, Response, User
-from app.prompts.parsing import ErrorCollector, ParsedPrompt, parse_batch
+from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
+from app.prompts.parsing import PREFERENCE_FORMATS, ErrorCollector, ParsedPrompt, content_digest, parse_batch
 
 CHUNK_SIZE = 1000
 
@@ -32,14 +30,20 @@ class _Rejected(Exception):
 
 def content_id(prompt: ParsedPrompt) -> str:
     """An id for prompts uploaded without one: the same content re-uploaded is recognised and skipped."""
-    digest = hashlib.sha256(orjson.dumps([prompt.messages, [r.text for r in prompt.responses]])).hexdigest()
-    return "sha256:" + digest[:32]
+    return "sha256:" + content_digest(prompt.messages, [r.text for r in prompt.responses])[:32]
 
 
 def import_batch(
-    *, session: Session, project: Project, stream: BinaryIO, filename: str, uploaded_by: User | None
+    *, session: Session, project: Project, stream: BinaryIO, filename: str, uploaded_by: User | None,
+    record_format: str = "auto",
 ) -> ImportResult:
-    """Imports every prompt of the file, or none (then `result.errors` says why, by line and field)."""
+    """Imports every prompt of the file, or none (then `result.errors` says why, by line and field).
+
+    `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
+    ultrafeedback; app/prompts/preferences.py) whose records become pairwise prompts with a reference label."""
+    if record_format in PREFERENCE_FORMATS and project.kind != ProjectKind.pairwise:  # else the parser says so
+        return _rejected(f"the {record_format} format holds preference pairs (chosen/rejected): import it into a "
+                         f"pairwise project; this is a {project.kind} project")
     result = ImportResult()
     collector = ErrorCollector()
     low, high = project.response_bounds
@@ -49,7 +53,7 @@ def import_batch(
             session.add(batch)
             session.flush()
             seen: set[str] = set()  # ids of this file, for content ids repeated inside it
-            items = parse_batch(stream, filename=filename, min_responses=low, max_responses=high)
+            items = parse_batch(stream, filename=filename, min_responses=low, max_responses=high, record_format=record_format)
             for chunk in collector.chunks(items, size=CHUNK_SIZE):
                 _write_chunk(session=session, project=project, batch=batch, chunk=chunk, seen=seen, result=result)
             if not collector.ok:
@@ -59,6 +63,10 @@ def import_batch(
     except _Rejected:
         return ImportResult(errors=collector.messages(), total_errors=collector.total_errors)
     return result
+
+
+def _rejected(message: str) -> ImportResult:
+    return ImportResult(errors=[message], total_errors=1)
 
 
 def _write_chunk(
@@ -101,4 +109,17 @@ def _write_chunk(
             for position, r in enumerate(parsed.responses)
         ],
     )
+    referenced = {prompt_id: parsed for prompt_id, (_, parsed) in zip(ids, fresh, strict=True) if parsed.reference}
+    if referenced:  # imported preference pairs: their reference label, from positions to the new response ids
+        by_position = {
+            (prompt_id, position): response_id
+            for prompt_id, position, response_id in session.execute(
+                select(Response.prompt_id, Response.position, Response.id).where(Response.prompt_id.in_(list(referenced)))
+            )
+        }
+        session.execute(update(Prompt), [
+            {"id": prompt_id, "reference_source": parsed.reference_source,
+             "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference]}
+            for prompt_id, parsed in referenced.items()
+        ])
     result.imported += len(fresh)

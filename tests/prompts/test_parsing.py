@@ -131,17 +131,19 @@ class TestDetectFormat:
             ("C:\\fakepath\\batch.CSV", b"prompt", "csv"),
             ("upload", b"\xef\xbb\xbf [", "json"),
             ("data.txt", b"{", "jsonl"),
+            ("train-00000-of-00001.parquet", b"PAR1\x15\x04", "parquet"),
+            ("upload", b"PAR1", "parquet"),
         ],
     )
     def test_detects(self, filename: str, first: bytes, expected: str) -> None:
         assert detect_format(filename, first) == expected
 
     def test_unknown_extension_without_json_is_rejected(self) -> None:
-        with pytest.raises(UnsupportedFormatError, match=r'"data.txt".*\.jsonl, \.ndjson, \.json, \.csv'):
+        with pytest.raises(UnsupportedFormatError, match=r'"data.txt".*\.jsonl, \.ndjson, \.json, \.csv, \.parquet'):
             detect_format("data.txt", b"prompt,response_1")
-        assert SUPPORTED_EXTENSIONS == (".jsonl", ".ndjson", ".json", ".csv")
+        assert SUPPORTED_EXTENSIONS == (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
         assert errors("prompt,response_1\n", "data.xlsx") == [
-            'cannot tell the format of "data.xlsx"; upload a file ending in .jsonl, .ndjson, .json, .csv'
+            'cannot tell the format of "data.xlsx"; upload a file ending in .jsonl, .ndjson, .json, .csv, .parquet'
         ]
 
     def test_utf16_is_named(self) -> None:

@@ -1,0 +1,343 @@
+"""Preference records: one chosen and one rejected response, imported as a pairwise prompt whose original
+preference is kept as a reference label (researchers and admins see it; annotators never do).
+
+Formats (the upload's `format`; with "auto", a record with "chosen"/"rejected" is a preference record and its keys
+and value types tell the format):
+- trl: {"prompt": str, "chosen": str, "rejected": str} (TRL's standard format). Without "prompt" (implicit prompt)
+  the prompt is the common prefix of chosen and rejected, cut before its last whitespace, so the responses start
+  with that whitespace as in TRL's `extract_prompt` ("The sky is" + " blue.").
+- trl-chat: {"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}. Without
+  "prompt", chosen and rejected hold the whole conversation; the messages they share are the prompt.
+- hh (Anthropic HH-RLHF): {"chosen": "\\n\\nHuman: …\\n\\nAssistant: …", "rejected": …}: everything before the
+  last "\\n\\nAssistant:" must be the same in both and is the prompt, parsed into chat turns; after it comes the
+  response, and no Human turn may follow it.
+- ultrafeedback (HuggingFaceH4/ultrafeedback_binarized): {"prompt": str, "prompt_id", "chosen": [user, assistant],
+  "rejected": [user, assistant], "score_chosen"?, "score_rejected"?}; the lists may also hold only the assistant
+  message. Its "messages" column (a copy of chosen) is not kept.
+Auto: a list prompt or message lists without a prompt are trl-chat; a string prompt with message lists is
+ultrafeedback; strings without a prompt are hh when they start with "Human:" and have an "\\n\\nAssistant:" turn,
+else trl.
+
+Item ids: "id" is used as given. Otherwise "prompt_id" (the v1 trl export writes one; a ranking project's export
+has several pairs per prompt_id, and each distinct (prompt, chosen, rejected) becomes its own pairwise item) gives
+"{prompt_id}:{12 hex digits of the pair's content hash}"; without either, "sha256:{content hash}". The same pair
+uploaded again is skipped. Other keys (prompt_id, scores, annotator ids, …) are kept as the prompt's metadata.
+
+Response order: fixed by a hash of the item's id, so the chosen response is stored first for about half the items
+(annotators see a shuffled order anyway, but ids and the canonical A/B order must not give the reference away).
+Reference: [[chosen], [rejected]] as response positions (the import turns them into response ids), or the tie
+[[a, b]] when score_chosen == score_rejected.
+"""
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from app.prompts.parsing import (
+    MAX_ID_LENGTH,
+    PREFERENCE_FORMATS,
+    _MISSING,
+    ParsedPrompt,
+    ParsedResponse,
+    ParseError,
+    _chat,
+    _json_problems,
+    _kind,
+    _Problems,
+    _StopParsing,
+    _text,
+    content_digest,
+)
+
+_HUMAN, _ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+_PAIR_KEYS = ("prompt", "chosen", "rejected", "id")  # everything else is kept as metadata
+_PAIR_HASH = 12  # hex digits of the content hash after "{prompt_id}:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    messages: list[dict[str, str]]
+    is_chat: bool
+    chosen: str
+    rejected: str
+
+
+class PreferenceReader:
+    """Turns preference records into `ParsedPrompt`s with a reference; used by parsing._Validator."""
+
+    def __init__(self, validator, record_format: str, filename: str) -> None:
+        self._validator = validator  # shares the file's explicit ids, to catch duplicates
+        self._format = record_format
+        self._filename = os.path.basename(filename)
+        self._pairwise = validator.min_responses == validator.max_responses == 2
+
+    @staticmethod
+    def is_preference(obj: object) -> bool:
+        return isinstance(obj, dict) and ("chosen" in obj or "rejected" in obj)
+
+    def record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
+        problems = _Problems(location)
+        if not isinstance(obj, dict):
+            problems.add(None, f'must be a JSON object with "chosen" and "rejected", got {_kind(obj)}')
+            return iter(problems)
+        if not self._pairwise:  # once for the file, not once a line
+            raise _StopParsing(ParseError(location, None, "preference records (chosen/rejected) can only be imported "
+                                          "into a pairwise project; this is a ranking project"))
+        fmt = self._format if self._format in PREFERENCE_FORMATS else detect_preference_format(obj)
+        explicit_id = self._validator._id(obj["id"], problems) if obj.get("id") is not None else None
+        if "responses" in obj:
+            problems.add("responses", 'a preference record has "chosen" and "rejected" instead of "responses"')
+        if "chosen" in obj and obj.get("chosen") == obj.get("rejected"):
+            problems.add("rejected", "is the same as chosen; a preference needs two different responses")
+            pair = None
+        else:
+            pair = _READERS[fmt](obj, problems)
+        if pair is not None and pair.chosen == pair.rejected:
+            problems.add("rejected", "is the same response as chosen; a preference needs two different responses")
+        tie = _scores_tie(obj, problems)
+        metadata = {k: v for k, v in obj.items() if k not in _PAIR_KEYS and not (fmt == "ultrafeedback" and k == "messages")}
+        for path, problem in _json_problems(metadata, None):
+            problems.add(path, problem)
+        external_id = explicit_id or (self._derived_id(obj, pair, problems) if pair else None)
+        if problems or pair is None or external_id is None:
+            return iter(problems)
+        chosen_at = hashlib.sha256(external_id.encode()).digest()[0] & 1  # 0: chosen stored first
+        texts = [pair.chosen, pair.rejected] if chosen_at == 0 else [pair.rejected, pair.chosen]
+        return iter([ParsedPrompt(
+            location, external_id, pair.messages, pair.is_chat, [ParsedResponse(t, None, None) for t in texts],
+            metadata or None, reference=[[0, 1]] if tie else [[chosen_at], [1 - chosen_at]],
+            reference_source=f"{fmt}: {self._filename}"[:200],
+        )])
+
+    @staticmethod
+    def _derived_id(obj: dict, pair: _Pair, problems: _Problems) -> str | None:
+        digest = content_digest(pair.messages, [pair.chosen, pair.rejected])
+        prompt_id = obj.get("prompt_id")
+        if prompt_id is None:
+            return "sha256:" + digest[:32]  # what the import calls a prompt with these responses
+        if isinstance(prompt_id, int) and not isinstance(prompt_id, bool):
+            prompt_id = str(prompt_id)
+        if (prompt_id := _text(prompt_id, "prompt_id", problems)) is None:
+            return None
+        if len(prompt_id) > MAX_ID_LENGTH - _PAIR_HASH - 1:
+            problems.add("prompt_id", f"must be at most {MAX_ID_LENGTH - _PAIR_HASH - 1} characters, got {len(prompt_id)}")
+            return None
+        return f"{prompt_id}:{digest[:_PAIR_HASH]}"
+
+
+def detect_preference_format(obj: dict) -> str:
+    prompt = _get(obj, "prompt")
+    sample = obj.get("chosen", obj.get("rejected"))
+    if isinstance(prompt, list):
+        return "trl-chat"
+    if isinstance(prompt, str):
+        return "ultrafeedback" if isinstance(sample, list) else "trl"
+    if isinstance(sample, list):
+        return "trl-chat"
+    if isinstance(sample, str) and sample.lstrip().startswith("Human:") and _ASSISTANT in sample:
+        return "hh"
+    return "trl"
+
+
+def _get(obj: dict, key: str) -> object:
+    """A key's value; null counts as absent (Parquet and Hugging Face datasets write missing columns as null)."""
+    value = obj.get(key)
+    return _MISSING if value is None else value
+
+
+def _string(obj: dict, key: str, fmt: str, problems: _Problems) -> str | None:
+    value = _get(obj, key)
+    if isinstance(value, list):
+        problems.add(key, f"must be a string in the {fmt} format, got a list (message lists are the trl-chat format)")
+        return None
+    return _text(value, key, problems)
+
+
+def _messages(obj: dict, key: str, fmt: str, problems: _Problems) -> list[dict[str, str]] | None:
+    value = _get(obj, key)
+    if value is _MISSING:
+        problems.add(key, "is required")
+        return None
+    if not isinstance(value, list):
+        problems.add(key, f'must be a list of {{"role", "content"}} messages in the {fmt} format, got {_kind(value)}')
+        return None
+    return _chat(value, problems, key, ends_with_user=False)
+
+
+def _response(messages: list[dict[str, str]], key: str, start: int, problems: _Problems) -> str | None:
+    """The single assistant message after the prompt (messages[start:])."""
+    rest = messages[start:]
+    if len(rest) != 1:
+        where = " after the prompt it shares with the other response" if start else ""
+        problems.add(key, f"must hold exactly one assistant message (the response){where}, got {len(rest)}")
+        return None
+    if rest[0]["role"] != "assistant":
+        problems.add(f"{key}[{start}].role", f'must be "assistant" (the response), got "{rest[0]["role"]}"')
+        return None
+    return rest[0]["content"]
+
+
+def _shared_conversation(
+    chosen: list[dict[str, str]], rejected: list[dict[str, str]], problems: _Problems, *, may_share_nothing: bool = False
+) -> tuple[list[dict[str, str]], str, str] | None:
+    """Implicit prompt in message lists: the leading messages both share, then one assistant message each."""
+    k = 0
+    while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
+        k += 1
+    if k == 0 and not may_share_nothing:
+        problems.add("rejected", 'shares no leading message with chosen; without a "prompt", chosen and rejected hold '
+                     "the whole conversation and must begin with the same prompt messages")
+        return None
+    if k and chosen[k - 1]["role"] != "user":
+        problems.add(f"chosen[{k - 1}].role", "the prompt that chosen and rejected share must end with a user "
+                     f'message, got "{chosen[k - 1]["role"]}"')
+        return None
+    c, r = _response(chosen, "chosen", k, problems), _response(rejected, "rejected", k, problems)
+    return None if c is None or r is None else (chosen[:k], c, r)
+
+
+def _read_trl(obj: dict, problems: _Problems) -> _Pair | None:
+    chosen, rejected = _string(obj, "chosen", "trl", problems), _string(obj, "rejected", "trl", problems)
+    if _get(obj, "prompt") is not _MISSING:
+        prompt = _string(obj, "prompt", "trl", problems)
+        if None in (prompt, chosen, rejected):
+            return None
+        return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)
+    if chosen is None or rejected is None:
+        return None
+    cut = _prompt_end(chosen, rejected)
+    if cut is None:
+        problems.add("rejected", 'shares no prompt with chosen; without a "prompt", chosen and rejected must start '
+                     "with the same prompt followed by whitespace")
+        return None
+    for key, text in (("chosen", chosen), ("rejected", rejected)):
+        if not text[cut:].strip():
+            problems.add(key, "has no response after the prompt it shares with the other response")
+    if problems:
+        return None
+    return _Pair([{"role": "user", "content": chosen[:cut]}], False, chosen[cut:], rejected[cut:])
+
+
+def _prompt_end(a: str, b: str) -> int | None:
+    """Where the implicit prompt ends: the start of the last whitespace run inside the common prefix."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    j = n - 1
+    while j >= 0 and not a[j].isspace():
+        j -= 1
+    while j > 0 and a[j - 1].isspace():
+        j -= 1
+    return j if j > 0 and a[:j].strip() else None
+
+
+def _read_trl_chat(obj: dict, problems: _Problems) -> _Pair | None:
+    chosen, rejected = _messages(obj, "chosen", "trl-chat", problems), _messages(obj, "rejected", "trl-chat", problems)
+    prompt = _get(obj, "prompt")
+    if prompt is _MISSING:
+        shared = _shared_conversation(chosen, rejected, problems) if chosen and rejected else None
+        return _Pair(shared[0], True, shared[1], shared[2]) if shared else None
+    if not isinstance(prompt, list):
+        problems.add("prompt", f'must be a list of {{"role", "content"}} messages in the trl-chat format, got {_kind(prompt)}')
+        messages = None
+    else:
+        messages = _chat(prompt, problems)
+    c = _response(chosen, "chosen", 0, problems) if chosen else None
+    r = _response(rejected, "rejected", 0, problems) if rejected else None
+    return None if None in (messages, c, r) else _Pair(messages, True, c, r)
+
+
+def _read_ultrafeedback(obj: dict, problems: _Problems) -> _Pair | None:
+    prompt = _string(obj, "prompt", "ultrafeedback", problems)
+    chosen = _messages(obj, "chosen", "ultrafeedback", problems)
+    rejected = _messages(obj, "rejected", "ultrafeedback", problems)
+    if prompt is None or not chosen or not rejected:
+        return None
+    shared = _shared_conversation(chosen, rejected, problems, may_share_nothing=True)
+    if shared is None:
+        return None
+    messages, c, r = shared
+    if not messages:  # the lists hold only the responses: the prompt string is the user turn
+        messages = [{"role": "user", "content": prompt}]
+    elif messages[-1]["content"].strip() != prompt.strip():
+        problems.add("prompt", "differs from the last user message that chosen and rejected share")
+        return None
+    return _Pair(messages, len(messages) > 1, c, r)
+
+
+def _read_hh(obj: dict, problems: _Problems) -> _Pair | None:
+    if _get(obj, "prompt") is not _MISSING:
+        problems.add("prompt", "is not part of the hh format: the transcripts in chosen and rejected hold the prompt")
+    chosen, rejected = _string(obj, "chosen", "hh", problems), _string(obj, "rejected", "hh", problems)
+    c = _hh_split(chosen, "chosen", problems) if chosen else None
+    r = _hh_split(rejected, "rejected", problems) if rejected else None
+    if c is None or r is None or problems:
+        return None
+    if c[0] != r[0]:
+        at = next((i for i, (x, y) in enumerate(zip(c[0], r[0], strict=False)) if x != y), min(len(c[0]), len(r[0])))
+        problems.add("rejected", "does not share the conversation before the last Assistant turn with chosen "
+                     f"(they differ from character {at + 1})")
+        return None
+    messages = _hh_turns(c[0], problems)
+    return None if messages is None else _Pair(messages, len(messages) > 1, c[1], r[1])
+
+
+def _hh_split(text: str, key: str, problems: _Problems) -> tuple[str, str] | None:
+    """(conversation before the last Assistant turn, that turn's text)."""
+    i = text.rfind(_ASSISTANT)
+    if i < 0:
+        problems.add(key, 'is not an HH transcript: it has no "\\n\\nAssistant:" turn')
+        return None
+    response = text[i + len(_ASSISTANT):]
+    if _HUMAN in response:
+        problems.add(key, 'must end with an Assistant turn (the response), but a "\\n\\nHuman:" turn follows the last one')
+        return None
+    if not response.strip():
+        problems.add(key, "the last Assistant turn (the response) is empty")
+        return None
+    return text[:i], response.strip()
+
+
+def _hh_turns(conversation: str, problems: _Problems) -> list[dict[str, str]] | None:
+    parts = _HH_TURN.split("\n\n" + conversation.lstrip())
+    if parts[0].strip() or len(parts) == 1:
+        problems.add("chosen", 'must start with a "\\n\\nHuman:" turn before the last Assistant turn')
+        return None
+    messages = []
+    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
+        if not content.strip():
+            problems.add("chosen", f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")
+            return None
+        messages.append({"role": _HH_ROLES[speaker], "content": content.strip()})
+    if messages[-1]["role"] != "user":
+        problems.add("chosen", "the turn before the last Assistant turn must be a Human turn")
+        return None
+    return messages
+
+
+def _scores_tie(obj: dict, problems: _Problems) -> bool:
+    """score_chosen == score_rejected makes the reference a tie; chosen must not score lower."""
+    scores = {key: _get(obj, key) for key in ("score_chosen", "score_rejected")}
+    if all(v is _MISSING for v in scores.values()):
+        return False
+    before = len(problems)
+    for key, value in scores.items():
+        other = "score_rejected" if key == "score_chosen" else "score_chosen"
+        if value is _MISSING:
+            problems.add(key, f"is required when {other} is given")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            problems.add(key, f"must be a number, got {_kind(value)}")
+    # NaN (Parquet) compares unequal to everything: no tie; the metadata check names it.
+    if len(problems) > before:
+        return False
+    if scores["score_chosen"] < scores["score_rejected"]:
+        problems.add("score_chosen", f"is lower than score_rejected ({scores['score_chosen']} < "
+                     f"{scores['score_rejected']}); the chosen response must not score lower")
+        return False
+    return scores["score_chosen"] == scores["score_rejected"]
+
+
+_READERS = {"trl": _read_trl, "trl-chat": _read_trl_chat, "hh": _read_hh, "ultrafeedback": _read_ultrafeedback}
