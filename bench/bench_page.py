@@ -229,7 +229,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    print(f"\nround trips on one keep-alive connection to uvicorn (1 worker) on 127.0.0.1, n={args.n}")
+    print(f"\nround trips on one keep-alive connection to uvicorn (1 worker) on 127.0.0.1, n={args.n}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times)")
     print(f"{'request':<10} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU ms':>8}")
     for name, times in results.items():
         print(line(name, times))

@@ -299,17 +299,14 @@
       busy = true;
       root.classList.add("busy");
       showError(errorBox, "");
-      try {
-        const response = await post(url, body);
-        if (response.ok) {
-          say(done);
-          await moveOn(root, upcoming, url === root.dataset.submitUrl);
-          return;
-        }
-        showError(errorBox, await detail(response));
-      } catch {
-        showError(errorBox, "Could not reach the server. Check your connection and try again.");
+      let response = null;
+      try { response = await post(url, body); } catch { /* offline: said below */ }
+      if (response && response.ok) {
+        say(done);
+        moveOn(root, upcoming, url === root.dataset.submitUrl).catch(() => window.location.assign(root.dataset.nextUrl));
+        return;
       }
+      showError(errorBox, response ? await detail(response) : "Could not reach the server. Check your connection and try again.");
       busy = false;
       root.classList.remove("busy");
     }

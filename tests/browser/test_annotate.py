@@ -352,27 +352,40 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
         {"role": "system", "content": "<img src=x onerror=alert('system')>"},
         {"role": "user", "content": "Say <script>alert('prompt')</script> " + "z" * 4000},
     ], "responses": [{"text": t} for t in XSS_RESPONSES]}
+    benign = {"id": "ok-1", "prompt": "Pick one", "responses": ["fine", "also fine"]}  # shown first
     upload = admin.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={
-        "file": {"name": "xss.jsonl", "mimeType": "application/x-ndjson", "buffer": json.dumps(row).encode()},
+        "file": {"name": "xss.jsonl", "mimeType": "application/x-ndjson",
+                 "buffer": (json.dumps(benign) + "\n" + json.dumps(row)).encode()},
     })
     assert upload.ok, upload.text()
 
     errors = console_errors(page)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def check_inert():
+        page.wait_for_timeout(300)  # give any injected handler (img onerror, svg onload) a chance to fire
+        assert dialogs == []
+        assert page.evaluate("window.__pwned") is None
+        main = page.locator("main")
+        expect(main).to_contain_text("<script>window.__pwned = 1; alert('script')</script>")
+        expect(main).to_contain_text("<img src=x onerror=")
+        expect(main).to_contain_text("<svg onload=")
+        expect(main).to_contain_text("<a href=\"javascript:alert(4)\">raw link</a>")
+        assert main.locator("script, img, svg, iframe, [onerror], [onload]").count() == 0
+        assert main.locator("a[href^='javascript' i]").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # long lines wrap
+
     login(page, ANNOTATOR)
     open_task(page, project_id)
-    page.wait_for_timeout(300)  # give any injected handler (img onerror, svg onload) a chance to fire
-    assert dialogs == []
-    assert page.evaluate("window.__pwned") is None
-    main = page.locator("main")
-    expect(main).to_contain_text("<script>window.__pwned = 1; alert('script')</script>")
-    expect(main).to_contain_text("<img src=x onerror=")
-    expect(main).to_contain_text("<svg onload=")
-    expect(main).to_contain_text("<a href=\"javascript:alert(4)\">raw link</a>")
-    assert main.locator("script, img, svg, iframe, [onerror], [onload]").count() == 0
-    assert main.locator("a[href^='javascript' i]").count() == 0
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # long lines wrap
+    expect(page.locator("#ranking")).to_contain_text("also fine")
+    page.evaluate("window.__samePage = 'yes'")
+    page.keyboard.press("Control+Enter")  # the XSS task was prefetched: it is swapped in
+    expect(page.locator("#progress strong")).to_have_text("1")
+    assert page.evaluate("window.__samePage") == "yes"
+    check_inert()
+    page.reload()  # and the same task as a page load
+    check_inert()
     page.screenshot(path=screenshot_dir / "xss.png", full_page=True)
 
     # Ranking still works on it, and then the project has nothing left for this annotator.
@@ -380,6 +393,6 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
     page.keyboard.press("Shift+ArrowUp")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#nothing-left")).to_be_visible()
-    expect(page.locator("#progress strong")).to_have_text("1")
+    expect(page.locator("#progress strong")).to_have_text("2")
     assert dialogs == [] and page.evaluate("window.__pwned") is None and errors == []
     page.screenshot(path=screenshot_dir / "nothing-left.png", full_page=True)
