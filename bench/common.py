@@ -280,3 +280,68 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+ASSIGNMENT_COLUMNS = ("id", "project_id", "prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at", "shown_order")
+ANNOTATION_COLUMNS = ("id", "assignment_id", "project_id", "prompt_id", "annotator_id", "kind", "ranking",
+                      "none_acceptable", "time_spent_ms", "shown_order", "created_at")
+
+
+def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int = 0) -> int:
+    """Every prompt of the project labelled by every annotator (a random strict ranking), written in
+    bulk like `bulk_write` (done assignments + annotations, counters updated). Returns the label count."""
+    from datetime import UTC, datetime
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    postgres = is_postgres(url)
+    stamp = now if postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    query = f"SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = {int(project_id)}) ORDER BY prompt_id, position"
+    if postgres:
+        import psycopg
+
+        conn = psycopg.connect(psycopg_dsn(url))
+        cur = conn.cursor()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        conn.execute("BEGIN")
+        cur = conn.cursor()
+    try:
+        cur.execute(query)
+        responses: dict[int, list[int]] = {}
+        for prompt_id, response_id in cur.fetchall():
+            responses.setdefault(prompt_id, []).append(response_id)
+        cur.execute("SELECT coalesce(max(id), 0) FROM assignments")
+        next_assignment = cur.fetchone()[0] + 1
+        cur.execute("SELECT coalesce(max(id), 0) FROM annotations")
+        next_annotation = cur.fetchone()[0] + 1
+        assignments, annotations = [], []
+        for prompt_id, ids in responses.items():
+            for annotator_id in annotator_ids:
+                shown = orjson.dumps(rng.sample(ids, len(ids))).decode()
+                ranking = orjson.dumps([[rid] for rid in rng.sample(ids, len(ids))]).decode()
+                assignments.append((next_assignment, project_id, prompt_id, annotator_id, "done", stamp, stamp, shown))
+                annotations.append((next_annotation, next_assignment, project_id, prompt_id, annotator_id, "ranking",
+                                    ranking, False, 1000, shown, stamp))
+                next_assignment += 1
+                next_annotation += 1
+        if postgres:
+            for table, columns, rows in (("assignments", ASSIGNMENT_COLUMNS, assignments),
+                                         ("annotations", ANNOTATION_COLUMNS, annotations)):
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+        else:
+            for table, columns, rows in (("assignments", ASSIGNMENT_COLUMNS, assignments),
+                                         ("annotations", ANNOTATION_COLUMNS, annotations)):
+                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+        n = len(annotator_ids)
+        cur.execute(f"UPDATE prompts SET completed_count = completed_count + {n}, active_count = active_count + {n} "
+                    f"WHERE project_id = {int(project_id)}")
+        conn.commit() if postgres else conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return len(annotations)
