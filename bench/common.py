@@ -37,13 +37,17 @@ def sqlite_url(directory: Path | None = None) -> str:
 
 
 def fresh_database(url: str) -> None:
-    """An empty, migrated database at `url` (PostgreSQL: its public schema is dropped first)."""
+    """An empty, migrated database at `url` (SQLite: the file is deleted first; PostgreSQL: its public
+    schema is dropped first)."""
     from sqlalchemy import text
 
     from app import migrate
     from app.config import Settings
     from app.db import Database
 
+    if not is_postgres(url):
+        for suffix in ("", "-wal", "-shm"):
+            Path(sqlite_path(url) + suffix).unlink(missing_ok=True)
     database = Database(Settings(DATABASE_URL=url))
     try:
         if database.engine.dialect.name == "postgresql":
@@ -121,65 +125,40 @@ def write_jsonl(path: Path, n: int, **kwargs) -> Path:
 
 # ---------------------------------------------------------------- the driver's bulk path
 
-PROMPT_COLUMNS = ("id", "project_id", "batch_id", "external_id", "messages", "is_chat", "metadata",
-                  "completed_count", "active_count", "target_overlap", "is_gold", "boosted")
-RESPONSE_COLUMNS = ("id", "prompt_id", "position", "text", "model", "metadata")
+@contextlib.contextmanager
+def raw_transaction(url: str):
+    """One transaction on a plain connection (no ORM); committed at the end of the block."""
+    from app.config import Settings
+    from app.db import Database
 
-
-def bulk_rows(items: list[dict], *, project_id: int, overlap: int, first_prompt_id: int, first_response_id: int):
-    """(prompt rows, response rows) as tuples in PROMPT_COLUMNS / RESPONSE_COLUMNS order, JSON already encoded."""
-    prompts, responses = [], []
-    response_id = first_response_id
-    for offset, item in enumerate(items):
-        prompt_id = first_prompt_id + offset
-        messages = orjson.dumps([{"role": "user", "content": item["prompt"]}]).decode()
-        prompts.append((prompt_id, project_id, None, item["id"], messages, False, None, 0, 0, overlap, False, False))
-        for position, text in enumerate(item["responses"]):
-            responses.append((response_id, prompt_id, position, text, None, None))
-            response_id += 1
-    return prompts, responses
+    database = Database(Settings(DATABASE_URL=url))
+    try:
+        with database.engine.begin() as connection:
+            yield connection
+    finally:
+        database.dispose()
 
 
 def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3) -> float:
     """Writes prompts and responses with the database driver's fastest bulk path alone, in one
-    transaction: sqlite3 `executemany`, PostgreSQL `COPY` (psycopg). Returns the seconds it took,
-    from already parsed items (the import floor). Also used to seed large projects quickly."""
+    transaction: sqlite3 `executemany`, PostgreSQL `COPY` (the import's own `write_rows`). Returns the
+    seconds it took from already parsed items: the import floor. Also seeds large projects quickly."""
+    from sqlalchemy import text
+
+    from app.prompts.service import PROMPT_COLUMNS, RESPONSE_COLUMNS, write_rows
+
     start = time.perf_counter()
-    if is_postgres(url):
-        import psycopg
-
-        with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
-            cur.execute("SELECT coalesce(max(id), 0) FROM prompts")
-            first_prompt = cur.fetchone()[0] + 1
-            cur.execute("SELECT coalesce(max(id), 0) FROM responses")
-            first_response = cur.fetchone()[0] + 1
-            prompts, responses = bulk_rows(items, project_id=project_id, overlap=overlap,
-                                           first_prompt_id=first_prompt, first_response_id=first_response)
-            with cur.copy(f"COPY prompts ({', '.join(PROMPT_COLUMNS)}) FROM STDIN") as copy:
-                for row in prompts:
-                    copy.write_row(row)
-            with cur.copy(f"COPY responses ({', '.join(RESPONSE_COLUMNS)}) FROM STDIN") as copy:
-                for row in responses:
-                    copy.write_row(row)
-            cur.execute("SELECT setval('prompts_id_seq', (SELECT max(id) FROM prompts))")
-            cur.execute("SELECT setval('responses_id_seq', (SELECT max(id) FROM responses))")
-    else:
-        import sqlite3
-
-        conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("BEGIN")
-            first_prompt = conn.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0] + 1
-            first_response = conn.execute("SELECT coalesce(max(id), 0) FROM responses").fetchone()[0] + 1
-            prompts, responses = bulk_rows(items, project_id=project_id, overlap=overlap,
-                                           first_prompt_id=first_prompt, first_response_id=first_response)
-            conn.executemany(f"INSERT INTO prompts ({', '.join(PROMPT_COLUMNS)}) VALUES ({', '.join('?' * len(PROMPT_COLUMNS))})", prompts)
-            conn.executemany(f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) VALUES ({', '.join('?' * len(RESPONSE_COLUMNS))})", responses)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    with raw_transaction(url) as connection:
+        first = connection.execute(text("SELECT coalesce(max(id), 0) FROM prompts")).scalar() + 1
+        prompts, responses = [], []
+        for prompt_id, item in enumerate(items, start=first):
+            messages = orjson.dumps([{"role": "user", "content": item["prompt"]}]).decode()
+            prompts.append((prompt_id, project_id, None, item["id"], messages, False, None, 0, 0, overlap, False, False))
+            responses.extend((prompt_id, position, response, None, None) for position, response in enumerate(item["responses"]))
+        write_rows(connection, "prompts", PROMPT_COLUMNS, prompts)
+        write_rows(connection, "responses", RESPONSE_COLUMNS, responses)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT setval('prompts_id_seq', (SELECT max(id) FROM prompts))"))
     return time.perf_counter() - start
 
 
@@ -283,7 +262,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 ASSIGNMENT_COLUMNS = ("id", "project_id", "prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at", "shown_order")
-ANNOTATION_COLUMNS = ("id", "assignment_id", "project_id", "prompt_id", "annotator_id", "kind", "ranking",
+ANNOTATION_COLUMNS = ("assignment_id", "project_id", "prompt_id", "annotator_id", "kind", "ranking",
                       "none_acceptable", "time_spent_ms", "shown_order", "created_at")
 
 
@@ -292,56 +271,32 @@ def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int
     bulk like `bulk_write` (done assignments + annotations, counters updated). Returns the label count."""
     from datetime import UTC, datetime
 
+    from sqlalchemy import text
+
+    from app.prompts.service import write_rows
+
     rng = random.Random(seed)
-    now = datetime.now(UTC)
-    postgres = is_postgres(url)
-    stamp = now if postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    query = f"SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = {int(project_id)}) ORDER BY prompt_id, position"
-    if postgres:
-        import psycopg
-
-        conn = psycopg.connect(psycopg_dsn(url))
-        cur = conn.cursor()
-    else:
-        import sqlite3
-
-        conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
-        conn.execute("BEGIN")
-        cur = conn.cursor()
-    try:
-        cur.execute(query)
+    with raw_transaction(url) as connection:
+        now = datetime.now(UTC)
+        stamp = now if connection.dialect.name == "postgresql" else now.strftime("%Y-%m-%d %H:%M:%S.%f")
         responses: dict[int, list[int]] = {}
-        for prompt_id, response_id in cur.fetchall():
+        for prompt_id, response_id in connection.execute(text(
+            "SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = :p) "
+            "ORDER BY prompt_id, position"), {"p": project_id}):
             responses.setdefault(prompt_id, []).append(response_id)
-        cur.execute("SELECT coalesce(max(id), 0) FROM assignments")
-        next_assignment = cur.fetchone()[0] + 1
-        cur.execute("SELECT coalesce(max(id), 0) FROM annotations")
-        next_annotation = cur.fetchone()[0] + 1
+        assignment_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM assignments")).scalar()
         assignments, annotations = [], []
         for prompt_id, ids in responses.items():
             for annotator_id in annotator_ids:
+                assignment_id += 1
                 shown = orjson.dumps(rng.sample(ids, len(ids))).decode()
                 ranking = orjson.dumps([[rid] for rid in rng.sample(ids, len(ids))]).decode()
-                assignments.append((next_assignment, project_id, prompt_id, annotator_id, "done", stamp, stamp, shown))
-                annotations.append((next_annotation, next_assignment, project_id, prompt_id, annotator_id, "ranking",
-                                    ranking, False, 1000, shown, stamp))
-                next_assignment += 1
-                next_annotation += 1
-        if postgres:
-            for table, columns, rows in (("assignments", ASSIGNMENT_COLUMNS, assignments),
-                                         ("annotations", ANNOTATION_COLUMNS, annotations)):
-                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                cur.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
-        else:
-            for table, columns, rows in (("assignments", ASSIGNMENT_COLUMNS, assignments),
-                                         ("annotations", ANNOTATION_COLUMNS, annotations)):
-                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
-        n = len(annotator_ids)
-        cur.execute(f"UPDATE prompts SET completed_count = completed_count + {n}, active_count = active_count + {n} "
-                    f"WHERE project_id = {int(project_id)}")
-        conn.commit() if postgres else conn.execute("COMMIT")
-    finally:
-        conn.close()
+                assignments.append((assignment_id, project_id, prompt_id, annotator_id, "done", stamp, stamp, shown))
+                annotations.append((assignment_id, project_id, prompt_id, annotator_id, "ranking", ranking, False, 1000, shown, stamp))
+        write_rows(connection, "assignments", ASSIGNMENT_COLUMNS, assignments)
+        write_rows(connection, "annotations", ANNOTATION_COLUMNS, annotations)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT setval('assignments_id_seq', (SELECT max(id) FROM assignments))"))
+        connection.execute(text("UPDATE prompts SET completed_count = completed_count + :n, active_count = active_count + :n "
+                                "WHERE project_id = :p"), {"n": len(annotator_ids), "p": project_id})
     return len(annotations)

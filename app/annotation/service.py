@@ -1,8 +1,8 @@
 """The task queue and label submission: the rules that keep every label stored exactly once.
 
 Each prompt carries `active_count` (completed + currently leased) and `target_overlap`. "Next task"
-walks the index (project_id, active_count, id) from the least-served prompt, skipping prompts this
-annotator already holds or finished, and on PostgreSQL rows other transactions are claiming
+walks the partial index ix_prompts_open (project_id, active_count, id; only prompts that still want
+annotators) from the least-served prompt, skipping prompts this annotator already holds or finished, and on PostgreSQL rows other transactions are claiming
 (FOR UPDATE SKIP LOCKED). On SQLite, request transactions take the write lock up front (BEGIN
 IMMEDIATE, see app.db), so claims serialise. Expired leases are reclaimed lazily before each claim.
 """
@@ -84,7 +84,7 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
     ).limit(1)
     queues = [open_for_me.where(Prompt.boosted).order_by(Prompt.id)]
     if gold_rate and _random() < gold_rate:
-        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.active_count, Prompt.id))
+        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.id))  # walks ix_prompts_gold, not the queue
     queues.append(open_for_me.order_by(Prompt.active_count, Prompt.id))
     for query in queues:
         if postgres:
