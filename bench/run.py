@@ -56,6 +56,7 @@ class Sizes:
 FULL = Sizes(100_000, (1, 8, 32), 20, 20_000, 10_000, 1_000_000, 300, 55_556)
 QUICK = Sizes(5_000, (1, 8, 32), 4, 3_000, 10_000, 100_000, 100, 3_000)
 WORKERS = max(2, os.cpu_count() or 2)
+MARK_BEGIN, MARK_END = "<!-- bench/run.py results -->", "<!-- end of bench/run.py results -->"
 
 
 @dataclass
@@ -294,10 +295,15 @@ def main() -> None:
     out = args.out or (None if args.quick else str(ROOT / "BENCHMARKS.md"))
     if out:
         command = "python bench/run.py " + " ".join(sys.argv[1:])
-        Path(out).write_text(
-            f"# Benchmarks\n\nCommand: `{command}` ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
-            f"Machine:\n\n{machine()}\n\n" + "\n".join(table) + "\n",
-            encoding="utf-8")
+        results = (f"{MARK_BEGIN}\nCommand: `{command}` ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
+                   f"Machine:\n\n{machine()}\n\n" + "\n".join(table) + f"\n{MARK_END}")
+        path = Path(out)
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if MARK_BEGIN in old and MARK_END in old:  # keep the notes around the generated part
+            text = old[:old.index(MARK_BEGIN)] + results + old[old.index(MARK_END) + len(MARK_END):]
+        else:
+            text = f"# Benchmarks\n\n{results}\n"
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {out}")
 
 
