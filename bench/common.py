@@ -236,8 +236,10 @@ def tree_pids(pid: int) -> list[int]:
     """The process and its descendants (uvicorn --workers N forks N workers)."""
     import psutil
 
-    root = psutil.Process(pid)
-    return [root.pid] + [child.pid for child in root.children(recursive=True)]
+    try:
+        return [pid] + [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def run_measured(argv: list[str], *, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:

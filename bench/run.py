@@ -134,10 +134,17 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     return out
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of the server and its workers so far (a worker that exited takes its share with it)."""
     import psutil
 
-    return sum(sum(psutil.Process(p).cpu_times()[:2]) for p in pids)
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += sum(psutil.Process(p).cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
@@ -146,10 +153,9 @@ def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
         fresh_database(url)
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
         with serve(url, workers=WORKERS) as server:
-            pids = tree_pids(server.pid)
-            cpu = _cpu_seconds(pids)
+            cpu = _cpu_seconds(server.pid)
             stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=sizes.annotate_seconds)
-            cpu = _cpu_seconds(pids) - cpu
+            cpu = _cpu_seconds(server.pid) - cpu
         per = cpu / max(1, len(stats.accepted)) * 1000
         out[f"{n}"] = (
             f"{stats.throughput:,.0f} annotations/s; next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/"
