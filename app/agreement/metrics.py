@@ -26,7 +26,6 @@ from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import binomtest
 
 Kind = Literal["ranking", "pairwise"]
 Convention = Literal["tie_as_category", "tie_half", "strict_only"]
@@ -803,6 +802,8 @@ def _position_bias(hit: np.ndarray, expected: np.ndarray) -> PositionBias:
     # Chance varies per label with the top tier's size; a binomial at the mean chance approximates
     # the exact Poisson-binomial (it is exact when every label has the same chance, e.g. pairwise).
     chance = float(expected[used].mean())
+    from scipy.stats import binomtest  # imported here: scipy.stats costs ~1 s at every app start otherwise
+
     p_value = float(binomtest(hits, n, min(max(chance, 0.0), 1.0)).pvalue)
     return PositionBias(hits / n, chance, hits, n, min(p_value, 1.0), None)
 

@@ -3,21 +3,14 @@ database knows (who the annotators are, time per task, skips, flags, gold accura
 from collections import defaultdict
 from collections.abc import Sequence
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.agreement.metrics import (
-    CONVENTIONS,
-    DEFINITIONS,
-    Convention,
-    PairwiseLabel,
-    RankingLabel,
-    RatingLabel,
-    agreement_report,
-    prompt_agreement,
-)
+if TYPE_CHECKING:
+    from app.agreement.metrics import Convention, PairwiseLabel, RankingLabel, RatingLabel
+# app.agreement.metrics (numpy) is imported where it is used, so the app starts without it.
 from app.errors import NotFound, Unprocessable
 from app.models import (
     Annotation,
@@ -47,7 +40,9 @@ def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: P
 
 
 def to_label(kind: str, prompt_id: int, annotator_id: int, tiers: list[list[int]], shown: list[int] | None,
-             strength: int | None, responses: list[int]) -> RankingLabel | PairwiseLabel:
+             strength: int | None, responses: list[int]) -> "RankingLabel | PairwiseLabel":
+    from app.agreement.metrics import PairwiseLabel, RankingLabel
+
     if kind == ProjectKind.ranking:
         return RankingLabel(prompt_id, annotator_id, tiers, shown)
     a, b = responses
@@ -57,7 +52,9 @@ def to_label(kind: str, prompt_id: int, annotator_id: int, tiers: list[list[int]
 
 def load_labels(
     *, session: Session, project: Project, prompt_ids: Sequence[int] | None = None
-) -> tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]:
+) -> "tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]":
+    from app.agreement.metrics import RatingLabel
+
     query = select(
         Annotation.prompt_id, Annotation.annotator_id, Annotation.ranking, Annotation.shown_order,
         Annotation.strength, Annotation.ratings,
@@ -74,7 +71,7 @@ def load_labels(
     return labels, ratings
 
 
-def _agreement_with(reference: list[list[int]], tiers: list[list[int]], convention: Convention = "tie_half") -> float | None:
+def _agreement_with(reference: list[list[int]], tiers: list[list[int]], convention: "Convention" = "tie_half") -> float | None:
     """Share of response pairs ordered as the reference orders them, under a tie convention (metrics.py):
     tie_half scores a tie against a preference ½, tie_as_category 0, strict_only drops pairs where either tied."""
     rank_ref = {rid: i for i, tier in enumerate(reference) for rid in tier}
@@ -100,6 +97,8 @@ REFERENCE_DEFINITION = ("Share of human labels that order the responses as the i
 
 def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     """Agreement of human labels with the imported reference labels: the project figures and per annotator."""
+    from app.agreement.metrics import CONVENTIONS, DEFINITIONS
+
     rows = session.execute(
         select(Annotation.annotator_id, Prompt.reference_ranking, Annotation.ranking)
         .join(Prompt, Prompt.id == Annotation.prompt_id)
@@ -188,6 +187,8 @@ def _labels_per_day(session: Session, project: Project) -> list[dict[str, Any]]:
 
 def project_report(*, session: Session, project: Project, disputed: int = 20) -> dict[str, Any]:
     """The one report the API, the dashboard and the CLI show."""
+    from app.agreement.metrics import agreement_report
+
     labels, ratings = load_labels(session=session, project=project)
     report = agreement_report(labels, kind=project.kind, ratings=ratings)
     extras = _annotator_extras(session, project)
@@ -219,6 +220,8 @@ def review_prompt_overlap(*, session: Session, project: Project, prompt: Prompt)
         return
     if prompt.completed_count < prompt.target_overlap:
         return
+    from app.agreement.metrics import prompt_agreement
+
     labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt.id])
     scores = prompt_agreement(labels)
     agreement = scores[0].agreement if scores else None
@@ -255,6 +258,8 @@ def prompt_annotations(*, session: Session, project: Project, prompt_id: int) ->
         select(Annotation, User).join(User, User.id == Annotation.annotator_id)
         .where(Annotation.prompt_id == prompt.id).order_by(Annotation.id)
     ).all()
+    from app.agreement.metrics import prompt_agreement
+
     labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt.id])
     scores = prompt_agreement(labels)
     return {

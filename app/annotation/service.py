@@ -1,8 +1,8 @@
 """The task queue and label submission: the rules that keep every label stored exactly once.
 
 Each prompt carries `active_count` (completed + currently leased) and `target_overlap`. "Next task"
-walks the index (project_id, active_count, id) from the least-served prompt, skipping prompts this
-annotator already holds or finished, and on PostgreSQL rows other transactions are claiming
+walks the partial index ix_prompts_open (project_id, active_count, id; only prompts that still want
+annotators) from the least-served prompt, skipping prompts this annotator already holds or finished, and on PostgreSQL rows other transactions are claiming
 (FOR UPDATE SKIP LOCKED). On SQLite, request transactions take the write lock up front (BEGIN
 IMMEDIATE, see app.db), so claims serialise. Expired leases are reclaimed lazily before each claim.
 """
@@ -10,7 +10,7 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,7 +29,6 @@ from app.models import (
     Project,
     ProjectKind,
     Prompt,
-    Response,
     User,
 )
 from app.models.base import as_utc, utcnow
@@ -81,14 +80,16 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
     open_for_me = select(Prompt).where(
         Prompt.project_id == project.id, Prompt.active_count < Prompt.target_overlap, ~seen_by_me
     ).limit(1)
-    queues = [open_for_me.where(Prompt.boosted).order_by(Prompt.id)]
+    queues = []
+    if project.adaptive_threshold is not None:  # only adaptive overlap boosts prompts
+        queues.append(open_for_me.where(Prompt.boosted).order_by(Prompt.id))
     if gold_rate and _random() < gold_rate:
-        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.active_count, Prompt.id))
+        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.id))  # walks ix_prompts_gold, not the queue
     queues.append(open_for_me.order_by(Prompt.active_count, Prompt.id))
     for query in queues:
         if postgres:
             query = query.with_for_update(skip_locked=True, of=Prompt)
-        prompt = session.scalar(query)
+        prompt = session.scalar(query.options(selectinload(Prompt.responses)))  # task_view needs them too
         if prompt is not None:
             return prompt
     return None
@@ -142,7 +143,7 @@ def _lease_new(
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate, postgres=postgres)
     if prompt is None:
         return None
-    response_ids = list(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
+    response_ids = [r.id for r in prompt.responses]
     _shuffle(response_ids)  # a random order per assignment, against position bias
     now = utcnow()
     expires = now + timedelta(minutes=lease_minutes)
@@ -160,6 +161,7 @@ def _lease_new(
             lease_expires_at=expires, shown_order=response_ids, status=AssignmentStatus.leased,
         )
         session.add(assignment)
+    assignment.prompt = prompt  # keeps the prompt and its loaded responses in the session for task_view
     prompt.active_count += 1
     session.flush()
     return assignment
@@ -177,9 +179,11 @@ def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool 
 
 
 def task_view(*, session: Session, project: Project, assignment: Assignment) -> TaskRead:
-    prompt = session.scalar(
-        select(Prompt).where(Prompt.id == assignment.prompt_id).options(selectinload(Prompt.responses))
-    )
+    prompt = session.get(Prompt, assignment.prompt_id)  # just claimed: already in the session with its responses
+    if prompt is None or "responses" in inspect(prompt).unloaded:
+        prompt = session.scalar(
+            select(Prompt).where(Prompt.id == assignment.prompt_id).options(selectinload(Prompt.responses))
+        )
     by_id = {r.id: r for r in prompt.responses}
     return TaskRead(
         task_id=assignment.id,
@@ -284,7 +288,7 @@ def submit(
     if session.get_bind().dialect.name == "postgresql":
         prompt_query = prompt_query.with_for_update()
     prompt = session.scalar(prompt_query)
-    response_ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
+    response_ids = set(assignment.shown_order)  # every response of the prompt, in the order shown
     tiers = _normalise_judgement(project, response_ids, data)
     _check_ratings(project, response_ids, data.ratings)
     if tiers is None and not data.none_acceptable and not data.flag:

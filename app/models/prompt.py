@@ -1,6 +1,6 @@
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType
@@ -11,7 +11,9 @@ class Prompt(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
         # The queue walks this index: least-served prompts of a project first (see annotation.service).
-        Index("ix_prompts_queue", "project_id", "active_count", "id"),
+        # Partial: it holds only prompts that still want annotators, so served ones are never walked.
+        Index("ix_prompts_open", "project_id", "active_count", "id",
+              postgresql_where=text("active_count < target_overlap"), sqlite_where=text("active_count < target_overlap")),
         # Short side queues: prompts adaptive overlap asked more annotators for, and gold prompts.
         Index("ix_prompts_boosted", "project_id", "boosted", "id"),
         Index("ix_prompts_gold", "project_id", "is_gold", "id"),

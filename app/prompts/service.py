@@ -1,14 +1,23 @@
 """Batch import: parse a stream, write prompts in chunks, all or nothing."""
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import insert, select, update
+import orjson
+from sqlalchemy import Connection, String, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
 from app.prompts.parsing import PREFERENCE_FORMATS, ErrorCollector, ParsedPrompt, content_digest, parse_batch
 
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 5000
+
+# Prompts and responses are written with the database driver's bulk path (sqlite3 executemany,
+# PostgreSQL COPY), JSON already encoded: the ORM's per-row work was 5x the cost of the writes.
+PROMPT_COLUMNS = ("id", "project_id", "batch_id", "external_id", "messages", "is_chat", "metadata",
+                  "completed_count", "active_count", "target_overlap", "is_gold", "boosted")
+RESPONSE_COLUMNS = ("prompt_id", "position", "text", "model", "metadata")
 
 
 @dataclass
@@ -26,6 +35,31 @@ class ImportResult:
 
 class _Rejected(Exception):
     """Raised inside the savepoint so everything the import wrote is rolled back."""
+
+
+def write_rows(connection: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Inserts tuples (JSON columns as encoded text) in the caller's transaction with the driver's
+    fastest bulk path: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    raw = connection.connection.driver_connection
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def _new_prompt_ids(session: Session, count: int) -> list[int]:
+    """Ids for `count` new prompts, so their responses can point at them without a round trip per row.
+    PostgreSQL: drawn from the sequence (concurrent imports get other ids); SQLite: after the largest
+    id, safe because the transaction holds the write lock (BEGIN IMMEDIATE, see app.db)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text("SELECT nextval('prompts_id_seq') FROM generate_series(1, :n)"), {"n": count}))
+    first = (session.scalar(select(func.max(Prompt.id))) or 0) + 1
+    return list(range(first, first + count))
 
 
 def content_id(prompt: ParsedPrompt) -> str:
@@ -74,13 +108,12 @@ def _write_chunk(
     result: ImportResult,
 ) -> None:
     keyed = [(p.external_id or content_id(p), p) for p in chunk]
-    existing = set(
-        session.scalars(
-            select(Prompt.external_id).where(
-                Prompt.project_id == project.id, Prompt.external_id.in_([key for key, _ in keyed])
-            )
-        )
-    )
+    keys = [key for key, _ in keyed]
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter: 5x faster than IN (5,000 binds)
+        among_keys = Prompt.external_id == any_(bindparam("keys", keys, type_=ARRAY(String)))
+    else:
+        among_keys = Prompt.external_id.in_(keys)
+    existing = set(session.scalars(select(Prompt.external_id).where(Prompt.project_id == project.id, among_keys)))
     fresh: list[tuple[str, ParsedPrompt]] = []
     for key, parsed in keyed:
         if key in existing or key in seen:  # the parser already rejects repeated explicit ids
@@ -90,25 +123,19 @@ def _write_chunk(
         fresh.append((key, parsed))
     if not fresh:
         return
-    ids = session.scalars(
-        insert(Prompt).returning(Prompt.id, sort_by_parameter_order=True),
-        [
-            {
-                "project_id": project.id, "batch_id": batch.id, "external_id": key, "messages": p.messages,
-                "is_chat": p.is_chat, "metadata_": p.metadata, "target_overlap": project.overlap,
-                "completed_count": 0, "active_count": 0,
-            }
-            for key, p in fresh
-        ],
-    ).all()
-    session.execute(
-        insert(Response),
-        [
-            {"prompt_id": prompt_id, "position": position, "text": r.text, "model": r.model, "metadata_": r.metadata}
-            for prompt_id, (_, parsed) in zip(ids, fresh, strict=True)
-            for position, r in enumerate(parsed.responses)
-        ],
-    )
+    ids = _new_prompt_ids(session, len(fresh))
+    dump = orjson.dumps
+    prompt_rows, response_rows = [], []
+    for prompt_id, (key, p) in zip(ids, fresh, strict=True):
+        prompt_rows.append((prompt_id, project.id, batch.id, key, dump(p.messages).decode(), p.is_chat,
+                            None if p.metadata is None else dump(p.metadata).decode(), 0, 0, project.overlap, False, False))
+        response_rows.extend(
+            (prompt_id, position, r.text, r.model, None if r.metadata is None else dump(r.metadata).decode())
+            for position, r in enumerate(p.responses)
+        )
+    connection = session.connection()
+    write_rows(connection, "prompts", PROMPT_COLUMNS, prompt_rows)
+    write_rows(connection, "responses", RESPONSE_COLUMNS, response_rows)
     referenced = {prompt_id: parsed for prompt_id, (_, parsed) in zip(ids, fresh, strict=True) if parsed.reference}
     if referenced:  # imported preference pairs: their reference label, from positions to the new response ids
         by_position = {

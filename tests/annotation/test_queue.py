@@ -3,7 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
 from app.models.base import utcnow
@@ -304,3 +304,39 @@ class TestConcurrency:
         pairs = db.execute(select(Annotation.prompt_id, Annotation.annotator_id)).all()
         assert len(pairs) == len(set(pairs)) == overlap * n_prompts
         assert all(p.completed_count == p.active_count == overlap for p in db.scalars(select(Prompt)))
+
+
+class TestQueueIndex:
+    """"Next" must not scan the project: the queue query is answered from the partial index of open prompts."""
+
+    def queue_sql(self, db, project_id: int, annotator_id: int) -> str:
+        from sqlalchemy import exists
+
+        from app.models import Assignment, AssignmentStatus, Prompt
+
+        seen = exists().where(Assignment.prompt_id == Prompt.id, Assignment.annotator_id == annotator_id,
+                              Assignment.status != AssignmentStatus.expired)
+        query = (select(Prompt.id).where(Prompt.project_id == project_id, Prompt.active_count < Prompt.target_overlap, ~seen)
+                 .order_by(Prompt.active_count, Prompt.id).limit(1))
+        return str(query.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
+
+    def test_queue_query_uses_the_open_prompts_index(self, db, setup):
+        project, _, _ = setup(n_prompts=3)
+        sql = self.queue_sql(db, project.id, annotator_id=1)
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: ask whether the index *can* answer
+            plan = "\n".join(db.scalars(text("EXPLAIN " + sql)))
+        else:
+            plan = "\n".join(str(row[-1]) for row in db.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        db.rollback()
+        assert "ix_prompts_open" in plan, plan
+
+    def test_served_prompts_leave_the_index(self, client, db, setup):
+        project, (h,), _ = setup(n_annotators=1, n_prompts=2, overlap=1)
+        for _ in range(2):
+            task = next_task(client, project, h).json()
+            assert client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=h).status_code == 201
+        assert next_task(client, project, h).status_code == 204
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id,
+                                                                         Prompt.active_count < Prompt.target_overlap)) == 0

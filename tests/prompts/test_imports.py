@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import ImportBatch, Prompt, Response, Role
+from app.prompts import service as prompts_service
 
 
 def jsonl(*rows) -> bytes:
@@ -60,7 +61,8 @@ class TestImport:
         assert upload(client, project.id, csv, "batch.csv", staff).json()["imported"] == 2
         assert counts(db, project.id) == (3, 7)
 
-    def test_any_error_imports_nothing_and_lists_all_errors(self, client, db, make_project, staff):
+    def test_any_error_imports_nothing_and_lists_all_errors(self, client, db, make_project, staff, monkeypatch):
+        monkeypatch.setattr(prompts_service, "CHUNK_SIZE", 1000)  # chunks are written before the errors come
         project = make_project(kind="pairwise")
         rows = [{"id": f"ok{i}", "prompt": "p", "responses": ["a", "b"]} for i in range(2500)]  # spans chunks
         content = jsonl(*rows) + b"\n" + jsonl(
@@ -78,6 +80,22 @@ class TestImport:
         assert counts(db, project.id) == (0, 0)
         db.rollback()
         assert db.scalar(select(func.count()).select_from(ImportBatch)) == 0
+
+    def test_bulk_writes_keep_each_response_with_its_prompt(self, client, db, make_project, staff, monkeypatch):
+        monkeypatch.setattr(prompts_service, "CHUNK_SIZE", 3)  # several bulk writes, ids drawn per chunk
+        project = make_project()
+        rows = [{"id": f"q{i}", "prompt": f"prompt {i}", "responses": [f"{i}-a", {"text": f"{i}-b", "model": "m", "metadata": {"t": i}}],
+                 **({"metadata": {"n": i}} if i % 2 else {})} for i in range(8)]
+        assert upload(client, project.id, jsonl(*rows), headers=staff).json()["imported"] == 8
+        db.rollback()
+        prompts = db.scalars(select(Prompt).where(Prompt.project_id == project.id).order_by(Prompt.external_id)).all()
+        for prompt in prompts:
+            i = int(prompt.external_id[1:])
+            assert prompt.messages == [{"role": "user", "content": f"prompt {i}"}] and not prompt.is_chat
+            assert prompt.metadata_ == ({"n": i} if i % 2 else None)
+            assert (prompt.completed_count, prompt.active_count, prompt.target_overlap) == (0, 0, project.overlap)
+            responses = db.scalars(select(Response).where(Response.prompt_id == prompt.id).order_by(Response.position)).all()
+            assert [(r.text, r.model, r.metadata_) for r in responses] == [(f"{i}-a", None, None), (f"{i}-b", "m", {"t": i})]
 
     def test_reupload_skips_present_ids_and_content(self, client, db, make_project, staff):
         project = make_project()

@@ -1,0 +1,308 @@
+"""Shared pieces of the benchmarks and the load test: fresh databases, synthetic data, the database
+driver's bulk path (the import floor, and fast seeding), a `preflab serve` subprocess, process memory.
+
+Everything binds to and talks to 127.0.0.1 only.
+"""
+import contextlib
+import http.client
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+WORDS = (
+    "the model answer response user prompt data reward label rank better worse clear helpful harmless honest "
+    "python list reverse function returns value error example because however therefore explain simple short "
+    "long detail step first second finally code test result number string object method class import module"
+).split()
+
+
+# ---------------------------------------------------------------- databases
+
+def sqlite_url(directory: Path | None = None) -> str:
+    directory = directory or Path(tempfile.mkdtemp(prefix="preflab-bench-"))
+    return f"sqlite:///{directory}/bench.db"
+
+
+def fresh_database(url: str) -> None:
+    """An empty, migrated database at `url` (SQLite: the file is deleted first; PostgreSQL: its public
+    schema is dropped first)."""
+    from sqlalchemy import text
+
+    from app import migrate
+    from app.config import Settings
+    from app.db import Database
+
+    if not is_postgres(url):
+        for suffix in ("", "-wal", "-shm"):
+            Path(sqlite_path(url) + suffix).unlink(missing_ok=True)
+    database = Database(Settings(DATABASE_URL=url))
+    try:
+        if database.engine.dialect.name == "postgresql":
+            with database.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        migrate.upgrade(database.engine)
+    finally:
+        database.dispose()
+
+
+@contextlib.contextmanager
+def session_for(url: str):
+    """A committed-on-exit ORM session on `url` (for arranging data and checking it afterwards)."""
+    from app.config import Settings
+    from app.db import Database
+
+    database = Database(Settings(DATABASE_URL=url))
+    try:
+        with database.sessionmaker() as session, session.begin():
+            yield session
+    finally:
+        database.dispose()
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
+def psycopg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def sqlite_path(url: str) -> str:
+    return url.split("sqlite:///", 1)[1]
+
+
+# ---------------------------------------------------------------- synthetic data
+
+class TextPool:
+    """Random word text, sliced from one large pool so 100,000s of prompts generate in seconds."""
+
+    def __init__(self, seed: int = 0, size: int = 2_000_000) -> None:
+        rng = random.Random(seed)
+        words: list[str] = []
+        length = 0
+        while length < size:
+            word = rng.choice(WORDS)
+            words.append(word)
+            length += len(word) + 1
+        self.text = " ".join(words)
+        self.rng = rng
+
+    def take(self, length: int) -> str:
+        start = self.rng.randrange(0, len(self.text) - length - 1)
+        return self.text[start:start + length].strip()
+
+
+def synthetic_items(n: int, *, k: int = 4, prompt_chars: int = 200, response_chars: int = 500, seed: int = 0) -> Iterator[dict]:
+    """JSONL upload objects: {"id", "prompt", "responses"} with about the requested lengths."""
+    pool = TextPool(seed)
+    for i in range(n):
+        yield {
+            "id": f"p-{i}",
+            "prompt": f"Question {i}: " + pool.take(prompt_chars - 14),
+            "responses": [f"Answer {j} to {i}: " + pool.take(response_chars - 20) for j in range(k)],
+        }
+
+
+def write_jsonl(path: Path, n: int, **kwargs) -> Path:
+    with path.open("wb") as out:
+        for item in synthetic_items(n, **kwargs):
+            out.write(orjson.dumps(item) + b"\n")
+    return path
+
+
+# ---------------------------------------------------------------- the driver's bulk path
+
+@contextlib.contextmanager
+def raw_transaction(url: str):
+    """One transaction on a plain connection (no ORM); committed at the end of the block."""
+    from app.config import Settings
+    from app.db import Database
+
+    database = Database(Settings(DATABASE_URL=url))
+    try:
+        with database.engine.begin() as connection:
+            yield connection
+    finally:
+        database.dispose()
+
+
+def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3) -> float:
+    """Writes prompts and responses with the database driver's fastest bulk path alone, in one
+    transaction: sqlite3 `executemany`, PostgreSQL `COPY` (the import's own `write_rows`). Returns the
+    seconds it took from already parsed items: the import floor. Also seeds large projects quickly."""
+    from sqlalchemy import text
+
+    from app.prompts.service import PROMPT_COLUMNS, RESPONSE_COLUMNS, write_rows
+
+    start = time.perf_counter()
+    with raw_transaction(url) as connection:
+        first = connection.execute(text("SELECT coalesce(max(id), 0) FROM prompts")).scalar() + 1
+        prompts, responses = [], []
+        for prompt_id, item in enumerate(items, start=first):
+            messages = orjson.dumps([{"role": "user", "content": item["prompt"]}]).decode()
+            prompts.append((prompt_id, project_id, None, item["id"], messages, False, None, 0, 0, overlap, False, False))
+            responses.extend((prompt_id, position, response, None, None) for position, response in enumerate(item["responses"]))
+        write_rows(connection, "prompts", PROMPT_COLUMNS, prompts)
+        write_rows(connection, "responses", RESPONSE_COLUMNS, responses)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT setval('prompts_id_seq', (SELECT max(id) FROM prompts))"))
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- a `preflab serve` subprocess
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    started_in: float  # seconds from spawning to the first answered request
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _answered(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[Server]:
+    """`preflab serve` on 127.0.0.1 and a free port, until the block ends (then stopped, by its pid)."""
+    port = free_port()
+    environ = os.environ | {"DATABASE_URL": url, "ENVIRONMENT": "local", "SECRET_KEY": "bench-secret",
+                            "PYTHONUNBUFFERED": "1"} | (env or {})
+    log = tempfile.TemporaryFile()
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        while not _answered(port):
+            if process.poll() is not None or time.perf_counter() - start > timeout:
+                log.seek(0)
+                raise RuntimeError(f"preflab serve did not start:\n{log.read().decode(errors='replace')[-3000:]}")
+            time.sleep(0.01)
+        yield Server(process, port, time.perf_counter() - start)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+# ---------------------------------------------------------------- memory
+
+def rss_mib(pid: int, *, peak: bool = False) -> float:
+    """Resident memory of one process from /proc (VmHWM: the peak over its life so far)."""
+    key = "VmHWM:" if peak else "VmRSS:"
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} for pid {pid}")
+
+
+def tree_pids(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn --workers N forks N workers)."""
+    import psutil
+
+    try:
+        return [pid] + [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def run_measured(argv: list[str], *, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Runs a command; (seconds, peak RSS MiB of that process, result). The peak is VmHWM polled from
+    /proc while it runs: the rusage of a child would report this (large) parent's RSS at fork time."""
+    start = time.perf_counter()
+    peak = 0.0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(argv, cwd=ROOT, env=os.environ | env, stdout=out, stderr=err)
+        while process.poll() is None:
+            with contextlib.suppress(OSError, RuntimeError):
+                peak = max(peak, rss_mib(process.pid, peak=True))
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(argv, process.returncode, out.read(), err.read())
+    return seconds, peak, result
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+ASSIGNMENT_COLUMNS = ("id", "project_id", "prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at", "shown_order")
+ANNOTATION_COLUMNS = ("assignment_id", "project_id", "prompt_id", "annotator_id", "kind", "ranking",
+                      "none_acceptable", "time_spent_ms", "shown_order", "created_at")
+
+
+def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int = 0) -> int:
+    """Every prompt of the project labelled by every annotator (a random strict ranking), written in
+    bulk like `bulk_write` (done assignments + annotations, counters updated). Returns the label count."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from app.prompts.service import write_rows
+
+    rng = random.Random(seed)
+    with raw_transaction(url) as connection:
+        now = datetime.now(UTC)
+        stamp = now if connection.dialect.name == "postgresql" else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        responses: dict[int, list[int]] = {}
+        for prompt_id, response_id in connection.execute(text(
+            "SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = :p) "
+            "ORDER BY prompt_id, position"), {"p": project_id}):
+            responses.setdefault(prompt_id, []).append(response_id)
+        assignment_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM assignments")).scalar()
+        assignments, annotations = [], []
+        for prompt_id, ids in responses.items():
+            for annotator_id in annotator_ids:
+                assignment_id += 1
+                shown = orjson.dumps(rng.sample(ids, len(ids))).decode()
+                ranking = orjson.dumps([[rid] for rid in rng.sample(ids, len(ids))]).decode()
+                assignments.append((assignment_id, project_id, prompt_id, annotator_id, "done", stamp, stamp, shown))
+                annotations.append((assignment_id, project_id, prompt_id, annotator_id, "ranking", ranking, False, 1000, shown, stamp))
+        write_rows(connection, "assignments", ASSIGNMENT_COLUMNS, assignments)
+        write_rows(connection, "annotations", ANNOTATION_COLUMNS, annotations)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT setval('assignments_id_seq', (SELECT max(id) FROM assignments))"))
+        connection.execute(text("UPDATE prompts SET completed_count = completed_count + :n, active_count = active_count + :n "
+                                "WHERE project_id = :p"), {"n": len(annotator_ids), "p": project_id})
+    return len(annotations)

@@ -1,0 +1,317 @@
+"""The benchmark suite: import, annotate, export and start, on SQLite and PostgreSQL, each figure next
+to its floor measured in the same run. Generates its own synthetic data; 127.0.0.1 only.
+
+    .venv/bin/python bench/run.py [--sqlite] [--postgres URL] [--quick] [--out BENCHMARKS.md]
+
+Without --sqlite/--postgres: SQLite only. The PostgreSQL database is emptied. --quick uses small sizes
+(for iterating); a full run writes BENCHMARKS.md unless --out says otherwise.
+"""
+import argparse
+import datetime
+import http.client
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.annotators import run_annotators, setup_project  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    bulk_label,
+    bulk_write,
+    fresh_database,
+    is_postgres,
+    percentile,
+    psycopg_dsn,
+    rss_mib,
+    run_measured,
+    serve,
+    session_for,
+    sqlite_url,
+    tree_pids,
+    write_jsonl,
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    import_prompts: int
+    annotators: tuple[int, ...]
+    annotate_seconds: float
+    annotate_prompts: int
+    queue_small: int
+    queue_large: int
+    queue_calls: int
+    export_prompts: int  # x 3 annotators x 6 pairs (4 responses, strict rankings)
+
+
+FULL = Sizes(100_000, (1, 8, 32), 20, 20_000, 10_000, 1_000_000, 300, 55_556)
+QUICK = Sizes(5_000, (1, 8, 32), 4, 3_000, 10_000, 100_000, 100, 3_000)
+WORKERS = max(2, os.cpu_count() or 2)
+MARK_BEGIN, MARK_END = "<!-- bench/run.py results -->", "<!-- end of bench/run.py results -->"
+
+
+@dataclass
+class Row:
+    bench: str
+    what: str
+    values: dict[str, str]  # database name -> formatted figure
+
+
+def _admin_token(url: str) -> str:
+    from app.users import service as users
+    from app.users.schemas import UserCreate
+
+    with session_for(url) as session:
+        user = users.create_user(session=session, data=UserCreate(email=f"bench-{time.time_ns()}@example.org", role="admin"))
+        return users.create_api_token(session=session, user=user, name="bench")[1]
+
+
+def _project(url: str, name: str) -> int:
+    from app.projects import service as projects
+    from app.projects.schemas import ProjectCreate
+
+    with session_for(url) as session:
+        return projects.create_project(session=session, data=ProjectCreate(name=name), created_by=None).id
+
+
+def _upload(port: int, token: str, project_id: int, path: Path) -> tuple[int, bytes]:
+    """Streams the file as a multipart upload (the client never holds it whole)."""
+    boundary = "preflab-bench-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+            "Content-Type: application/x-ndjson\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    conn.putrequest("POST", f"/api/projects/{project_id}/imports")
+    conn.putheader("Authorization", f"Bearer {token}")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+    conn.endheaders()
+    conn.send(head)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            conn.send(chunk)
+    conn.send(tail)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, body
+
+
+def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
+    items = [orjson.loads(line) for line in jsonl.open("rb")]  # already parsed: the floor excludes parsing
+    fresh_database(url)
+    floor = bulk_write(url, items, project_id=_project(url, "floor"))
+    del items
+    out = {"floor": f"{floor:.1f} s, {n / floor:,.0f} prompts/s"}
+
+    fresh_database(url)
+    _project(url, "cli")
+    seconds, peak, result = run_measured([sys.executable, "-m", "app.cli", "import", "cli", str(jsonl)], env={"DATABASE_URL": url})
+    if result.returncode or f"imported {n}".encode() not in result.stdout:
+        raise RuntimeError(f"CLI import failed: {result.stdout[-500:]!r} {result.stderr[-2000:]!r}")
+    out["cli"] = f"{seconds:.1f} s, {n / seconds:,.0f} prompts/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB"
+
+    fresh_database(url)
+    project_id, token = _project(url, "http"), _admin_token(url)
+    size_mb = jsonl.stat().st_size // 2**20 + 10
+    with serve(url, workers=1, env={"MAX_UPLOAD_MB": str(size_mb)}) as server:
+        start = time.perf_counter()
+        status, body = _upload(server.port, token, project_id, jsonl)
+        seconds = time.perf_counter() - start
+        peak = rss_mib(server.pid, peak=True)
+    if status != 200 or orjson.loads(body)["imported"] != n:
+        raise RuntimeError(f"HTTP import failed: {status} {body[:500]!r}")
+    out["http"] = f"{seconds:.1f} s, {n / seconds:,.0f} prompts/s, {seconds / floor:.1f}x floor, server peak RSS {peak:.0f} MiB"
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of the server and its workers so far (a worker that exited takes its share with it)."""
+    import psutil
+
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += sum(psutil.Process(p).cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
+    out = {}
+    for n in sizes.annotators:
+        fresh_database(url)
+        setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
+        with serve(url, workers=WORKERS) as server:
+            cpu = _cpu_seconds(server.pid)
+            stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=sizes.annotate_seconds)
+            cpu = _cpu_seconds(server.pid) - cpu
+        per = cpu / max(1, len(stats.accepted)) * 1000
+        out[f"{n}"] = (
+            f"{stats.throughput:,.0f} annotations/s; next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/"
+            f"{stats.latency_ms('next', 95):.0f}/{stats.latency_ms('next', 99):.0f} ms; submit "
+            f"{stats.latency_ms('submit', 50):.0f}/{stats.latency_ms('submit', 95):.0f}/{stats.latency_ms('submit', 99):.0f} ms; "
+            f"errors {len(stats.errors) + stats.server_errors}; server CPU {per:.1f} ms/annotation"
+        )
+    return out
+
+
+def _next_latency(url: str, prompts: int, calls: int) -> tuple[float, float, float]:
+    """(p50 ms of 'next' for one annotator walking the queue, seconds to seed, seconds to serve)."""
+    fresh_database(url)
+    start = time.perf_counter()
+    setup = setup_project(url, annotators=1, prompts=prompts, prompt_chars=60, response_chars=60)
+    if is_postgres(url):
+        import psycopg
+
+        with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
+            conn.execute("ANALYZE")
+    seeded = time.perf_counter() - start
+    with serve(url, workers=1) as server:
+        run_annotators(server.port, setup.project_id, setup.tokens, seconds=1)  # warm up
+        stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=calls / 50)
+    return percentile(stats.latencies["next"], 50) * 1000, seeded, percentile(stats.latencies["next"], 95) * 1000
+
+
+def bench_queue(url: str, sizes: Sizes) -> dict[str, str]:
+    small, _, small95 = _next_latency(url, sizes.queue_small, sizes.queue_calls)
+    large, seeded, large95 = _next_latency(url, sizes.queue_large, sizes.queue_calls)
+    return {"small": f"p50 {small:.1f} ms, p95 {small95:.1f} ms",
+            "large": f"p50 {large:.1f} ms, p95 {large95:.1f} ms ({large / small:.2f}x; seeded in {seeded:.0f} s)"}
+
+
+def bench_export(url: str, sizes: Sizes) -> dict[str, str]:
+    """The current TRL JSONL export through the CLI; floor: the same rows serialised from memory with orjson."""
+    from sqlalchemy import select
+
+    from app.export import service as export
+    from app.models import Project
+
+    fresh_database(url)
+    setup = setup_project(url, annotators=3, prompts=sizes.export_prompts, prompt_chars=200, response_chars=500)
+    bulk_label(url, project_id=setup.project_id, annotator_ids=setup.annotator_ids)
+    with session_for(url) as session:
+        project = session.scalar(select(Project).where(Project.id == setup.project_id))
+        rows = list(export.iter_trl_rows(session=session, project=project))
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        for row in rows:
+            sink.write(orjson.dumps(row) + b"\n")
+    floor = time.perf_counter() - start
+    n = len(rows)
+    del rows
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "out.jsonl"
+        seconds, peak, result = run_measured(
+            [sys.executable, "-m", "app.cli", "export", str(setup.project_id), "--format", "trl", "--out", str(target)],
+            env={"DATABASE_URL": url})
+        if result.returncode or f"wrote {n} pairs".encode() not in result.stderr:
+            raise RuntimeError(f"export failed: {result.stderr[-2000:]!r}")
+    return {"floor": f"{floor:.1f} s, {n / floor:,.0f} pairs/s",
+            "cli": f"{n:,} pairs: {seconds:.1f} s, {n / seconds:,.0f} pairs/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB"}
+
+
+def bench_start(url: str) -> dict[str, str]:
+    # An empty database, no tables at all, so the start runs every migration.
+    if is_postgres(url):
+        import psycopg
+
+        with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    else:
+        url = sqlite_url()
+    with serve(url, workers=1) as server:
+        started = server.started_in
+        time.sleep(2)
+        idle = rss_mib(server.pid)
+    return {"start": f"{started:.2f} s to the first answer (migrations included)", "rss": f"{idle:.0f} MiB"}
+
+
+def machine() -> str:
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()
+    return (f"- `nproc`: {os.cpu_count()}\n- Python {platform.python_version()}, {platform.platform()}\n"
+            f"- load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n"
+            f"- `free -h`:\n\n```\n{free}\n```")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Preflab benchmark suite")
+    parser.add_argument("--sqlite", action="store_true", help="benchmark on temporary SQLite files")
+    parser.add_argument("--postgres", metavar="URL", help="benchmark on this PostgreSQL database (emptied)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for iterating")
+    parser.add_argument("--only", nargs="*", choices=["import", "annotate", "queue", "export", "start"], help="run only these")
+    parser.add_argument("--out", help="write the Markdown report here (default: BENCHMARKS.md for a full run)")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    databases = ([("SQLite", None)] if args.sqlite or not args.postgres else []) + (
+        [("PostgreSQL", args.postgres)] if args.postgres else [])
+    wanted = set(args.only or ["import", "annotate", "queue", "export", "start"])
+    rows: list[Row] = []
+
+    def add(bench: str, what: str, name: str, value: str) -> None:
+        row = next((r for r in rows if r.bench == bench and r.what == what), None)
+        if row is None:
+            row = Row(bench, what, {})
+            rows.append(row)
+        row.values[name] = value
+        print(f"[{name}] {bench} / {what}: {value}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="preflab-bench-") as tmp:
+        jsonl = None
+        if "import" in wanted:
+            jsonl = write_jsonl(Path(tmp) / "prompts.jsonl", sizes.import_prompts)
+        for name, given in databases:
+            url = given or sqlite_url(Path(tempfile.mkdtemp(dir=tmp)))
+            if "import" in wanted:
+                label = f"import {sizes.import_prompts:,} prompts x 4 responses ({jsonl.stat().st_size / 2**20:.0f} MiB JSONL)"
+                for key, value in bench_import(url, jsonl, sizes.import_prompts).items():
+                    add(label, {"floor": "floor: driver bulk path (executemany / COPY)", "cli": "`preflab import` (CLI)",
+                                "http": "HTTP upload"}[key], name, value)
+            if "annotate" in wanted:
+                for key, value in bench_annotate(url, sizes).items():
+                    add(f"annotate: next -> submit, {sizes.annotate_seconds:g} s, {WORKERS} workers",
+                        f"{key} annotator{'s' if key != '1' else ''}", name, value)
+            if "queue" in wanted:
+                for key, value in bench_queue(url, sizes).items():
+                    n = sizes.queue_small if key == "small" else sizes.queue_large
+                    add("queue: `next` latency, 1 annotator", f"{n:,} prompts in the project", name, value)
+            if "export" in wanted:
+                for key, value in bench_export(url, sizes).items():
+                    add(f"export: TRL JSONL ({sizes.export_prompts:,} prompts x 3 labels x 6 pairs)",
+                        {"floor": "floor: orjson from memory", "cli": "`preflab export --format trl`"}[key], name, value)
+            if "start" in wanted:
+                for key, value in bench_start(url).items():
+                    add("start: `preflab serve`, empty database", {"start": "cold start", "rss": "idle RSS"}[key], name, value)
+
+    names = [name for name, _ in databases]
+    table = ["| benchmark | measure | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    table += [f"| {r.bench} | {r.what} | " + " | ".join(r.values.get(n, "") for n in names) + " |" for r in rows]
+    print("\n".join(table))
+    out = args.out or (None if args.quick else str(ROOT / "BENCHMARKS.md"))
+    if out:
+        command = "python bench/run.py " + " ".join(sys.argv[1:])
+        results = (f"{MARK_BEGIN}\nCommand: `{command}` ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
+                   f"Machine:\n\n{machine()}\n\n" + "\n".join(table) + f"\n{MARK_END}")
+        path = Path(out)
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if MARK_BEGIN in old and MARK_END in old:  # keep the notes around the generated part
+            text = old[:old.index(MARK_BEGIN)] + results + old[old.index(MARK_END) + len(MARK_END):]
+        else:
+            text = f"# Benchmarks\n\n{results}\n"
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
