@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.prompts.parsing import (
+    _MISSING,
     MAX_ID_LENGTH,
     PREFERENCE_FORMATS,
-    _MISSING,
     ParsedPrompt,
     ParsedResponse,
     ParseError,
