@@ -2,9 +2,10 @@
 
 Each prompt carries `active_count` (completed + currently leased) and `target_overlap`. "Next task"
 walks the partial index ix_prompts_open (project_id, active_count, id; only prompts that still want
-annotators) from the least-served prompt, skipping prompts this annotator already holds or finished, and on PostgreSQL rows other transactions are claiming
-(FOR UPDATE SKIP LOCKED). On SQLite, request transactions take the write lock up front (BEGIN
-IMMEDIATE, see app.db), so claims serialise. Expired leases are reclaimed lazily before each claim.
+annotators) from the least-served prompt, skipping prompts this annotator already holds or finished,
+and on PostgreSQL rows other transactions are claiming (FOR UPDATE SKIP LOCKED). On SQLite, request
+transactions take the write lock up front (BEGIN IMMEDIATE, see app.db), so claims serialise.
+Expired leases are reclaimed lazily before each claim.
 """
 import random
 from collections import Counter
