@@ -219,7 +219,7 @@ def export_file(project: str, out: Path = Path("-"), **given: Any) -> None:
         with database.read_sessionmaker() as session, session.begin():
             target = projects.find_project(session=session, name_or_id=project)
             export.check(project=target, options=options)
-            state["total"] = export.count_prompts(session=session, project=target)
+            state["total"] = export.count_prompts(session=session, project=target, options=options)
             if options.folder:
                 manifest = export.write_folder(session=session, project=target, options=options, directory=out, progress=progress)
                 counts = manifest["counts"]

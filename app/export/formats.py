@@ -35,17 +35,22 @@ def columns(options: ExportOptions, *, split_column: bool) -> list[tuple[str, Sp
     elif options.format == "listwise":
         cols = [("prompt", S), ("responses", ("list", S)), ("response_ids", ("list", I)), ("models", ("list", S)),
                 ("ranking", TIERS), ("ranks", ("list", I)), ("prompt_id", S)]
-        cols += [("consensus", S), ("n_annotators", I), ("agreement", F)] if options.consensus != "none" else PER_ANNOTATOR
+        cols += [("consensus", S), ("n_annotators", I), ("agreement", F)] if options.consensus != "none" else _per_label(options)
     else:
         text = MESSAGES if chat else S
         cols = [] if options.format == "hh" else [("prompt", text)]
         cols += [("chosen", text), ("rejected", text)]
         if options.margin != "none":
             cols.append(("margin", F))
-        cols += PAIR_META + (CONSENSUS if options.consensus != "none" else PER_ANNOTATOR)
+        cols += PAIR_META + (CONSENSUS if options.consensus != "none" else _per_label(options))
     if split_column:
         cols.append(("split", S))
     return cols
+
+
+def _per_label(options: ExportOptions) -> list[tuple[str, Spec]]:
+    # Reference labels keep the annotator columns (null), so code reading either export sees the same columns.
+    return PER_ANNOTATOR + [("reference_source", S)] if options.labels == "reference" else PER_ANNOTATOR
 
 
 def arrow_type(spec: Spec) -> pa.DataType:

@@ -15,9 +15,12 @@ class ExportOptions(BaseModel):
     format: Format = Field("trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)")
     file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")
     folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
-    template: Literal["raw", "hh"] = Field(
-        "raw", description="String prompts: raw = text as stored; hh = '\\n\\nHuman: …\\n\\nAssistant:' with completions "
-        "starting with a space, so prompt + chosen reads as one transcript")
+    labels: Literal["annotators", "reference"] = Field(
+        "annotators", description="annotators = the human labels; reference = the reference label of imported preference "
+        "data, one a prompt (annotator columns null, a reference_source column)")
+    template: Literal["auto", "raw", "hh"] = Field(
+        "auto", description="String prompts: hh = '\\n\\nHuman: …\\n\\nAssistant:' with completions starting with a space, "
+        "so prompt + chosen reads as one transcript; raw = text as stored; auto = hh for trl, raw otherwise")
     pairs: Literal["all", "best_vs_rest", "adjacent"] = Field("all", description="Pairs a ranking yields")
     consensus: Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"] = Field(
         "none", description="none = one pair per annotator; otherwise one consensus ranking per prompt by this method")
@@ -48,7 +51,23 @@ class ExportOptions(BaseModel):
             raise ValueError(f"dedupe: only the pair formats {', '.join(PAIR_FORMATS)} can hold duplicate pairs")
         if self.consensus != "none" and self.format == "raw":
             raise ValueError("consensus: the raw format is one row per annotation; use listwise or a pair format")
+        if self.labels == "reference":
+            # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
+            if self.format == "raw":
+                raise ValueError("labels: the raw format is one row per annotation; reference labels are not annotations, "
+                                 "use trl, trl-chat, hh or listwise")
+            if self.consensus != "none":
+                raise ValueError("consensus: labels=reference has one label a prompt, there is nothing to merge")
+            if self.min_agreement is not None or self.min_annotators > 1:
+                raise ValueError("min_agreement/min_annotators: labels=reference has one label a prompt and no annotators")
         return self
+
+    @property
+    def prompt_template(self) -> str:
+        """The template in effect: auto is hh for trl (TRL joins prompt + chosen), the text as stored otherwise."""
+        if self.template == "auto":
+            return "hh" if self.format == "trl" else "raw"
+        return self.template
 
     @property
     def is_pairs(self) -> bool:
@@ -60,8 +79,8 @@ class ExportOptions(BaseModel):
 
 
 # The project page preselects a dataset folder with a test split that TRL's trainers take as it is;
-# the API's defaults stay those of export v1 (a TRL JSONL stream with the text as stored).
-FORM_DEFAULTS = {"folder": True, "file_type": "parquet", "template": "hh", "test_fraction": 0.1}
+# the API's defaults are a TRL JSONL stream (the same template: auto, i.e. hh for trl).
+FORM_DEFAULTS = {"folder": True, "file_type": "parquet", "test_fraction": 0.1}
 
 
 def form_fields() -> list[dict]:

@@ -26,8 +26,8 @@ CONSENSUS_METHODS = {"majority": "pair_majority"}  # option name -> app.agreemen
 
 @dataclass(slots=True)
 class Label:
-    id: int
-    annotator_id: int
+    id: int | None  # None (and annotator_id None): the reference label of an imported preference
+    annotator_id: int | None
     tiers: list[list[int]] | None
     strength: int | None
     flag: str | None
@@ -45,6 +45,7 @@ class Group:
     is_gold: bool
     responses: list[tuple[int, str, str | None]] = field(default_factory=list)  # (id, text, model)
     labels: list[Label] = field(default_factory=list)
+    reference_source: str | None = None  # labels=reference: where the reference came from
 
 
 RAW_EXTRA = (Annotation.kind, Annotation.flag_reason, Annotation.rationale, Annotation.ratings, Annotation.shown_order,
@@ -61,30 +62,45 @@ def _loads(value: str | None):
     return None if value is None else orjson.loads(value)
 
 
-def iter_groups(*, session: Session, project: Project, raw: bool = False, page: int = PAGE) -> Iterator[Group]:
-    """Every prompt of the project that has at least one label, in prompt id order."""
+def labelled_prompt_ids(project: Project, *, reference: bool = False):
+    """The select of the prompts an export reads: those with a label, or (reference) with a reference label."""
+    if reference:
+        return select(Prompt.id).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
+    return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
+
+
+def iter_groups(*, session: Session, project: Project, raw: bool = False, reference: bool = False,
+                page: int = PAGE) -> Iterator[Group]:
+    """Every prompt of the project that has at least one label, in prompt id order. reference: every prompt with a
+    reference label instead, which is its one label (no annotator, no annotation id)."""
     conn = session.connection()  # core: rows come back as plain tuples, no ORM bookkeeping
+    query_ids = labelled_prompt_ids(project, reference=reference)
+    key = query_ids.selected_columns[0]
     last = 0
     while True:
-        ids = conn.execute(
-            select(Annotation.prompt_id).where(Annotation.project_id == project.id, Annotation.prompt_id > last)
-            .group_by(Annotation.prompt_id).order_by(Annotation.prompt_id).limit(page)
-        ).scalars().all()
+        ids = conn.execute(query_ids.where(key > last).order_by(key).limit(page)).scalars().all()
         if not ids:
             return
         lo, hi = ids[0], ids[-1]
-        groups = {
-            pid: Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
-            for pid, ext, messages, is_chat, is_gold in conn.execute(
-                select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold)
-                .where(Prompt.id.in_(ids))
-            )
-        }
+        groups = {}
+        for pid, ext, messages, is_chat, is_gold, *ref in conn.execute(
+            select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold,
+                   *((_json(Prompt.reference_ranking), Prompt.reference_source) if reference else ()))
+            .where(Prompt.id.in_(ids))
+        ):
+            groups[pid] = group = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
+            if reference:
+                group.labels.append(Label(None, None, orjson.loads(ref[0]), None, None, False))
+                group.reference_source = ref[1]
         for pid, rid, text, model in conn.execute(
             select(Response.prompt_id, Response.id, Response.text, Response.model)
             .where(Response.prompt_id.in_(ids)).order_by(Response.prompt_id, Response.position)
         ):
             groups[pid].responses.append((rid, text, model))
+        if reference:
+            yield from (groups[pid] for pid in ids)
+            last = hi
+            continue
         query = select(Annotation.prompt_id, Annotation.id, Annotation.annotator_id, _json(Annotation.ranking),
                        Annotation.strength, Annotation.flag, Annotation.none_acceptable, *(RAW_EXTRA if raw else ()))
         if raw:
@@ -131,6 +147,8 @@ class RowBuilder:
         self.split_column = split_column
         self.scale = project.strength_scale or []
         self.method = CONSENSUS_METHODS.get(options.consensus, options.consensus)
+        self.template = options.prompt_template
+        self.reference = options.labels == "reference"
         self.seen: set[int] = set()  # dedupe: 64-bit hashes of the rows written so far
         self.dropped = {"below_min_annotators": 0, "below_min_agreement": 0, "gold": 0, "duplicates": 0}
         self.prompts = {s: 0 for s in options.splits}  # prompts that gave at least one row, per split
@@ -178,7 +196,8 @@ class RowBuilder:
         if rows:
             self.prompts[split] += 1
             self.split_rows[split] += len(rows)
-            self.annotators.update(lab.annotator_id for lab in labels if lab.tiers or self.o.format == "raw")
+            self.annotators.update(lab.annotator_id for lab in labels
+                                   if (lab.tiers or self.o.format == "raw") and lab.annotator_id is not None)
             if self.split_column:
                 for row in rows:
                     row["split"] = split
@@ -186,7 +205,7 @@ class RowBuilder:
 
     def _completion(self, text: str) -> str:
         # After "Assistant:" a completion starts with a space; the hh format is always that transcript.
-        return " " + text if self.o.template == "hh" or self.o.format == "hh" else text
+        return " " + text if self.template == "hh" or self.o.format == "hh" else text
 
     def _margin(self, strengths: list[int | None], distance: int) -> float:
         """Llama 2 (§3.2.2): a scale of n levels, 0 = strongest, gives n-1-s (large) or (n-1-s)/(n-1)
@@ -207,7 +226,7 @@ class RowBuilder:
             prompt = [{"role": m["role"], "content": m["content"]} for m in group.messages]
             texts = {rid: [{"role": "assistant", "content": text}] for rid, text, _ in group.responses}
         else:
-            prompt = prompt_text(group.messages, group.is_chat, o.template if fmt == "trl" else "hh")
+            prompt = prompt_text(group.messages, group.is_chat, self.template if fmt == "trl" else "hh")
             texts = {rid: self._completion(text) for rid, text, _ in group.responses}
             if fmt == "hh":  # implicit prompt: the whole transcript in chosen and rejected
                 texts = {rid: prompt + text for rid, text in texts.items()}
@@ -233,6 +252,8 @@ class RowBuilder:
                 if lab is not None:
                     row["annotator_id"] = lab.annotator_id
                     row["annotation_id"] = lab.id
+                    if self.reference:
+                        row["reference_source"] = group.reference_source
                 else:
                     lo_votes, hi_votes, tie_votes = result.pair_votes[(min(better, worse), max(better, worse))]
                     row["consensus"], row["n_annotators"] = o.consensus, result.n_annotators
@@ -256,7 +277,7 @@ class RowBuilder:
         ids = [rid for rid, _, _ in group.responses]
         index = {rid: i for i, rid in enumerate(ids)}
         base = {
-            "prompt": prompt_text(group.messages, group.is_chat, self.o.template),
+            "prompt": prompt_text(group.messages, group.is_chat, self.template),
             "responses": [self._completion(text) for _, text, _ in group.responses],
             "response_ids": ids,
             "models": [model for _, _, model in group.responses],
@@ -271,12 +292,14 @@ class RowBuilder:
                           "prompt_id": group.external_id}
             if lab is not None:
                 row["annotator_id"], row["annotation_id"] = lab.annotator_id, lab.id
+                if self.reference:
+                    row["reference_source"] = group.reference_source
             else:
                 row["consensus"], row["n_annotators"], row["agreement"] = self.o.consensus, result.n_annotators, result.agreement
             yield row
 
     def _raw(self, group: Group, labels: list[Label]) -> Iterator[dict]:
-        prompt = prompt_text(group.messages, group.is_chat, self.o.template)
+        prompt = prompt_text(group.messages, group.is_chat, self.template)
         messages = [{"role": m["role"], "content": m["content"]} for m in group.messages]
         for lab in labels:
             kind, flag_reason, rationale, ratings, shown, ms, leased_at, created_at = lab.extra
@@ -317,7 +340,8 @@ def iter_rows(*, session: Session, project: Project, options: ExportOptions, spl
     builder = RowBuilder(options=options, project=project, emails=emails, split_column=split_column)
 
     def stream() -> Iterator[tuple[str, list[dict]]]:
-        for group in iter_groups(session=session, project=project, raw=options.format == "raw"):
+        for group in iter_groups(session=session, project=project, raw=options.format == "raw",
+                                 reference=options.labels == "reference"):
             split, rows = builder.rows(group)
             if rows:
                 yield split, rows

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.agreement import service as agreement_service
@@ -19,9 +19,9 @@ from app.errors import Unprocessable
 from app.export import card
 from app.export.formats import arrow_schema, columns
 from app.export.options import ExportOptions
-from app.export.rows import RowBuilder, iter_rows
+from app.export.rows import RowBuilder, iter_rows, labelled_prompt_ids
 from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
-from app.models import Annotation, Project
+from app.models import Project
 
 Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
 
@@ -33,9 +33,10 @@ def check(*, project: Project, options: ExportOptions) -> None:
                             f"use margin=rank_distance or none")
 
 
-def count_prompts(*, session: Session, project: Project) -> int:
-    """Prompts with at least one label: the total of a progress bar."""
-    return session.scalar(select(func.count(distinct(Annotation.prompt_id))).where(Annotation.project_id == project.id)) or 0
+def count_prompts(*, session: Session, project: Project, options: ExportOptions | None = None) -> int:
+    """Prompts with at least one label (or reference label): the total of a progress bar."""
+    ids = labelled_prompt_ids(project, reference=options is not None and options.labels == "reference")
+    return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
 
 
 def filename(project: Project, options: ExportOptions) -> str:

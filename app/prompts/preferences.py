@@ -3,14 +3,17 @@ preference is kept as a reference label (researchers and admins see it; annotato
 
 Formats (the upload's `format`; with "auto", a record with "chosen"/"rejected" is a preference record and its keys
 and value types tell the format):
-- trl: {"prompt": str, "chosen": str, "rejected": str} (TRL's standard format). Without "prompt" (implicit prompt)
+- trl: {"prompt": str, "chosen": str, "rejected": str} (TRL's standard format). A prompt in the HH template
+  ("\\n\\nHuman: …\\n\\nAssistant:", as Preflab's trl export writes it) is read as its chat turns, and the one space
+  that starts each response after it is the template's, not the response's. Without "prompt" (implicit prompt)
   the prompt is the common prefix of chosen and rejected, cut before its last whitespace, so the responses start
   with that whitespace as in TRL's `extract_prompt` ("The sky is" + " blue.").
 - trl-chat: {"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}. Without
   "prompt", chosen and rejected hold the whole conversation; the messages they share are the prompt.
 - hh (Anthropic HH-RLHF): {"chosen": "\\n\\nHuman: …\\n\\nAssistant: …", "rejected": …}: everything before the
   last "\\n\\nAssistant:" must be the same in both and is the prompt, parsed into chat turns; after it comes the
-  response, and no Human turn may follow it.
+  response, and no Human turn may follow it. The one space after "Human:"/"Assistant:" belongs to the transcript;
+  everything else is kept as it is, so an export in the hh format imports back to the same texts.
 - ultrafeedback (HuggingFaceH4/ultrafeedback_binarized): {"prompt": str, "prompt_id", "chosen": [user, assistant],
   "rejected": [user, assistant], "score_chosen"?, "score_rejected"?}; the lists may also hold only the assistant
   message. Its "messages" column (a copy of chosen) is not kept.
@@ -26,7 +29,7 @@ uploaded again is skipped. Other keys (prompt_id, scores, annotator ids, …) ar
 Response order: fixed by a hash of the item's id, so the chosen response is stored first for about half the items
 (annotators see a shuffled order anyway, but ids and the canonical A/B order must not give the reference away).
 Reference: [[chosen], [rejected]] as response positions (the import turns them into response ids), or the tie
-[[a, b]] when score_chosen == score_rejected.
+[[a, b]] when score_chosen == score_rejected or "tie" is true (the export's tie rows, ties=keep).
 """
 import hashlib
 import os
@@ -53,7 +56,7 @@ from app.prompts.parsing import (
 _HUMAN, _ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
-_PAIR_KEYS = ("prompt", "chosen", "rejected", "id")  # everything else is kept as metadata
+_PAIR_KEYS = ("prompt", "chosen", "rejected", "id", "tie")  # everything else is kept as metadata
 _PAIR_HASH = 12  # hex digits of the content hash after "{prompt_id}:"
 
 
@@ -97,7 +100,7 @@ class PreferenceReader:
             pair = _READERS[fmt](obj, problems)
         if pair is not None and pair.chosen == pair.rejected:
             problems.add("rejected", "is the same response as chosen; a preference needs two different responses")
-        tie = _scores_tie(obj, problems)
+        tie = _tie(obj, problems)
         metadata = {k: v for k, v in obj.items() if k not in _PAIR_KEYS and not (fmt == "ultrafeedback" and k == "messages")}
         for path, problem in _json_problems(metadata, None):
             problems.add(path, problem)
@@ -205,6 +208,9 @@ def _read_trl(obj: dict, problems: _Problems) -> _Pair | None:
         prompt = _string(obj, "prompt", "trl", problems)
         if None in (prompt, chosen, rejected):
             return None
+        if prompt.startswith(_HUMAN) and prompt.endswith(_ASSISTANT) and len(prompt) > len(_HUMAN + _ASSISTANT):
+            messages = _hh_turns(prompt[:-len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
+            return None if messages is None else _Pair(messages, len(messages) > 1, _after_turn(chosen), _after_turn(rejected))
         return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)
     if chosen is None or rejected is None:
         return None
@@ -298,24 +304,37 @@ def _hh_split(text: str, key: str, problems: _Problems) -> tuple[str, str] | Non
     if not response.strip():
         problems.add(key, "the last Assistant turn (the response) is empty")
         return None
-    return text[:i], response.strip()
+    return text[:i], _after_turn(response)
 
 
-def _hh_turns(conversation: str, problems: _Problems) -> list[dict[str, str]] | None:
+def _after_turn(text: str) -> str:
+    """A turn's text without the one space that follows "Human:"/"Assistant:" in a transcript; the rest as it is."""
+    return text[1:] if text.startswith(" ") else text
+
+
+def _hh_turns(conversation: str, problems: _Problems, key: str = "chosen") -> list[dict[str, str]] | None:
     parts = _HH_TURN.split("\n\n" + conversation.lstrip())
     if parts[0].strip() or len(parts) == 1:
-        problems.add("chosen", 'must start with a "\\n\\nHuman:" turn before the last Assistant turn')
+        problems.add(key, 'must start with a "\\n\\nHuman:" turn before the last Assistant turn')
         return None
     messages = []
     for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
         if not content.strip():
-            problems.add("chosen", f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")
+            problems.add(key, f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")
             return None
-        messages.append({"role": _HH_ROLES[speaker], "content": content.strip()})
+        messages.append({"role": _HH_ROLES[speaker], "content": _after_turn(content)})
     if messages[-1]["role"] != "user":
-        problems.add("chosen", "the turn before the last Assistant turn must be a Human turn")
+        problems.add(key, "the turn before the last Assistant turn must be a Human turn")
         return None
     return messages
+
+
+def _tie(obj: dict, problems: _Problems) -> bool:
+    """The reference is a tie: "tie" is true (the export's rows with ties=keep) or the scores are equal."""
+    flag = _get(obj, "tie")
+    if flag is not _MISSING and not isinstance(flag, bool):
+        problems.add("tie", f"must be true or false, got {_kind(flag)}")
+    return _scores_tie(obj, problems) or flag is True
 
 
 def _scores_tie(obj: dict, problems: _Problems) -> bool:

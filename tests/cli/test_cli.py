@@ -40,6 +40,11 @@ def test_user_project_import_export_round(tmp_path, client):
     result = preflab("export", "cli project", "--format", "trl", "--out", str(out))
     assert "wrote 3 pairs" in result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # The default template is hh (TRL joins prompt + chosen); --template raw keeps the text as stored.
+    assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {
+        ("\n\nHuman: p\n\nAssistant:", c, r) for c, r in ((" best", " mid"), (" best", " worst"), (" mid", " worst"))}
+    preflab("export", "cli project", "--format", "trl", "--template", "raw", "--out", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(r["chosen"], r["rejected"]) for r in rows} == {("best", "mid"), ("best", "worst"), ("mid", "worst")}
 
 

@@ -50,8 +50,12 @@ def test_export_matches_labels(client, make_user, make_project, bearer):
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in response.text.splitlines()]
     assert len(rows) == 6 + 5  # 4 responses: C(4,2) = 6 pairs; with one 2-way tie: 6 - 1
-    assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == expected
+    # The default template is hh: TRL's prompt + chosen reads "\n\nHuman: …\n\nAssistant: …".
+    assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {
+        (f"\n\nHuman: {p}\n\nAssistant:", " " + c, " " + r) for p, c, r in expected}
     assert all(r["annotator_id"] == annotator.id and r["prompt_id"] in {"q0", "q1"} for r in rows)
+    raw = client.get(f"/api/projects/{project.id}/export?format=trl&template=raw", headers=staff)
+    assert {(r["prompt"], r["chosen"], r["rejected"]) for r in map(json.loads, raw.text.splitlines())} == expected
 
 
 def test_pairwise_and_tie_and_none_acceptable(client, make_user, make_project, bearer):
@@ -70,7 +74,8 @@ def test_pairwise_and_tie_and_none_acceptable(client, make_user, make_project, b
         bodies.append(client.post(f"/api/tasks/{task['task_id']}/annotations", json=body, headers=h).status_code)
     assert bodies == [201, 201, 201]
     rows = [json.loads(x) for x in client.get(f"/api/projects/{project.id}/export", headers=staff).text.splitlines()]
-    assert [(r["chosen"], r["rejected"], r["annotator_id"]) for r in rows] == [("good", "bad", a1.id)]
+    assert [(r["prompt"], r["chosen"], r["rejected"], r["annotator_id"]) for r in rows] == [
+        ("\n\nHuman: p\n\nAssistant:", " good", " bad", a1.id)]
 
 
 @pytest.mark.parametrize("role", [Role.annotator])

@@ -126,6 +126,25 @@ def test_hh_template_makes_the_concatenation_a_transcript(db, ranking, tmp_path)
         assert h["chosen"].startswith("\n\nHuman: ") or h["chosen"].startswith("\n\nSystem: ")
 
 
+def test_trl_default_is_the_hh_template_and_raw_keeps_the_text(db, ranking, tmp_path):
+    """TRL joins prompt + chosen with nothing between: the default trl export is template=hh; raw stays available,
+    and the other formats keep the text as stored by default."""
+    project, _ = ranking
+    for name in ("auto", "hh", "raw", "listwise"):
+        (tmp_path / name).mkdir()
+    default, _ = export(db, project, tmp_path / "auto", format="trl")
+    hh, _ = export(db, project, tmp_path / "hh", format="trl", template="hh")
+    raw, _ = export(db, project, tmp_path / "raw", format="trl", template="raw")
+    assert default.read_bytes() == hh.read_bytes() != raw.read_bytes()
+    row = next(r for r in map(json.loads, default.read_text().splitlines()) if r["prompt_id"] == "q2")
+    assert row["prompt"] == "\n\nHuman: 2+2?\n\nAssistant:" and row["chosen"] in {" 4", " four"}
+    raw_row = next(r for r in map(json.loads, raw.read_text().splitlines()) if r["prompt_id"] == "q2")
+    assert raw_row["prompt"] == "2+2?" and raw_row["chosen"] in {"4", "four"}
+    listwise, _ = export(db, project, tmp_path / "listwise", format="listwise")
+    first = json.loads(listwise.read_text().splitlines()[0])
+    assert first["prompt"] == "How do I reverse a list?" and first["responses"][0] == "l[::-1]"
+
+
 @pytest.mark.parametrize("file_type", ["jsonl", "parquet"])
 def test_trl_chat_is_lists_of_role_content(db, ranking, tmp_path, file_type):
     project, _ = ranking
@@ -192,7 +211,7 @@ def test_exclude_gold(db, ranking, tmp_path):
 @pytest.mark.parametrize("margin, expected", [("llama2_large", [3.0, 1.0, 0.0, 2.0]), ("llama2_small", [1.0, 1 / 3, 0.0, 2 / 3])])
 def test_pairwise_strength_margin_is_llama2_table(db, pairwise, tmp_path, margin, expected):
     project, (a, b, c) = pairwise
-    path, _ = export(db, project, tmp_path, format="trl", margin=margin, file_type="parquet")
+    path, _ = export(db, project, tmp_path, format="trl", margin=margin, file_type="parquet", template="raw")
     ds = load(path)
     assert ds.features["margin"] == Value("float64")
     got = {(r["prompt_id"], r["annotator_id"]): (r["chosen"], r["margin"]) for r in ds}
@@ -212,7 +231,7 @@ def test_pairwise_ties_kept_as_tie_rows_with_zero_margin(db, pairwise, tmp_path)
 
 def test_pairwise_consensus_carries_votes_and_agreement(db, pairwise, tmp_path):
     project, _ = pairwise
-    path, counts = export(db, project, tmp_path, format="trl", consensus="majority", margin="llama2_large")
+    path, counts = export(db, project, tmp_path, format="trl", consensus="majority", margin="llama2_large", template="raw")
     rows = {r["prompt_id"]: r for r in load(path)}
     p0, p1 = rows["p0"], rows["p1"]
     assert (p0["chosen"], p0["votes_chosen"], p0["votes_rejected"], p0["votes_tie"]) == ("good 0", 2, 1, 0)
@@ -227,7 +246,7 @@ def test_pairwise_consensus_carries_votes_and_agreement(db, pairwise, tmp_path):
 @pytest.mark.parametrize("method", ["majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"])
 def test_ranking_consensus_votes(db, ranking, tmp_path, method):
     project, _ = ranking
-    path, _ = export(db, project, tmp_path, format="trl", consensus=method)
+    path, _ = export(db, project, tmp_path, format="trl", consensus=method, template="raw")
     q0 = [r for r in load(path) if r["prompt_id"] == "q0"]
     ids = {r["chosen"]: r["chosen_response_id"] for r in q0} | {r["rejected"]: r["rejected_response_id"] for r in q0}
     order = ["l[::-1]", "reversed(l)", "sort it", "no idea"]  # the consensus of a, b and c by every method
@@ -240,7 +259,7 @@ def test_ranking_consensus_votes(db, ranking, tmp_path, method):
 @pytest.mark.parametrize("mode, n", [("all", 6), ("best_vs_rest", 3), ("adjacent", 3)])
 def test_pair_modes(db, ranking, tmp_path, mode, n):
     project, (a, _, _) = ranking
-    path, _ = export(db, project, tmp_path, format="trl", pairs=mode, margin="rank_distance")
+    path, _ = export(db, project, tmp_path, format="trl", pairs=mode, margin="rank_distance", template="raw")
     rows = [r for r in load(path) if r["prompt_id"] == "q0" and r["annotator_id"] == a.id]
     assert len(rows) == n
     if mode == "adjacent":

@@ -170,7 +170,7 @@ def test_v1_trl_export_imports_as_one_item_per_distinct_pair(client, db, make_us
             tiers = [[i] for i in ids] if n < 2 else [[ids[2]], [ids[0], ids[1]]]  # two agree, one differs with a tie
             assert client.post(f"/api/tasks/{task.json()['task_id']}/annotations", json={"ranking": tiers},
                                headers=headers).status_code == 201
-    export = client.get(f"/api/projects/{ranking.id}/export?format=trl", headers=staff).content
+    export = client.get(f"/api/projects/{ranking.id}/export?format=trl&template=raw", headers=staff).content  # v1: text as stored
     rows = [json.loads(line) for line in export.splitlines()]
     triples = {(r["prompt"], r["chosen"], r["rejected"]) for r in rows}
     assert len(rows) == 4 * (3 + 3 + 2) and len(triples) == 4 * 5
