@@ -18,7 +18,8 @@ and value types tell the format):
   "rejected": [user, assistant], "score_chosen"?, "score_rejected"?}; the lists may also hold only the assistant
   message. Its "messages" column (a copy of chosen) is not kept.
 Auto: a list prompt or message lists without a prompt are trl-chat; a string prompt with message lists is
-ultrafeedback; strings without a prompt are hh when they start with "Human:" and have an "\\n\\nAssistant:" turn,
+ultrafeedback; strings without a prompt are hh when they start with "Human:" (or "System:", as Preflab's hh export
+writes a system message) and have an "\\n\\nAssistant:" turn,
 else trl.
 
 Item ids: "id" is used as given. Otherwise "prompt_id" (the v1 trl export writes one; a ranking project's export
@@ -54,8 +55,8 @@ from app.prompts.parsing import (
 )
 
 _HUMAN, _ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
-_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
-_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+_HH_TURN = re.compile(r"\n\n(Human|Assistant|System):")  # System: the turn Preflab's hh export writes for a system message
+_HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
 _PAIR_KEYS = ("prompt", "chosen", "rejected", "id", "tie")  # everything else is kept as metadata
 _PAIR_HASH = 12  # hex digits of the content hash after "{prompt_id}:"
 
@@ -104,7 +105,7 @@ class PreferenceReader:
         metadata = {k: v for k, v in obj.items() if k not in _PAIR_KEYS and not (fmt == "ultrafeedback" and k == "messages")}
         for path, problem in _json_problems(metadata, None):
             problems.add(path, problem)
-        external_id = explicit_id or (self._derived_id(obj, pair, problems) if pair else None)
+        external_id = explicit_id or (self._derived_id(obj, pair, tie, problems) if pair else None)
         if problems or pair is None or external_id is None:
             return iter(problems)
         chosen_at = hashlib.sha256(external_id.encode()).digest()[0] & 1  # 0: chosen stored first
@@ -116,8 +117,10 @@ class PreferenceReader:
         )])
 
     @staticmethod
-    def _derived_id(obj: dict, pair: _Pair, problems: _Problems) -> str | None:
-        digest = content_digest(pair.messages, [pair.chosen, pair.rejected])
+    def _derived_id(obj: dict, pair: _Pair, tie: bool, problems: _Problems) -> str | None:
+        # A tie has no direction: both orders are the same item, and an item apart from a preference for either.
+        texts = sorted([pair.chosen, pair.rejected]) + ["tie"] if tie else [pair.chosen, pair.rejected]
+        digest = content_digest(pair.messages, texts)
         prompt_id = obj.get("prompt_id")
         if prompt_id is None:
             return "sha256:" + digest[:32]  # what the import calls a prompt with these responses
@@ -140,7 +143,7 @@ def detect_preference_format(obj: dict) -> str:
         return "ultrafeedback" if isinstance(sample, list) else "trl"
     if isinstance(sample, list):
         return "trl-chat"
-    if isinstance(sample, str) and sample.lstrip().startswith("Human:") and _ASSISTANT in sample:
+    if isinstance(sample, str) and sample.lstrip().startswith(("Human:", "System:")) and _ASSISTANT in sample:
         return "hh"
     return "trl"
 
@@ -208,7 +211,7 @@ def _read_trl(obj: dict, problems: _Problems) -> _Pair | None:
         prompt = _string(obj, "prompt", "trl", problems)
         if None in (prompt, chosen, rejected):
             return None
-        if prompt.startswith(_HUMAN) and prompt.endswith(_ASSISTANT) and len(prompt) > len(_HUMAN + _ASSISTANT):
+        if prompt.startswith((_HUMAN, "\n\nSystem:")) and prompt.endswith(_ASSISTANT):
             messages = _hh_turns(prompt[:-len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
             return None if messages is None else _Pair(messages, len(messages) > 1, _after_turn(chosen), _after_turn(rejected))
         return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)

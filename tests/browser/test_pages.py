@@ -162,6 +162,7 @@ def test_researcher_downloads_an_export(page: Page, new_context, db, server, scr
     text = {rid: t for t, rid in by_text.items()}
     assert len(lines) == len(expected)
     assert {(r["chosen_response_id"], r["rejected_response_id"]) for r in lines} == expected
-    for r in lines:
-        assert (r["prompt"], r["prompt_id"], r["annotation_id"], r["annotator_id"]) == ("Best fruit?", "ex-1", label_id, annotator_id)
-        assert (r["chosen"], r["rejected"]) == (text[r["chosen_response_id"]], text[r["rejected_response_id"]])
+    for r in lines:  # the default template is hh: TRL's prompt + chosen reads as one transcript
+        assert (r["prompt"], r["prompt_id"], r["annotation_id"], r["annotator_id"]) == (
+            "\n\nHuman: Best fruit?\n\nAssistant:", "ex-1", label_id, annotator_id)
+        assert (r["chosen"], r["rejected"]) == (" " + text[r["chosen_response_id"]], " " + text[r["rejected_response_id"]])
