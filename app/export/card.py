@@ -69,6 +69,8 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         *[f"| {s} | {counts['rows'][s]} | {counts['prompts'][s]} |" for s in counts["rows"]],
         "",
         f"- annotators whose labels are in the rows: {counts['annotators']}",
+        *(["- labels: the reference labels of the imported preference data (one a prompt, from `reference_source`), "
+            "not human labels"] if options.get("labels") == "reference" else []),
         "- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
         "",
         "## Agreement (all labels of the project, before the export's filters)", "",

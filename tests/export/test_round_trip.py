@@ -187,5 +187,6 @@ def test_reference_dataset_folder_counts_no_annotators(client, make_project, sta
         archive.extractall(tmp_path / "ds")
     manifest = json.loads((tmp_path / "ds/manifest.json").read_text())
     assert manifest["counts"]["rows"] == {"train": 6} and manifest["counts"]["annotators"] == 0
+    assert "- labels: the reference labels of the imported preference data" in (tmp_path / "ds/README.md").read_text()
     train = load_dataset(str(tmp_path / "ds"))["train"]
     assert sorted(train["chosen"]) == sorted(f" good {i}" for i in range(6)) and set(train["annotator_id"]) == {None}
