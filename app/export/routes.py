@@ -4,9 +4,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
-from app.export import service
 from app.export.options import ExportOptions, form_fields
-from app.export.writers import MEDIA_TYPES
 from app.models import Project
 from app.projects.dependencies import VisibleProject
 from app.templating import templates
@@ -27,6 +25,10 @@ def export(
     project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, options: Annotated[ExportOptions, Query()]
 ) -> StreamingResponse:
     """Query parameters are ExportOptions' fields; an unknown one or a bad value is a 422 naming it."""
+    # Imported here: the export needs numpy, choix and pyarrow, which the app should not load to start.
+    from app.export import service
+    from app.export.writers import MEDIA_TYPES
+
     service.check(project=project, options=options)  # before the first byte: later errors could not change the status
     project_id, name = project.id, service.filename(project, options)
     if options.folder or options.file_type == "parquet":
