@@ -84,7 +84,7 @@ def test_project_page_has_the_export_form(login_as, make_user, labelled):
     html = page.text
     assert f'action="http://testserver/api/projects/{labelled.id}/export"' in html or f'action="/api/projects/{labelled.id}/export"' in html
     for name in ("format", "file_type", "pairs", "consensus", "margin", "ties", "min_agreement", "min_annotators",
-                 "exclude_flagged", "exclude_gold", "dedupe", "test_fraction", "seed", "template"):
+                 "exclude_flagged", "exclude_gold", "dedupe", "test_fraction", "seed", "template", "labels"):
         assert f'name="{name}"' in html, name
     assert '<option value="trl-chat"' in html and 'name="folder" value="true" checked' in html
 
@@ -100,6 +100,9 @@ def test_form_defaults_download_a_loadable_folder(login_as, make_user, labelled,
     zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path / "ds")
     dd = load_dataset(str(tmp_path / "ds"))
     assert set(dd) == {"train", "test"} and dd["train"].features["prompt"].dtype == "string"
+    # The form's default template is the API's (auto: hh for trl), so prompt + chosen reads as one transcript.
+    assert params["template"] == "auto" and dd["train"][0]["prompt"].endswith("\n\nAssistant:")
+    assert dd["train"][0]["chosen"].startswith(" ")
 
 
 def preflab(*args: str) -> subprocess.CompletedProcess:

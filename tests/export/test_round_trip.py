@@ -190,3 +190,19 @@ def test_reference_dataset_folder_counts_no_annotators(client, make_project, sta
     assert "- labels: the reference labels of the imported preference data" in (tmp_path / "ds/README.md").read_text()
     train = load_dataset(str(tmp_path / "ds"))["train"]
     assert sorted(train["chosen"]) == sorted(f" good {i}" for i in range(6)) and set(train["annotator_id"]) == {None}
+
+
+def test_cli_exports_reference_labels(client, make_project, staff, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pairwise = make_project(kind="pairwise", name="imported prefs")
+    records = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3)]
+    assert upload(client, pairwise.id, jsonl(records), staff).json()["imported"] == 3
+    out = tmp_path / "ref.jsonl"
+    result = subprocess.run([sys.executable, "-m", "app.cli", "export", "imported prefs", "--labels", "reference",
+                             "--template", "raw", "--out", str(out)], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert result.returncode == 0 and "wrote 3 pairs" in result.stderr, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {(f"Q{i}?", f"good {i}", f"bad {i}") for i in range(3)}

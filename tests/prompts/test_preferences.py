@@ -47,6 +47,29 @@ class TestFormats:
         assert p.metadata == {k: v for k, v in row.items() if k not in ("prompt", "chosen", "rejected")}
         assert p.reference_source == "trl: prefs.jsonl"
 
+    def test_trl_prompt_in_the_hh_template_is_read_as_its_turns(self):
+        """Preflab's default trl export: the prompt in the HH template, responses after one space (which is dropped)."""
+        row = {"prompt": "\n\nSystem: Be brief.\n\nHuman:  Hi!\n\nAssistant: Hello.\n\nHuman: And?\n\nAssistant:",
+               "chosen": "  two spaces", "rejected": " one\n"}
+        (p,) = pairs([row], "trl")
+        assert p.messages == [msg("system", "Be brief."), msg("user", " Hi!"), msg("assistant", "Hello."), msg("user", "And?")]
+        assert p.is_chat and chosen_rejected(p) == (" two spaces", "one\n")
+        (q,) = pairs([{"prompt": "\n\nHuman: Q\n\nAssistant:", "chosen": "a", "rejected": " b"}])
+        assert q.messages == [msg("user", "Q")] and not q.is_chat and chosen_rejected(q) == ("a", "b")
+
+    def test_hh_keeps_whitespace_but_the_one_space_after_the_speaker(self):
+        shared = "\n\nSystem: Sys\n\nHuman:  padded \n"
+        (p,) = pairs([{"chosen": shared + "\n\nAssistant:  two\n", "rejected": shared + "\n\nAssistant:one"}])
+        assert p.messages == [msg("system", "Sys"), msg("user", " padded \n")]
+        assert chosen_rejected(p) == (" two\n", "one") and p.reference_source == "hh: prefs.jsonl"
+
+    def test_tie_column_gives_a_tied_reference_and_an_order_free_id(self):
+        x, y = ({"prompt_id": "q", "prompt": "P", "chosen": a, "rejected": b, "tie": True} for a, b in (("x", "y"), ("y", "x")))
+        p, q = pairs([x, y])
+        assert p.reference == q.reference == [[0, 1]] and p.external_id == q.external_id
+        (r,) = pairs([x | {"tie": False}])
+        assert chosen_rejected(r) == ("x", "y") and r.external_id != p.external_id and "tie" not in (r.metadata or {})
+
     def test_trl_implicit_prompt_splits_like_trl_extract_prompt(self):
         (p,) = pairs([{"chosen": "The sky is blue.", "rejected": "The sky is green."}])
         assert p.messages == [msg("user", "The sky is")]
