@@ -85,9 +85,15 @@ MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and
 
 
 def path_ids_in_range(request: Request) -> None:
-    """A path id past the INTEGER range is a 404 like any unknown id, not a driver overflow (500)."""
+    """A path id outside the INTEGER range (either sign) is a 404 like any unknown id, not a driver overflow (500)."""
     for name, value in request.path_params.items():
-        if name.endswith("_id") and isinstance(value, str) and value.isdigit() and int(value) > MAX_ID:
+        if not (name.endswith("_id") and isinstance(value, str)):
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            continue  # not a number: FastAPI's validation answers 422
+        if not -MAX_ID - 1 <= number <= MAX_ID:
             raise NotFound(f"No {name.removesuffix('_id').replace('_', ' ')} with id {value}")
 
 

@@ -120,3 +120,12 @@ def test_json_bodies_are_limited_too(small_app, make_user, bearer):
         response = client.post("/api/projects", headers=bearer(make_user(Role.admin)),
                                json={"name": "x", "kind": "ranking", "guidelines": "g" * (LIMIT + 1)})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("project_id", [2**31, -(2**31) - 1, 10**15, -(10**15)])
+@pytest.mark.parametrize("path", ["/api/projects/{}", "/api/projects/{}/export", "/api/projects/{}/next"])
+def test_ids_outside_the_integer_range_are_404_not_a_driver_overflow(client, make_user, bearer, project_id, path):
+    """INTEGER columns: an id past the range, of either sign, names no row (PostgreSQL would raise an overflow)."""
+    response = client.get(path.format(project_id), headers=bearer(make_user(Role.admin)))
+    assert response.status_code == 404, response.text
+    assert str(project_id) in response.json()["detail"]
