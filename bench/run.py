@@ -238,7 +238,7 @@ def bench_start(url: str) -> dict[str, str]:
 
 
 def machine() -> str:
-    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip("\n")
     load = os.getloadavg()
     return (f"- `nproc`: {os.cpu_count()}\n- Python {platform.python_version()}, {platform.platform()}\n"
             f"- load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n"
