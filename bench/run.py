@@ -175,7 +175,7 @@ def _next_latency(url: str, prompts: int, calls: int) -> tuple[float, float, flo
         import psycopg
 
         with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
-            conn.execute("ANALYZE")
+            conn.execute("VACUUM ANALYZE")  # as after any bulk load: autovacuum would otherwise run during the timing
     seeded = time.perf_counter() - start
     with serve(url, workers=1) as server:
         run_annotators(server.port, setup.project_id, setup.tokens, seconds=1)  # warm up
@@ -238,7 +238,7 @@ def bench_start(url: str) -> dict[str, str]:
 
 
 def machine() -> str:
-    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip("\n")
     load = os.getloadavg()
     return (f"- `nproc`: {os.cpu_count()}\n- Python {platform.python_version()}, {platform.platform()}\n"
             f"- load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n"
