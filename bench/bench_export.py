@@ -86,13 +86,22 @@ def generate(database: Database, n_prompts: int, seed: int = 0) -> tuple[int, in
     return project_id, pairs
 
 
+def export_rows(*, session, project: Project, options, limit: int | None = None) -> list[dict]:
+    """The export's rows (dicts, one per pair) in memory, for the floor: the stream yields one list per prompt."""
+    from itertools import chain, islice
+
+    from app.export.rows import iter_rows
+
+    _, groups = iter_rows(session=session, project=project, options=options, split_column=False)
+    return list(islice(chain.from_iterable(rows for _, rows in groups), limit))
+
+
 def run_export(url: str, project_id: int, file_type: str, out: str, floor: int) -> dict:
     """In the child process: one export, timed, and the orjson floor on the first `floor` rows."""
     import orjson
 
     from app.export import service
     from app.export.options import ExportOptions
-    from app.export.rows import iter_rows
 
     database = Database(Settings(DATABASE_URL=url))
     options = ExportOptions(format="trl", file_type=file_type)
@@ -106,8 +115,7 @@ def run_export(url: str, project_id: int, file_type: str, out: str, floor: int) 
               "bytes": Path(out).stat().st_size}
     if floor:
         with database.read_sessionmaker() as session, session.begin():
-            _, rows = iter_rows(session=session, project=session.get(Project, project_id), options=options, split_column=False)
-            sample = [row for _, row in zip(range(floor), rows)]
+            sample = export_rows(session=session, project=session.get(Project, project_id), options=options, limit=floor)
         with open(os.devnull, "wb") as sink:
             start = time.process_time()
             for row in sample:

@@ -191,18 +191,19 @@ def bench_queue(url: str, sizes: Sizes) -> dict[str, str]:
 
 
 def bench_export(url: str, sizes: Sizes) -> dict[str, str]:
-    """The current TRL JSONL export through the CLI; floor: the same rows serialised from memory with orjson."""
+    """The TRL JSONL export through the CLI; floor: the same rows serialised from memory with orjson."""
     from sqlalchemy import select
 
-    from app.export import service as export
+    from app.export.options import ExportOptions
     from app.models import Project
+    from bench.bench_export import export_rows
 
     fresh_database(url)
     setup = setup_project(url, annotators=3, prompts=sizes.export_prompts, prompt_chars=200, response_chars=500)
     bulk_label(url, project_id=setup.project_id, annotator_ids=setup.annotator_ids)
     with session_for(url) as session:
         project = session.scalar(select(Project).where(Project.id == setup.project_id))
-        rows = list(export.iter_trl_rows(session=session, project=project))
+        rows = export_rows(session=session, project=project, options=ExportOptions(format="trl"))
     start = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         for row in rows:
