@@ -488,3 +488,16 @@ def test_parsing_streams(kind: str, filename: str) -> None:
     assert not stream.exhausted and stream.bytes_read < total // 10
     rest = list(items)
     assert stream.exhausted and len(rest) == count - 1 and rest[-1].external_id == f"p{count - 1}"
+
+
+def test_integers_keep_every_digit_up_to_64_bits():
+    """The fast JSON path must not round long integers through a float (orjson would, past 64 bits)."""
+    big = 18_446_744_073_709_551_615  # 2**64 - 1, 20 digits
+    (parsed,) = prompts(jsonl(ok(metadata={"seed": big, "small": 7, "note": "order 1234567890123456789012"})))
+    assert parsed.metadata == {"seed": big, "small": 7, "note": "order 1234567890123456789012"}
+    assert type(parsed.metadata["seed"]) is int
+
+
+def test_an_integer_past_64_bits_is_an_error_naming_the_field():
+    (message,) = errors(jsonl(ok(metadata={"seed": 2**70})))
+    assert message.startswith("line 1") and "metadata.seed" in message and str(2**70) in message
