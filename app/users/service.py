@@ -50,13 +50,12 @@ def create_api_token(*, session: Session, user: User, name: str = "") -> tuple[A
 
 
 def user_for_token(*, session: Session, token: str) -> User | None:
-    record = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
+    """The active user of an unrevoked token, in one query (it runs on every API call)."""
+    return session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+            ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None), User.is_active
+        )
     )
-    if record is None:
-        return None
-    user = session.get(User, record.user_id)
-    return user if user is not None and user.is_active else None
 
 
 def revoke_api_token(*, session: Session, user: User, token_id: int) -> None:

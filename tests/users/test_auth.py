@@ -98,6 +98,15 @@ class TestApiTokens:
     def test_invalid_token_is_401(self, client):
         assert client.get("/api/me", headers={"Authorization": "Bearer pfl_nope"}).status_code == 401
 
+    def test_a_deactivated_users_token_is_401(self, client, make_user, bearer, db):
+        user = make_user(Role.annotator)
+        headers = bearer(user)
+        assert client.get("/api/me", headers=headers).status_code == 200
+        user.is_active = False
+        db.merge(user)
+        db.commit()
+        assert client.get("/api/me", headers=headers).status_code == 401
+
 
 class TestUserManagement:
     def test_admin_creates_user_via_api(self, client, make_user, bearer):
