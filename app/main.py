@@ -5,7 +5,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
@@ -53,6 +55,28 @@ class SessionCookieMiddleware(SessionMiddleware):
         await super().__call__(scope, receive, send_secure)
 
 
+class SecurityHeadersMiddleware:
+    """Adds SECURITY_HEADERS to every response that does not set its own. Plain ASGI rather than
+    `@app.middleware("http")`: that wraps each response in another streaming layer and costs CPU on
+    every request, and the exports stream large bodies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings)
@@ -80,12 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.SESSION_HTTPS_ONLY,
     )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer of the app gets them
 
     install_error_handlers(app)
     for router in (users_router, projects_router, prompts_router, annotation_router, agreement_router, export_router):
