@@ -47,9 +47,8 @@ def seed(database_url: str, prompts: int) -> int:
     import io
 
     import orjson
-    from sqlalchemy import text
 
-    from app import demo, migrate
+    from app import demo
     from app.config import Settings
     from app.db import Database
     from app.models import ProjectKind, Role
@@ -58,13 +57,11 @@ def seed(database_url: str, prompts: int) -> int:
     from app.prompts import service as imports
     from app.users import service as users
     from app.users.schemas import UserCreate
+    from bench.common import fresh_database
 
+    fresh_database(database_url)
     database = Database(Settings(DATABASE_URL=database_url, ENVIRONMENT="test"))
     try:
-        if database.engine.dialect.name == "postgresql":
-            with database.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        migrate.upgrade(database.engine)
         with database.sessionmaker() as session, session.begin():
             demo.wipe(session)
             admin = users.create_user(session=session, data=UserCreate(

@@ -64,20 +64,15 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="preflab-bench-")
     os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp}/bench.db"
-    from sqlalchemy import text
-
-    from app import migrate
     from app.config import get_settings
     from app.db import Database
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
     from app.prompts.service import import_batch
+    from bench.common import fresh_database
 
+    fresh_database(get_settings().DATABASE_URL)
     database = Database(get_settings())
-    if database.engine.dialect.name == "postgresql":
-        with database.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    migrate.upgrade(database.engine)
     with database.sessionmaker() as session, session.begin():
         project = create_project(session=session, data=ProjectCreate(name="bench", kind="pairwise"), created_by=None)
     with database.sessionmaker() as session:

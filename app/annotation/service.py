@@ -113,11 +113,8 @@ def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    lease, postgres = _held_or_lock(session, annotator, _live_leases(project, annotator))
-    if lease is not None:
-        return lease
-    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
-                      gold_rate=gold_rate, postgres=postgres)
+    return _held_or_new(session=session, project=project, annotator=annotator, held=_live_leases(project, annotator),
+                        lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
 def prefetch_task(
@@ -130,9 +127,17 @@ def prefetch_task(
     query = _live_leases(project, annotator)
     if after_task_id is not None:
         query = query.where(Assignment.id != after_task_id)
-    held, postgres = _held_or_lock(session, annotator, query)
-    if held is not None:
-        return held
+    return _held_or_new(session=session, project=project, annotator=annotator, held=query,
+                        lease_minutes=lease_minutes, gold_rate=gold_rate)
+
+
+def _held_or_new(
+    *, session: Session, project: Project, annotator: User, held, lease_minutes: int, gold_rate: float
+) -> Assignment | None:
+    """The lease the `held` query finds, or else a new one (None if nothing is left for the annotator)."""
+    lease, postgres = _held_or_lock(session, annotator, held)
+    if lease is not None:
+        return lease
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
                       gold_rate=gold_rate, postgres=postgres)
 
