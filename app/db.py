@@ -52,6 +52,10 @@ def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     )
 
 
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 class Database:
     """The engines and session factories of one app instance (kept on app.state, never global)."""
 
@@ -84,7 +88,7 @@ def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and would overflow the driver)
 
 
-def path_ids_in_range(request: Request) -> None:
+async def path_ids_in_range(request: Request) -> None:  # async: no I/O, so no thread-pool hop
     """A path id outside the INTEGER range (either sign) is a 404 like any unknown id, not a driver overflow (500)."""
     for name, value in request.path_params.items():
         if not (name.endswith("_id") and isinstance(value, str)):

@@ -20,11 +20,6 @@ from app.users.dependencies import CurrentUser
 router = APIRouter()
 
 
-def _task_project(session, task_id: int, user) -> tuple:
-    assignment = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
-    return assignment, session.get(Project, assignment.project_id)
-
-
 def _lease_next(session, project: Project, user):
     settings = get_settings()
     return service.next_task(session=session, project=project, annotator=user,
@@ -45,7 +40,7 @@ def api_next(project: MemberProject, session: SessionDep, user: CurrentUser) -> 
 
 @router.get("/api/tasks/{task_id}", response_model=TaskRead)
 def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
-    assignment, project = _task_project(session, task_id, user)
+    assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user)
     return service.task_view(session=session, project=project, assignment=assignment)
 
 
@@ -56,7 +51,7 @@ def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
     responses={200: {"description": "Already stored: a repeated submit returns the stored label"}},
 )
 def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser, response: Response):
-    assignment, project = _task_project(session, task_id, user)
+    assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
     result = service.submit(session=session, project=project, assignment=assignment, annotator=user, data=data)
     if result.duplicate:
         response.status_code = 200
@@ -65,7 +60,7 @@ def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: 
 
 @router.post("/api/tasks/{task_id}/skip", status_code=204)
 def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipRequest | None = None) -> Response:
-    assignment, _ = _task_project(session, task_id, user)
+    assignment, _ = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
     service.skip(session=session, assignment=assignment, reason=data.reason if data else None)
     return Response(status_code=204)
 

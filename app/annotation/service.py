@@ -6,14 +6,20 @@ annotators) from the least-served prompt, skipping prompts this annotator alread
 and on PostgreSQL rows other transactions are claiming (FOR UPDATE SKIP LOCKED). On SQLite, request
 transactions take the write lock up front (BEGIN IMMEDIATE, see app.db), so claims serialise.
 Expired leases are reclaimed lazily before each claim.
+
+This is the hot path (every label is one "next" and one "submit"), so it speaks in few statements:
+a claim is one UPDATE ... RETURNING, a lease one INSERT ... ON CONFLICT, a label one INSERT ... ON
+CONFLICT and counters move by atomic UPDATEs rather than through the unit of work.
 """
+import functools
 import random
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import exists, func, inspect, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, exists, func, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.agreement.service import review_prompt_overlap
 from app.annotation.schemas import (
@@ -22,6 +28,7 @@ from app.annotation.schemas import (
     ResponseView,
     TaskRead,
 )
+from app.db import is_postgres
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     Annotation,
@@ -30,6 +37,7 @@ from app.models import (
     Project,
     ProjectKind,
     Prompt,
+    Response,
     User,
 )
 from app.models.base import as_utc, utcnow
@@ -39,14 +47,88 @@ _shuffle = _system_random.shuffle
 _random = _system_random.random
 
 
-def reclaim_expired_leases(*, session: Session, project_id: int | None = None) -> int:
-    """Return abandoned work to the pool. Safe under concurrency: only one UPDATE wins each row."""
-    query = update(Assignment).where(
-        Assignment.status == AssignmentStatus.leased, Assignment.lease_expires_at <= utcnow()
+# The hot path's statements are built once, with bind parameters: building a statement and its cache key on every
+# call cost as much CPU as running it. FOR UPDATE [SKIP LOCKED] renders on PostgreSQL; SQLite leaves it out (its
+# request transactions hold the write lock anyway).
+_LEASED, _EXPIRED = AssignmentStatus.leased, AssignmentStatus.expired
+
+_RECLAIM = update(Assignment).where(
+    Assignment.project_id == bindparam("project"), Assignment.status == _LEASED,
+    Assignment.lease_expires_at <= bindparam("now"),
+).values(status=_EXPIRED).returning(Assignment.prompt_id)
+
+_HELD = select(Assignment).where(  # the annotator's oldest unexpired lease in the project
+    Assignment.annotator_id == bindparam("annotator"), Assignment.project_id == bindparam("project"),
+    Assignment.status == _LEASED, Assignment.lease_expires_at > bindparam("now"),
+).order_by(Assignment.id).limit(1)
+_HELD_OTHER = _HELD.where(Assignment.id != bindparam("after"))  # ... other than the task on screen
+
+_LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_for_update()
+
+
+def _claim(queue: str):
+    """UPDATE prompts SET active_count + 1 WHERE id = (the first open prompt of `queue` for the annotator), RETURNING
+    the prompt: finding and counting a claim in one statement. Open: still wants annotators, and not one this
+    annotator holds or finished."""
+    seen_by_me = exists().where(
+        Assignment.prompt_id == Prompt.id, Assignment.annotator_id == bindparam("annotator"),
+        Assignment.status != _EXPIRED,
     )
-    if project_id is not None:
-        query = query.where(Assignment.project_id == project_id)
-    prompt_ids = session.scalars(query.values(status=AssignmentStatus.expired).returning(Assignment.prompt_id)).all()
+    first_open = select(Prompt.id).where(
+        Prompt.project_id == bindparam("project"), Prompt.active_count < Prompt.target_overlap, ~seen_by_me
+    )
+    first_open = {
+        "boosted": first_open.where(Prompt.boosted).order_by(Prompt.id),  # adaptive overlap asks for one more
+        "gold": first_open.where(Prompt.is_gold).order_by(Prompt.id),     # walks ix_prompts_gold, not the queue
+        "least_served": first_open.order_by(Prompt.active_count, Prompt.id),  # walks ix_prompts_open
+    }[queue].limit(1).with_for_update(skip_locked=True).correlate(None)  # its own FROM prompts, not the UPDATE's
+    return (
+        update(Prompt).where(Prompt.id == first_open.scalar_subquery())
+        .values(active_count=Prompt.active_count + 1).returning(Prompt)
+    )
+
+
+_CLAIMS = {queue: _claim(queue) for queue in ("boosted", "gold", "least_served")}
+
+_RESPONSES = select(Response).where(Response.prompt_id == bindparam("prompt")).order_by(Response.position)
+
+_OWN_TASK = select(Assignment, Project).join(Project, Project.id == Assignment.project_id).where(
+    Assignment.id == bindparam("task"), Assignment.annotator_id == bindparam("annotator")
+)
+_OWN_TASK_LOCKED = _OWN_TASK.with_for_update(of=Assignment)
+
+_LEASE_FIELDS = ("status", "leased_at", "lease_expires_at", "shown_order")
+
+
+@functools.cache
+def _upserts(dialect: str) -> tuple:
+    """(new lease, new label): INSERT ... ON CONFLICT in the dialect's spelling."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    lease = insert(Assignment)
+    # One row per (prompt, annotator): if this annotator's own earlier lease on the prompt expired, renew that row.
+    lease = lease.on_conflict_do_update(
+        index_elements=[Assignment.prompt_id, Assignment.annotator_id],
+        set_={name: lease.excluded[name] for name in _LEASE_FIELDS}, where=Assignment.status == _EXPIRED,
+    ).returning(Assignment)
+    label = insert(Annotation).on_conflict_do_nothing(index_elements=[Annotation.assignment_id]).returning(Annotation)
+    return lease, label
+
+
+_COUNT_LABEL = update(Prompt).where(Prompt.id == bindparam("prompt")).values(
+    completed_count=Prompt.completed_count + 1
+).returning(Prompt)
+# A label on a lease that expired and gave its slot back: it takes the slot again, if the prompt still has room.
+_COUNT_LATE_LABEL = _COUNT_LABEL.where(Prompt.active_count < Prompt.target_overlap).values(
+    active_count=Prompt.active_count + 1
+)
+_MARK_DONE = update(Assignment).where(Assignment.id == bindparam("task")).values(status=AssignmentStatus.done)
+
+_FRESH = {"populate_existing": True}  # rows RETURNING'd by an UPDATE/INSERT replace what the session held
+
+
+def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
+    """Return abandoned work to the pool. Safe under concurrency: only one UPDATE wins each row."""
+    prompt_ids = session.scalars(_RECLAIM, {"project": project_id, "now": utcnow()}).all()
     for count, ids in _group_by_count(Counter(prompt_ids)).items():
         session.execute(
             update(Prompt).where(Prompt.id.in_(ids)).values(active_count=Prompt.active_count - count)
@@ -61,59 +143,46 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
     return groups
 
 
-def _live_leases(project: Project, annotator: User):
-    """The annotator's oldest unexpired lease in the project (add a where() to narrow it)."""
-    return select(Assignment).where(
-        Assignment.annotator_id == annotator.id,
-        Assignment.project_id == project.id,
-        Assignment.status == AssignmentStatus.leased,
-        Assignment.lease_expires_at > utcnow(),
-    ).order_by(Assignment.id).limit(1)
-
-
-def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float, postgres: bool) -> Prompt | None:
+def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float) -> Prompt | None:
     """Boosted prompts (adaptive overlap) first; a gold prompt now and then; else the least-served prompt."""
-    seen_by_me = exists().where(
-        Assignment.prompt_id == Prompt.id,
-        Assignment.annotator_id == annotator.id,
-        Assignment.status != AssignmentStatus.expired,
-    )
-    open_for_me = select(Prompt).where(
-        Prompt.project_id == project.id, Prompt.active_count < Prompt.target_overlap, ~seen_by_me
-    ).limit(1)
     queues = []
     if project.adaptive_threshold is not None:  # only adaptive overlap boosts prompts
-        queues.append(open_for_me.where(Prompt.boosted).order_by(Prompt.id))
+        queues.append("boosted")
     if gold_rate and _random() < gold_rate:
-        queues.append(open_for_me.where(Prompt.is_gold).order_by(Prompt.id))  # walks ix_prompts_gold, not the queue
-    queues.append(open_for_me.order_by(Prompt.active_count, Prompt.id))
-    for query in queues:
-        if postgres:
-            query = query.with_for_update(skip_locked=True, of=Prompt)
-        prompt = session.scalar(query.options(selectinload(Prompt.responses)))  # task_view needs them too
+        queues.append("gold")
+    queues.append("least_served")
+    params = {"project": project.id, "annotator": annotator.id}
+    for queue in queues:
+        prompt = session.scalar(_CLAIMS[queue], params, execution_options=_FRESH)
         if prompt is not None:
             return prompt
     return None
 
 
-def _held_or_lock(session: Session, annotator: User, held) -> tuple[Assignment | None, bool]:
+def _load_responses(session: Session, prompt: Prompt) -> list[Response]:
+    """The prompt's responses, loaded once into prompt.responses (one SELECT, only if not loaded yet)."""
+    if "responses" in inspect(prompt).unloaded:
+        set_committed_value(prompt, "responses", list(session.scalars(_RESPONSES, {"prompt": prompt.id})))
+    return prompt.responses
+
+
+def _held_or_lock(session: Session, annotator: User, held, params: dict) -> Assignment | None:
     """A lease the annotator holds (the `held` query), or else, on PostgreSQL, the annotator's row locked so that
     one claim at a time happens per annotator (double clicks, several tabs), and `held` asked again under the
     lock. Holding a lease already, the common case, takes no lock: a row lock is a write, and a write makes the
-    commit wait for the WAL flush. Returns (lease or None, is PostgreSQL)."""
-    lease = session.scalar(held)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if lease is None and postgres:
-        session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
-        lease = session.scalar(held)  # READ COMMITTED: sees a claim committed while we waited
-    return lease, postgres
+    commit wait for the WAL flush."""
+    lease = session.scalar(held, params)
+    if lease is None and is_postgres(session):
+        session.execute(_LOCK_ANNOTATOR, {"annotator": annotator.id})
+        lease = session.scalar(held, params)  # READ COMMITTED: sees a claim committed while we waited
+    return lease
 
 
 def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    return _held_or_new(session=session, project=project, annotator=annotator, held=_live_leases(project, annotator),
+    return _held_or_new(session=session, project=project, annotator=annotator, held=_HELD, after_task_id=None,
                         lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
@@ -124,73 +193,57 @@ def prefetch_task(
     """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
     at once. Repeat calls return the same task, and an annotator never holds more than two leases in a
     project: the one on screen and the one prefetched. None if nothing else is left."""
-    query = _live_leases(project, annotator)
-    if after_task_id is not None:
-        query = query.where(Assignment.id != after_task_id)
-    return _held_or_new(session=session, project=project, annotator=annotator, held=query,
+    return _held_or_new(session=session, project=project, annotator=annotator, after_task_id=after_task_id,
+                        held=_HELD if after_task_id is None else _HELD_OTHER,
                         lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
 def _held_or_new(
-    *, session: Session, project: Project, annotator: User, held, lease_minutes: int, gold_rate: float
+    *, session: Session, project: Project, annotator: User, held, after_task_id: int | None, lease_minutes: int,
+    gold_rate: float,
 ) -> Assignment | None:
     """The lease the `held` query finds, or else a new one (None if nothing is left for the annotator)."""
-    lease, postgres = _held_or_lock(session, annotator, held)
+    params = {"annotator": annotator.id, "project": project.id, "now": utcnow(), "after": after_task_id}
+    lease = _held_or_lock(session, annotator, held, params)
     if lease is not None:
         return lease
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
-                      gold_rate=gold_rate, postgres=postgres)
+                      gold_rate=gold_rate)
 
 
 def _lease_new(
-    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float, postgres: bool
+    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float
 ) -> Assignment | None:
     reclaim_expired_leases(session=session, project_id=project.id)
-    prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate, postgres=postgres)
+    prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate)
     if prompt is None:
         return None
-    response_ids = [r.id for r in prompt.responses]
+    response_ids = [r.id for r in _load_responses(session, prompt)]  # task_view shows them next
     _shuffle(response_ids)  # a random order per assignment, against position bias
     now = utcnow()
-    expires = now + timedelta(minutes=lease_minutes)
-    lapsed = session.scalar(
-        select(Assignment).where(Assignment.prompt_id == prompt.id, Assignment.annotator_id == annotator.id)
-    )
-    if lapsed is not None:  # this annotator's own lease on it had expired: renew that row
-        lapsed.status, lapsed.leased_at, lapsed.lease_expires_at, lapsed.shown_order = (
-            AssignmentStatus.leased, now, expires, response_ids
-        )
-        assignment = lapsed
-    else:
-        assignment = Assignment(
-            project_id=project.id, prompt_id=prompt.id, annotator_id=annotator.id, leased_at=now,
-            lease_expires_at=expires, shown_order=response_ids, status=AssignmentStatus.leased,
-        )
-        session.add(assignment)
-    assignment.prompt = prompt  # keeps the prompt and its loaded responses in the session for task_view
-    prompt.active_count += 1
-    session.flush()
+    new_lease, _ = _upserts(session.get_bind().dialect.name)
+    assignment = session.scalar(new_lease, {
+        "project_id": project.id, "prompt_id": prompt.id, "annotator_id": annotator.id, "status": _LEASED,
+        "leased_at": now, "lease_expires_at": now + timedelta(minutes=lease_minutes), "shown_order": response_ids,
+    }, execution_options=_FRESH)
+    if assignment is None:  # cannot happen: the claim skips prompts this annotator holds or finished
+        raise Conflict("This task is already yours; reload the page")
+    set_committed_value(assignment, "prompt", prompt)  # holds the prompt and its responses in the session for task_view
     return assignment
 
 
-def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool = False) -> Assignment:
-    """The caller's assignment; someone else's is a 404, not a 403, so task ids can't be probed."""
-    query = select(Assignment).where(Assignment.id == task_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    assignment = session.scalar(query)
-    if assignment is None or assignment.annotator_id != annotator.id:
+def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool = False) -> tuple[Assignment, Project]:
+    """The caller's assignment and its project, in one query; someone else's is a 404, not a 403, so task ids
+    can't be probed. lock=True: on PostgreSQL, the assignment row stays locked until commit (submit, skip)."""
+    row = session.execute(_OWN_TASK_LOCKED if lock else _OWN_TASK, {"task": task_id, "annotator": annotator.id}).first()
+    if row is None:
         raise NotFound("Task not found")
-    return assignment
+    return row[0], row[1]
 
 
 def task_view(*, session: Session, project: Project, assignment: Assignment) -> TaskRead:
-    prompt = session.get(Prompt, assignment.prompt_id)  # just claimed: already in the session with its responses
-    if prompt is None or "responses" in inspect(prompt).unloaded:
-        prompt = session.scalar(
-            select(Prompt).where(Prompt.id == assignment.prompt_id).options(selectinload(Prompt.responses))
-        )
-    by_id = {r.id: r for r in prompt.responses}
+    prompt = session.get(Prompt, assignment.prompt_id)  # just claimed: already in the session
+    by_id = {r.id: r for r in _load_responses(session, prompt)}
     return TaskRead(
         task_id=assignment.id,
         project_id=project.id,
@@ -280,20 +333,19 @@ def _read(annotation: Annotation, *, duplicate: bool = False) -> AnnotationRead:
     )
 
 
+def _stored(session: Session, assignment: Assignment) -> AnnotationRead:
+    return _read(session.scalar(select(Annotation).where(Annotation.assignment_id == assignment.id)), duplicate=True)
+
+
 def submit(
     *, session: Session, project: Project, assignment: Assignment, annotator: User, data: AnnotationCreate
 ) -> AnnotationRead:
     """Stores the label once. A repeated submit returns the stored label (duplicate=True)."""
     if assignment.status == AssignmentStatus.done:
-        stored = session.scalar(select(Annotation).where(Annotation.assignment_id == assignment.id))
-        return _read(stored, duplicate=True)
+        return _stored(session, assignment)
     if assignment.status == AssignmentStatus.skipped:
         raise Conflict("This task was skipped; it can no longer be labelled")
 
-    prompt_query = select(Prompt).where(Prompt.id == assignment.prompt_id)
-    if session.get_bind().dialect.name == "postgresql":
-        prompt_query = prompt_query.with_for_update()
-    prompt = session.scalar(prompt_query)
     response_ids = set(assignment.shown_order)  # every response of the prompt, in the order shown
     tiers = _normalise_judgement(project, response_ids, data)
     _check_ratings(project, response_ids, data.ratings)
@@ -302,34 +354,30 @@ def submit(
     if data.flag and not (data.flag_reason or "").strip():
         raise Unprocessable("A flag needs a `flag_reason`")
 
-    if assignment.status == AssignmentStatus.expired:
-        # The lease ran out and its slot went back to the pool: accept only if the prompt still has room.
-        if prompt.active_count >= prompt.target_overlap:
-            raise Conflict("Your lease on this task expired and it has since been given to others")
-        prompt.active_count += 1
-    # A lease past its expiry that was not yet reclaimed still holds its slot: accepted as is.
-
-    annotation = Annotation(
-        assignment_id=assignment.id, project_id=project.id, prompt_id=prompt.id, annotator_id=annotator.id,
-        kind=project.kind, ranking=tiers, strength=data.strength if tiers and len(tiers) == 2 else None,
-        none_acceptable=data.none_acceptable, flag=data.flag, flag_reason=data.flag_reason,
-        rationale=(data.rationale or "").strip() or None,
-        ratings={name: {str(k): v for k, v in values.items()} for name, values in data.ratings.items()}
+    _, new_label = _upserts(session.get_bind().dialect.name)
+    label = {
+        "assignment_id": assignment.id, "project_id": project.id, "prompt_id": assignment.prompt_id,
+        "annotator_id": annotator.id, "kind": project.kind, "ranking": tiers,
+        "strength": data.strength if tiers and len(tiers) == 2 else None, "none_acceptable": data.none_acceptable,
+        "flag": data.flag, "flag_reason": data.flag_reason, "rationale": (data.rationale or "").strip() or None,
+        "ratings": {name: {str(k): v for k, v in values.items()} for name, values in data.ratings.items()}
         if data.ratings else None,
-        time_spent_ms=data.time_spent_ms
-        if data.time_spent_ms is not None
+        "time_spent_ms": data.time_spent_ms if data.time_spent_ms is not None
         else int((utcnow() - as_utc(assignment.leased_at)).total_seconds() * 1000),
-        shown_order=assignment.shown_order,
-    )
-    try:
-        with session.begin_nested():
-            session.add(annotation)
-    except IntegrityError:  # a concurrent identical submit won the race; report its row
-        stored = session.scalar(select(Annotation).where(Annotation.assignment_id == assignment.id))
-        return _read(stored, duplicate=True)
-    assignment.status = AssignmentStatus.done
-    prompt.completed_count += 1
-    session.flush()
+        "shown_order": assignment.shown_order, "created_at": utcnow(),
+    }
+    # The assignment row is locked (PostgreSQL) or the database is (SQLite), so a second submit normally finds
+    # status done above; ON CONFLICT still makes a racing one report the stored row instead of failing.
+    annotation = session.scalar(new_label, label)
+    if annotation is None:
+        return _stored(session, assignment)
+
+    # A lease past its expiry that was not yet reclaimed still holds its slot: counted as is.
+    counts = _COUNT_LATE_LABEL if assignment.status == _EXPIRED else _COUNT_LABEL
+    prompt = session.scalar(counts, {"prompt": assignment.prompt_id}, execution_options=_FRESH)
+    if prompt is None:  # raising rolls the label back with the request's transaction
+        raise Conflict("Your lease on this task expired and it has since been given to others")
+    session.execute(_MARK_DONE, {"task": assignment.id})
     review_prompt_overlap(session=session, project=project, prompt=prompt)
     return _read(annotation)
 
