@@ -1,9 +1,13 @@
 """Engine and sessions. One transaction per request, committed before the response (STYLE 2.3)."""
-from collections.abc import Iterator
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,6 +69,23 @@ class Database:
         self.read_engine = build_engine(settings, read_only=True) if settings.is_sqlite else self.engine
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
+        # How many requests of this process may hold a session at once: the pool's size on PostgreSQL; one on
+        # SQLite, whose request transactions take the write lock and so run one at a time anyway.
+        self.request_slots = 1 if settings.is_sqlite else settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
+        self._slots_by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def request_slot(self) -> asyncio.Semaphore:
+        """The semaphore a request waits on, on the event loop, before it gets a session.
+
+        Without it, requests beyond the pool's size would wait for a connection (or, on SQLite, for the write
+        lock) inside worker threads, while the requests holding connections wait for a thread to go on with:
+        with enough annotators at once every thread waits and nothing moves. Waiting here costs no thread and
+        serves requests in arrival order."""
+        loop = asyncio.get_running_loop()  # one per loop: tests start several
+        slots = self._slots_by_loop.get(loop)
+        if slots is None:
+            slots = self._slots_by_loop[loop] = asyncio.Semaphore(self.request_slots)
+        return slots
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -76,9 +97,33 @@ def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with request.app.state.database.sessionmaker() as session, session.begin():
-        yield session  # commit on success, rollback on any exception
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """The request's session: committed when the route succeeds, rolled back on any exception.
+
+    Async on purpose: opening a session does no I/O, so only the commit takes a trip to the thread pool."""
+    database: Database = request.app.state.database
+    async with database.request_slot():
+        session = database.sessionmaker()
+        commit = False
+        try:
+            yield session
+            commit = True
+        finally:
+            if session.in_transaction():  # a client that hangs up must not leave the transaction open
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(_finish, session, commit)
+            else:
+                session.close()  # never touched the database: nothing to end
 
 
 def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:

@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,44 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _healthz_loop(port: int, deadline: float, latencies: list[float]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                latencies.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+def bench_stack_floor(url: str, clients: int, seconds: float) -> str:
+    """The floor of the annotate benchmark: the same server, workers and client threads looping GET /healthz
+    (middleware, routing, a thread-pool hop and one `SELECT 1`). A label takes two requests that each do more,
+    so half this rate is a ceiling no label loop reaches on this machine and stack."""
+    with serve(url, workers=WORKERS) as server:
+        per_client: list[list[float]] = [[] for _ in range(clients)]
+        cpu = _cpu_seconds(server.pid)
+        start = time.perf_counter()
+        threads = [threading.Thread(target=_healthz_loop, args=(server.port, start + seconds, lat)) for lat in per_client]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        cpu = _cpu_seconds(server.pid) - cpu
+    latencies = [x for lat in per_client for x in lat]
+    rate = len(latencies) / elapsed
+    return (f"{rate:,.0f} requests/s (ceiling {rate / 2:,.0f} labels/s); p50/p95 {percentile(latencies, 50) * 1000:.0f}/"
+            f"{percentile(latencies, 95) * 1000:.0f} ms; server CPU {cpu / max(1, len(latencies)) * 1000:.1f} ms/request")
+
+
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
-    out = {}
+    fresh_database(url)
+    out = {"floor": bench_stack_floor(url, max(sizes.annotators), sizes.annotate_seconds)}
     for n in sizes.annotators:
         fresh_database(url)
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
@@ -281,8 +318,9 @@ def main() -> None:
                                 "http": "HTTP upload"}[key], name, value)
             if "annotate" in wanted:
                 for key, value in bench_annotate(url, sizes).items():
-                    add(f"annotate: next -> submit, {sizes.annotate_seconds:g} s, {WORKERS} workers",
-                        f"{key} annotator{'s' if key != '1' else ''}", name, value)
+                    what = (f"floor: {max(sizes.annotators)} clients looping GET /healthz" if key == "floor"
+                            else f"{key} annotator{'s' if key != '1' else ''}")
+                    add(f"annotate: next -> submit, {sizes.annotate_seconds:g} s, {WORKERS} workers", what, name, value)
             if "queue" in wanted:
                 for key, value in bench_queue(url, sizes).items():
                     n = sizes.queue_small if key == "small" else sizes.queue_large

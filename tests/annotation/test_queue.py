@@ -340,3 +340,43 @@ class TestQueueIndex:
         db.rollback()
         assert db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id,
                                                                          Prompt.active_count < Prompt.target_overlap)) == 0
+
+
+class TestMoreAnnotatorsThanThreads:
+    def test_requests_beyond_the_threads_and_connections_all_complete(self, app, db, setup):
+        """Twelve annotators at once against a server with two worker threads and one database connection.
+        Requests wait for a database slot on the event loop. (When they waited inside the threads instead, for a
+        connection or for SQLite's write lock, the request holding it waited for a free thread and nothing
+        moved until the pool or busy timeout, 30 s; the load benchmark saw 500s at 100 annotators on one worker.)"""
+        import asyncio
+
+        import anyio.to_thread
+        import httpx2
+
+        from app.config import get_settings
+        from app.db import Database
+
+        project, headers, _ = setup(n_annotators=12, n_prompts=12)
+        shared = app.state.database
+        app.state.database = Database(get_settings().model_copy(update={"DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0}))
+
+        async def label(client, h) -> tuple[int, int]:
+            task = await client.get(f"/api/projects/{project.id}/next", headers=h)
+            stored = await client.post(f"/api/tasks/{task.json()['task_id']}/annotations", json=rank_as_shown(task.json()),
+                                       headers=h)
+            return task.status_code, stored.status_code
+
+        async def everyone() -> list[tuple[int, int]]:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await asyncio.wait_for(asyncio.gather(*(label(client, h) for h in headers)), timeout=20)
+
+        try:
+            results = asyncio.run(everyone())
+        finally:
+            app.state.database.dispose()
+            app.state.database = shared
+        assert results == [(200, 201)] * 12
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)) == 12
