@@ -1,6 +1,8 @@
 """The FastAPI application: routers, sessions, error handlers, static files, security headers."""
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Every request holding a database slot must be able to get a thread (see Database.request_slot).
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, database.request_slots + 8)
         yield
         database.dispose()
 
