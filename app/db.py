@@ -7,10 +7,10 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.errors import NotFound
@@ -91,10 +91,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
-
-
-def get_database(request: Request) -> Database:
-    return request.app.state.database
 
 
 def _finish(session: Session, commit: bool) -> None:

@@ -2,7 +2,6 @@
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
