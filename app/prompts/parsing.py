@@ -316,7 +316,14 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-_LONG_DIGIT_RUN = re.compile(r"\d{19}")
+# A run of 19 ASCII digits, found by mapping digits to NUL (which valid JSON text never holds raw) and looking for
+# 19 NULs: 3 µs a line where a regex search took 20-70 µs, ten times orjson's parse (a fifth of an import's CPU).
+_DIGITS_TO_NUL = bytes.maketrans(b"0123456789", b"\0" * 10)
+_LONG_DIGIT_RUN = b"\0" * 19
+
+
+def _has_long_digit_run(text: str) -> bool:
+    return _LONG_DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_NUL)
 
 
 def _loads(text: str) -> object:
@@ -326,7 +333,7 @@ def _loads(text: str) -> object:
     19-digit run, where orjson would turn an integer past 64 bits into a float and lose digits; what it
     refuses goes to the standard library, which either accepts it (lone surrogate escapes, long
     integers: the field checks then judge them) or says precisely what is wrong and where."""
-    if not _LONG_DIGIT_RUN.search(text):
+    if not _has_long_digit_run(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -569,7 +576,7 @@ def _text(value: object, field: str, problems: _Problems) -> str | None:
         problems.add(field, "is required")
     elif not isinstance(value, str):
         problems.add(field, f"must be a string, got {_kind(value)}")
-    elif not value.strip():
+    elif not value or value.isspace():  # blank; unlike strip(), no copy of a long text
         problems.add(field, "must not be empty")
     elif problem := _unstorable(value):
         problems.add(field, problem)
