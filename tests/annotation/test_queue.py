@@ -100,6 +100,21 @@ class TestNext:
         assert db.get(Assignment, task["task_id"]).status == "expired"
         assert db.get(Prompt, prompt_id).active_count == 1
 
+    def test_own_expired_lease_is_renewed_in_place(self, client, db, setup):
+        """The annotator whose lease ran out asks again: the same assignment row is leased anew (one row per
+        prompt and annotator), not a second row beside it."""
+        project, (a,), (prompt_id,) = setup(n_annotators=1, n_prompts=1, overlap=1)
+        first = next_task(client, project, a).json()
+        db.execute(update(Assignment).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+        again = next_task(client, project, a)
+        assert again.status_code == 200 and again.json()["task_id"] == first["task_id"]
+        assert again.json()["prompt_id"] == prompt_id and again.json()["lease_expires_at"] > first["lease_expires_at"]
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Assignment)) == 1
+        assert db.get(Assignment, first["task_id"]).status == "leased"
+        assert db.get(Prompt, prompt_id).active_count == 1
+
     def test_not_a_member_is_403_and_other_project_is_404(self, client, make_user, make_project, bearer):
         outsider = bearer(make_user(Role.annotator))
         project = make_project()
@@ -380,3 +395,16 @@ class TestMoreAnnotatorsThanThreads:
         assert results == [(200, 201)] * 12
         db.rollback()
         assert db.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)) == 12
+
+    def test_the_thread_pool_stays_above_the_database_slots(self, database):
+        """Requests holding a slot must always find a thread, however large the pool is configured."""
+        import anyio.to_thread
+        from fastapi.testclient import TestClient
+
+        from app.config import get_settings
+        from app.main import create_app
+
+        app = create_app(get_settings().model_copy(update={"DB_POOL_SIZE": 45, "DB_MAX_OVERFLOW": 5}))
+        with TestClient(app) as client:
+            tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+        assert tokens > app.state.database.request_slots == (1 if database.engine.dialect.name == "sqlite" else 50)
