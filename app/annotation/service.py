@@ -173,14 +173,14 @@ def _load_responses(session: Session, prompt: Prompt) -> list[Response]:
     return prompt.responses
 
 
-def _held_or_lock(session: Session, annotator: User, held, params: dict) -> Assignment | None:
+def _held_or_lock(session: Session, held, params: dict) -> Assignment | None:
     """A lease the annotator holds (the `held` query), or else, on PostgreSQL, the annotator's row locked so that
     one claim at a time happens per annotator (double clicks, several tabs), and `held` asked again under the
     lock. Holding a lease already, the common case, takes no lock: a row lock is a write, and a write makes the
     commit wait for the WAL flush."""
     lease = session.scalar(held, params)
     if lease is None and is_postgres(session):
-        _core(session).execute(_LOCK_ANNOTATOR, {"annotator": annotator.id})
+        _core(session).execute(_LOCK_ANNOTATOR, params)
         lease = session.scalar(held, params)  # READ COMMITTED: sees a claim committed while we waited
     return lease
 
@@ -189,8 +189,8 @@ def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    return _held_or_new(session=session, project=project, annotator=annotator, held=_HELD, after_task_id=None,
-                        lease_minutes=lease_minutes, gold_rate=gold_rate)
+    return prefetch_task(session=session, project=project, annotator=annotator, after_task_id=None,
+                         lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
 def prefetch_task(
@@ -200,18 +200,8 @@ def prefetch_task(
     """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
     at once. Repeat calls return the same task, and an annotator never holds more than two leases in a
     project: the one on screen and the one prefetched. None if nothing else is left."""
-    return _held_or_new(session=session, project=project, annotator=annotator, after_task_id=after_task_id,
-                        held=_HELD if after_task_id is None else _HELD_OTHER,
-                        lease_minutes=lease_minutes, gold_rate=gold_rate)
-
-
-def _held_or_new(
-    *, session: Session, project: Project, annotator: User, held, after_task_id: int | None, lease_minutes: int,
-    gold_rate: float,
-) -> Assignment | None:
-    """The lease the `held` query finds, or else a new one (None if nothing is left for the annotator)."""
     params = {"annotator": annotator.id, "project": project.id, "now": utcnow(), "after": after_task_id}
-    lease = _held_or_lock(session, annotator, held, params)
+    lease = _held_or_lock(session, _HELD if after_task_id is None else _HELD_OTHER, params)
     if lease is not None:
         return lease
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,

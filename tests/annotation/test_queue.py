@@ -364,6 +364,7 @@ class TestMoreAnnotatorsThanThreads:
         connection or for SQLite's write lock, the request holding it waited for a free thread and nothing
         moved until the pool or busy timeout, 30 s; the load benchmark saw 500s at 100 annotators on one worker.)"""
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
         import anyio.to_thread
         import httpx2
@@ -388,7 +389,8 @@ class TestMoreAnnotatorsThanThreads:
                 return await asyncio.wait_for(asyncio.gather(*(label(client, h) for h in headers)), timeout=20)
 
         try:
-            results = asyncio.run(everyone())
+            with ThreadPoolExecutor(1) as thread:  # its own event loop, even where one runs (Playwright's)
+                results = thread.submit(asyncio.run, everyone()).result()
         finally:
             app.state.database.dispose()
             app.state.database = shared

@@ -1,6 +1,6 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real server (see /work/shared/browser-testing.md).
 
-The server is a subprocess, `uvicorn app.main:create_app --factory`, on a free loopback port, over a database seeded
+The server is a subprocess, `preflab serve` started by bench.common.serve on a free loopback port, over a database seeded
 by `python -m app.cli demo`: a temporary SQLite file, or PostgreSQL from TEST_DATABASE_URL (emptied first with
 `demo --reset`, and emptied again afterwards so the unit tests sharing that database start clean).
 Screenshots go to artifacts/screenshots/ (git-ignored).
@@ -8,15 +8,14 @@ Screenshots go to artifacts/screenshots/ (git-ignored).
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench.common import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -31,12 +30,6 @@ class Server:
     url: str
     projects: dict[str, int]  # demo project name -> id
     database_url: str         # the server's database, for tests to check what it stored
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cli(env: dict, *args: str) -> str:
@@ -75,32 +68,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     projects = {name: int(pid) for name, pid in re.findall(r"project '(.+?)' \(id (\d+)\)", output)}
     assert DEMO_PROJECTS <= projects.keys(), output
 
-    port = _free_port()
-    log = (tmp / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{(tmp / 'server.log').read_text()}")
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the server did not answer:\n{(tmp / 'server.log').read_text()}")
-        yield Server(url=url, projects=projects, database_url=env["DATABASE_URL"])
+        with serve(env["DATABASE_URL"], env={"ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret"}) as running:
+            yield Server(url=f"http://127.0.0.1:{running.port}", projects=projects, database_url=env["DATABASE_URL"])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         if shared_url:
             _wipe(shared_url)
 
