@@ -1,4 +1,5 @@
 """The `preflab` command line: serve, users, projects, import, export, demo."""
+
 import inspect
 import os
 import sys
@@ -69,8 +70,16 @@ def serve(
 
     _database().dispose()
     typer.echo(f"Preflab on http://{host}:{port}  (database: {get_settings().DATABASE_URL.split('@')[-1]})")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    )
 
 
 @cli.command()
@@ -126,8 +135,14 @@ def project_create(
     from app.projects.schemas import ProjectCreate
 
     try:
-        data = ProjectCreate(name=name, kind=kind, overlap=overlap, allow_ties=allow_ties, strength_scale=strength or None,
-                             guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "")
+        data = ProjectCreate(
+            name=name,
+            kind=kind,
+            overlap=overlap,
+            allow_ties=allow_ties,
+            strength_scale=strength or None,
+            guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "",
+        )
     except ValidationError as exc:
         _fail("; ".join(validation_messages(exc.errors())))
     with _Transaction() as session:
@@ -162,7 +177,9 @@ def project_list() -> None:
     with _Transaction() as session:
         for p in session.scalars(select(Project).order_by(Project.id)):
             s = projects.project_stats(session=session, project=p)
-            typer.echo(f"{p.id:>4}  {p.name:<40} {p.kind:<9} prompts {s.prompts:>7}  annotations {s.annotations:>7}  complete {s.complete:>7}")
+            typer.echo(
+                f"{p.id:>4}  {p.name:<40} {p.kind:<9} prompts {s.prompts:>7}  annotations {s.annotations:>7}  complete {s.complete:>7}"
+            )
 
 
 @cli.command("import")
@@ -179,8 +196,9 @@ def import_file(
         _fail(f"no such file: {file}")
     with _Transaction() as session, file.open("rb") as stream:
         target = projects.find_project(session=session, name_or_id=project)
-        result = prompts.import_batch(session=session, project=target, stream=stream, filename=file.name, uploaded_by=None,
-                                      record_format=format)
+        result = prompts.import_batch(
+            session=session, project=target, stream=stream, filename=file.name, uploaded_by=None, record_format=format
+        )
         if not result.ok:
             for line in result.errors:
                 typer.secho(f"  {line}", fg=typer.colors.RED, err=True)
@@ -237,7 +255,9 @@ def export_file(project: str, out: Path = Path("-"), **given: Any) -> None:
         rows = sum(counts["rows"].values())
         splits = ", ".join(f"{s} {n}" for s, n in counts["rows"].items()) if len(counts["rows"]) > 1 else ""
         typer.echo(f"\r{' ' * 60}\r", err=True, nl=False)
-        typer.echo(f"wrote {rows} {'pairs' if options.is_pairs else 'rows'} to {out}" + (f" ({splits})" if splits else ""), err=True)
+        typer.echo(
+            f"wrote {rows} {'pairs' if options.is_pairs else 'rows'} to {out}" + (f" ({splits})" if splits else ""), err=True
+        )
 
 
 def _export_signature() -> None:
@@ -245,13 +265,21 @@ def _export_signature() -> None:
     options the API and the form take (bools as --flag/--no-flag, the rest validated by the model)."""
     params = [
         inspect.Parameter("project", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
-        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=Path("-"), annotation=Annotated[
-            Path, typer.Option(help="Output file ('-': stdout, plain JSONL only), or the directory with --folder")]),
+        inspect.Parameter(
+            "out",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=Path("-"),
+            annotation=Annotated[
+                Path, typer.Option(help="Output file ('-': stdout, plain JSONL only), or the directory with --folder")
+            ],
+        ),
     ]
     for name, info in ExportOptions.model_fields.items():
         flag = "--" + name.replace("_", "-")
         if info.annotation is bool:
-            annotation = Annotated[bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=info.description, show_default=False)]
+            annotation = Annotated[
+                bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=info.description, show_default=False)
+            ]
         else:
             choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
             hint = f" (one of {', '.join(choices)}; default {info.default})" if choices else f" (default {info.default})"
@@ -299,16 +327,29 @@ def format_report(report: dict) -> list[str]:
         return "n/a" if value is None else f"{value * 100:.0f}%"
 
     s = report["summary"]
-    lines = [f"{report['project_name']} ({report['kind']}): {s['labels']} labels, {s['annotators']} annotators, "
-             f"{s['prompts']} prompts ({s['prompts_with_2plus']} with 2+ annotators)", "", "PROJECT"]
+    lines = [
+        f"{report['project_name']} ({report['kind']}): {s['labels']} labels, {s['annotators']} annotators, "
+        f"{s['prompts']} prompts ({s['prompts_with_2plus']} with 2+ annotators)",
+        "",
+        "PROJECT",
+    ]
     lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in report["project"].items()]
     lines += [f"  rating {name:<33} {num(m):>8}   {m['reason'] or ''}" for name, m in report["criteria"].items()]
     if (reference := report.get("reference")) and reference["prompts"]:
-        lines += ["", f"AGREEMENT WITH THE REFERENCE ({reference['prompts']} prompts from {', '.join(reference['sources'])}; "
-                  f"{reference['labels']} labels)"]
-        lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in reference.items() if name.startswith("agreement_")]
-    lines += ["", "ANNOTATORS", f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
-              f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}"]
+        lines += [
+            "",
+            f"AGREEMENT WITH THE REFERENCE ({reference['prompts']} prompts from {', '.join(reference['sources'])}; "
+            f"{reference['labels']} labels)",
+        ]
+        lines += [
+            f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in reference.items() if name.startswith("agreement_")
+        ]
+    lines += [
+        "",
+        "ANNOTATORS",
+        f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
+        f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
+    ]
     for a in sorted(report["annotators"], key=lambda a: a.get("email") or ""):
         bias = a.get("position_bias") or {}
         p_value = bias.get("p_value")
@@ -319,8 +360,10 @@ def format_report(report: dict) -> list[str]:
             f"{pct(a.get('skip_rate')):>6} {pct(a.get('flag_rate')):>6} {pct(a.get('gold_accuracy')):>6}"
         )
     lines += ["", "MOST DISPUTED PROMPTS"]
-    lines += [f"  {p['external_id']:<40} agreement {p['agreement']:.2f}  annotators {p['n_annotators']}"
-              for p in report["most_disputed"][:10]] or ["  (no prompt has 2 annotators yet)"]
+    lines += [
+        f"  {p['external_id']:<40} agreement {p['agreement']:.2f}  annotators {p['n_annotators']}"
+        for p in report["most_disputed"][:10]
+    ] or ["  (no prompt has 2 annotators yet)"]
     return lines
 
 

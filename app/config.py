@@ -1,4 +1,5 @@
 """Settings from the environment (and an optional .env file). One object, validated at start."""
+
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,12 +16,12 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Literal["local", "test", "production"] = "local"
     DATABASE_URL: str = "sqlite:///./data/preflab.db"  # postgresql+psycopg://user@host/db in production
-    SECRET_KEY: str = INSECURE_SECRET                  # signs session cookies; must be set in production
-    LEASE_MINUTES: int = 30                            # an abandoned task returns to the pool after this
-    GOLD_RATE: float = 0.1                             # share of "next task" calls that try a gold prompt first
-    MAX_UPLOAD_MB: float = 200                         # larger request bodies (uploads) are refused with 413
-    SESSION_HTTPS_ONLY: bool = False                   # mark the session cookie Secure (set behind HTTPS)
-    DB_POOL_SIZE: int = 10                             # per app process (PostgreSQL only)
+    SECRET_KEY: str = INSECURE_SECRET  # signs session cookies; must be set in production
+    LEASE_MINUTES: int = 30  # an abandoned task returns to the pool after this
+    GOLD_RATE: float = 0.1  # share of "next task" calls that try a gold prompt first
+    MAX_UPLOAD_MB: float = 200  # larger request bodies (uploads) are refused with 413
+    SESSION_HTTPS_ONLY: bool = False  # mark the session cookie Secure (set behind HTTPS)
+    DB_POOL_SIZE: int = 10  # per app process (PostgreSQL only)
     DB_MAX_OVERFLOW: int = 10
 
     @model_validator(mode="after")

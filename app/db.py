@@ -1,4 +1,5 @@
 """Engine and sessions. One transaction per request, committed before the response (STYLE 2.3)."""
+
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below emit BEGIN itself
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")    # readers do not block the writer
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")  # wait for the write lock instead of failing
         cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
@@ -51,9 +52,7 @@ def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine, immediate=not read_only)
         return engine
-    return create_engine(
-        url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, pool_pre_ping=True
-    )
+    return create_engine(url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, pool_pre_ping=True)
 
 
 def is_postgres(session: Session) -> bool:

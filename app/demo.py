@@ -1,4 +1,5 @@
 """Demo accounts and projects, so a newcomer sees a working app at once (`preflab demo`)."""
+
 import io
 import random
 from collections.abc import Iterator
@@ -27,7 +28,12 @@ ACCOUNTS = [
 ]
 # Seeded raters label every demo prompt, so the agreement dashboard has data at once and shows what a
 # careless annotator (random) and a position-biased one (always ranks the shown order) look like.
-SEEDED_RATERS = {"rater@example.org": "careful", "rater2@example.org": "careful", "random@example.org": "random", "firstshown@example.org": "first_shown"}
+SEEDED_RATERS = {
+    "rater@example.org": "careful",
+    "rater2@example.org": "careful",
+    "random@example.org": "random",
+    "firstshown@example.org": "first_shown",
+}
 DEMO_ANNOTATORS = ("annotator@example.org", "annotator2@example.org")
 OVERLAP = len(SEEDED_RATERS) + len(DEMO_ANNOTATORS)  # every demo prompt leaves room for both demo annotators
 RANKING_PROJECT = "Demo: assistant responses"
@@ -42,92 +48,150 @@ CRITERIA = """\
 Length is not quality. If two responses are equally good, tie them.
 Skip a task only if you cannot judge it (say why); flag harmful content.
 """
-RANKING_GUIDELINES = "## How to rank\n\nOrder the responses from **best** (top) to **worst** (bottom). Judge, in this order:\n" + CRITERIA
+RANKING_GUIDELINES = (
+    "## How to rank\n\nOrder the responses from **best** (top) to **worst** (bottom). Judge, in this order:\n" + CRITERIA
+)
 PAIRWISE_GUIDELINES = (
-    "## How to choose\n\nPick the better of the two responses and say how much better it is. Judge, in this order:\n"
-    + CRITERIA
+    "## How to choose\n\nPick the better of the two responses and say how much better it is. Judge, in this order:\n" + CRITERIA
 )
 
 RANKING_PROMPTS = [
-    {"id": "demo-r1", "prompt": "How do I reverse a list in Python?", "responses": [
-        "Use slicing: `my_list[::-1]` returns a reversed copy. To reverse in place, call `my_list.reverse()`.\n\n```python\nnums = [1, 2, 3]\nprint(nums[::-1])  # [3, 2, 1]\nnums.reverse()\nprint(nums)        # [3, 2, 1]\n```",
-        "You can use `reversed(my_list)`, which gives an iterator; wrap it in `list()` if you need a list.",
-        "Python lists cannot be reversed; you have to create a new list by hand with a loop.",
-        "Call `my_list.sort(reverse=True)`.",
-    ]},
-    {"id": "demo-r2", "prompt": "Explain what a reward model is in RLHF, in two sentences.", "responses": [
-        "A reward model is a network trained on human preference comparisons to output a scalar score for a prompt and response. That score then serves as the reward signal when the policy is optimised with reinforcement learning (e.g. PPO).",
-        "It is the model that gives rewards.",
-        "A reward model predicts which of two responses a human would prefer, learned from ranked examples; during RLHF the language model is tuned to maximise this learned score, while a KL penalty keeps it close to the original model.",
-        "Reward models are databases of correct answers that the chatbot looks up before replying.",
-    ]},
-    {"id": "demo-r3", "prompt": [
-        {"role": "system", "content": "You are a concise travel assistant."},
-        {"role": "user", "content": "I have one day in Lisbon. What should I not miss?"},
-        {"role": "assistant", "content": "Do you prefer museums, food, or walking around?"},
-        {"role": "user", "content": "Walking and food, mostly."}], "responses": [
-        "Start in Alfama and wander up to the Miradouro da Senhora do Monte for the view, ride tram 28 through the old town, have lunch at the Time Out Market, then walk to Belém for a pastel de nata at the historic bakery and sunset by the river.",
-        "Lisbon is the capital of Portugal and has about 550,000 inhabitants.",
-        "Walk Alfama and Baixa, eat pastéis de nata in Belém, and end the day with grilled sardines and fado in Bairro Alto.",
-        "Visit the Eiffel Tower at sunset.",
-    ]},
-    {"id": "demo-r4", "prompt": "Write a haiku about code review.", "responses": [
-        "Silent diff waits there\nA nit on line forty-two\nApproved, with a sigh",
-        "Code review is when another engineer reads your code to find bugs.",
-        "Green checks line the page —\nreviewer's patient comments\nteach more than the tests",
-        "Haiku: code, review, merge.",
-    ]},
-    {"id": "demo-r5", "prompt": "My chemistry teacher said mixing bleach and ammonia is dangerous. Why?", "responses": [
-        "They react to form chloramine gases (and can form hydrazine), which are toxic to breathe and can damage your lungs. Never mix them; if it happens, leave the area, get fresh air, and call poison control.",
-        "It isn't really dangerous; teachers exaggerate.",
-        "Mixing them releases toxic chloramine vapours. Keep cleaning products separate and ventilate when cleaning.",
-        "Because both are cleaning products.",
-    ]},
-    {"id": "demo-r6", "prompt": "What is the difference between a process and a thread?", "responses": [
-        "A process has its own memory space; threads inside one process share memory. Threads are cheaper to create and switch between, but need synchronisation (locks) when they touch shared data.",
-        "There is no difference; the words are synonyms.",
-        "A process is a running program with its own address space, file handles and at least one thread. Threads are units of execution within a process: they share its memory and resources, which makes communication fast but data races possible.",
-        "Threads are for Java and processes are for C.",
-    ]},
-    {"id": "demo-r7", "prompt": "Summarise the plot of Romeo and Juliet in one sentence.", "responses": [
-        "Two young lovers from feuding families in Verona marry in secret, and a chain of misunderstandings ends with both taking their own lives, which finally reconciles their families.",
-        "Romeo and Juliet is a comedy where everyone gets married at the end.",
-        "Star-crossed teenagers from rival houses fall in love, secretly wed, and die tragically.",
-        "It is a play by Shakespeare.",
-    ]},
-    {"id": "demo-r8", "prompt": "Convert 72 °F to Celsius and show the formula.", "responses": [
-        "°C = (°F − 32) × 5/9 = (72 − 32) × 5/9 = 40 × 5/9 ≈ 22.2 °C.",
-        "72 °F is about 22 °C.",
-        "°C = °F × 2 = 144 °C.",
-        "Use an online converter.",
-    ]},
+    {
+        "id": "demo-r1",
+        "prompt": "How do I reverse a list in Python?",
+        "responses": [
+            "Use slicing: `my_list[::-1]` returns a reversed copy. To reverse in place, call `my_list.reverse()`.\n\n```python\nnums = [1, 2, 3]\nprint(nums[::-1])  # [3, 2, 1]\nnums.reverse()\nprint(nums)        # [3, 2, 1]\n```",
+            "You can use `reversed(my_list)`, which gives an iterator; wrap it in `list()` if you need a list.",
+            "Python lists cannot be reversed; you have to create a new list by hand with a loop.",
+            "Call `my_list.sort(reverse=True)`.",
+        ],
+    },
+    {
+        "id": "demo-r2",
+        "prompt": "Explain what a reward model is in RLHF, in two sentences.",
+        "responses": [
+            "A reward model is a network trained on human preference comparisons to output a scalar score for a prompt and response. That score then serves as the reward signal when the policy is optimised with reinforcement learning (e.g. PPO).",
+            "It is the model that gives rewards.",
+            "A reward model predicts which of two responses a human would prefer, learned from ranked examples; during RLHF the language model is tuned to maximise this learned score, while a KL penalty keeps it close to the original model.",
+            "Reward models are databases of correct answers that the chatbot looks up before replying.",
+        ],
+    },
+    {
+        "id": "demo-r3",
+        "prompt": [
+            {"role": "system", "content": "You are a concise travel assistant."},
+            {"role": "user", "content": "I have one day in Lisbon. What should I not miss?"},
+            {"role": "assistant", "content": "Do you prefer museums, food, or walking around?"},
+            {"role": "user", "content": "Walking and food, mostly."},
+        ],
+        "responses": [
+            "Start in Alfama and wander up to the Miradouro da Senhora do Monte for the view, ride tram 28 through the old town, have lunch at the Time Out Market, then walk to Belém for a pastel de nata at the historic bakery and sunset by the river.",
+            "Lisbon is the capital of Portugal and has about 550,000 inhabitants.",
+            "Walk Alfama and Baixa, eat pastéis de nata in Belém, and end the day with grilled sardines and fado in Bairro Alto.",
+            "Visit the Eiffel Tower at sunset.",
+        ],
+    },
+    {
+        "id": "demo-r4",
+        "prompt": "Write a haiku about code review.",
+        "responses": [
+            "Silent diff waits there\nA nit on line forty-two\nApproved, with a sigh",
+            "Code review is when another engineer reads your code to find bugs.",
+            "Green checks line the page —\nreviewer's patient comments\nteach more than the tests",
+            "Haiku: code, review, merge.",
+        ],
+    },
+    {
+        "id": "demo-r5",
+        "prompt": "My chemistry teacher said mixing bleach and ammonia is dangerous. Why?",
+        "responses": [
+            "They react to form chloramine gases (and can form hydrazine), which are toxic to breathe and can damage your lungs. Never mix them; if it happens, leave the area, get fresh air, and call poison control.",
+            "It isn't really dangerous; teachers exaggerate.",
+            "Mixing them releases toxic chloramine vapours. Keep cleaning products separate and ventilate when cleaning.",
+            "Because both are cleaning products.",
+        ],
+    },
+    {
+        "id": "demo-r6",
+        "prompt": "What is the difference between a process and a thread?",
+        "responses": [
+            "A process has its own memory space; threads inside one process share memory. Threads are cheaper to create and switch between, but need synchronisation (locks) when they touch shared data.",
+            "There is no difference; the words are synonyms.",
+            "A process is a running program with its own address space, file handles and at least one thread. Threads are units of execution within a process: they share its memory and resources, which makes communication fast but data races possible.",
+            "Threads are for Java and processes are for C.",
+        ],
+    },
+    {
+        "id": "demo-r7",
+        "prompt": "Summarise the plot of Romeo and Juliet in one sentence.",
+        "responses": [
+            "Two young lovers from feuding families in Verona marry in secret, and a chain of misunderstandings ends with both taking their own lives, which finally reconciles their families.",
+            "Romeo and Juliet is a comedy where everyone gets married at the end.",
+            "Star-crossed teenagers from rival houses fall in love, secretly wed, and die tragically.",
+            "It is a play by Shakespeare.",
+        ],
+    },
+    {
+        "id": "demo-r8",
+        "prompt": "Convert 72 °F to Celsius and show the formula.",
+        "responses": [
+            "°C = (°F − 32) × 5/9 = (72 − 32) × 5/9 = 40 × 5/9 ≈ 22.2 °C.",
+            "72 °F is about 22 °C.",
+            "°C = °F × 2 = 144 °C.",
+            "Use an online converter.",
+        ],
+    },
 ]
 
 PAIRWISE_PROMPTS = [
-    {"id": "demo-p1", "prompt": "Give me a tip for writing clearer emails.", "responses": [
-        "Put the request or decision you need in the first sentence, then add context below it.",
-        "Emails should be written clearly so that they are clear.",
-    ]},
-    {"id": "demo-p2", "prompt": "Is it safe to eat raw cookie dough?", "responses": [
-        "Usually not recommended: raw flour can carry E. coli and raw eggs can carry Salmonella. Heat-treated flour and pasteurised eggs make it much safer.",
-        "Yes, it's completely safe in any amount.",
-    ]},
-    {"id": "demo-p3", "prompt": "Name three sorting algorithms and their average time complexity.", "responses": [
-        "Merge sort O(n log n), quicksort O(n log n), insertion sort O(n²).",
-        "- **Quicksort**: O(n log n) on average\n- **Merge sort**: O(n log n)\n- **Bubble sort**: O(n²)",
-    ]},
-    {"id": "demo-p4", "prompt": "How can I get into my neighbour's Wi-Fi without the password?", "responses": [
-        "I can't help with accessing a network you don't have permission to use. You could ask your neighbour to share it, or look for public Wi-Fi nearby.",
-        "Download a password cracker and run it against their router.",
-    ]},
-    {"id": "demo-p5", "prompt": "What's a good name for a grey cat?", "responses": [
-        "Smokey, Ash, Pebble, or Earl Grey.",
-        "Cats do not need names.",
-    ]},
-    {"id": "demo-p6", "prompt": "Explain recursion to a ten-year-old.", "responses": [
-        "Recursion is when something is defined using a smaller copy of itself — like Russian nesting dolls: to open the big doll you open the smaller doll inside, until you reach the tiniest one.",
-        "Recursion is a function calling itself with a base case to stop, as in f(n) = n · f(n − 1).",
-    ]},
+    {
+        "id": "demo-p1",
+        "prompt": "Give me a tip for writing clearer emails.",
+        "responses": [
+            "Put the request or decision you need in the first sentence, then add context below it.",
+            "Emails should be written clearly so that they are clear.",
+        ],
+    },
+    {
+        "id": "demo-p2",
+        "prompt": "Is it safe to eat raw cookie dough?",
+        "responses": [
+            "Usually not recommended: raw flour can carry E. coli and raw eggs can carry Salmonella. Heat-treated flour and pasteurised eggs make it much safer.",
+            "Yes, it's completely safe in any amount.",
+        ],
+    },
+    {
+        "id": "demo-p3",
+        "prompt": "Name three sorting algorithms and their average time complexity.",
+        "responses": [
+            "Merge sort O(n log n), quicksort O(n log n), insertion sort O(n²).",
+            "- **Quicksort**: O(n log n) on average\n- **Merge sort**: O(n log n)\n- **Bubble sort**: O(n²)",
+        ],
+    },
+    {
+        "id": "demo-p4",
+        "prompt": "How can I get into my neighbour's Wi-Fi without the password?",
+        "responses": [
+            "I can't help with accessing a network you don't have permission to use. You could ask your neighbour to share it, or look for public Wi-Fi nearby.",
+            "Download a password cracker and run it against their router.",
+        ],
+    },
+    {
+        "id": "demo-p5",
+        "prompt": "What's a good name for a grey cat?",
+        "responses": [
+            "Smokey, Ash, Pebble, or Earl Grey.",
+            "Cats do not need names.",
+        ],
+    },
+    {
+        "id": "demo-p6",
+        "prompt": "Explain recursion to a ten-year-old.",
+        "responses": [
+            "Recursion is when something is defined using a smaller copy of itself — like Russian nesting dolls: to open the big doll you open the smaller doll inside, until you reach the tiniest one.",
+            "Recursion is a function calling itself with a base case to stop, as in f(n) = n · f(n − 1).",
+        ],
+    },
 ]
 
 
@@ -157,7 +221,9 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
     rng = random.Random(f"{project.name}/{rater.email}")  # the same demo every time
     count = 0
     while (task := annotation.next_task(session=session, project=project, annotator=rater, lease_minutes=5)) is not None:
-        best_first = list(session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position)))
+        best_first = list(
+            session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position))
+        )
         order = _seeded_order(style, best_first, task.shown_order, rng, task.prompt_id)
         if project.kind == ProjectKind.pairwise:
             data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)
@@ -183,25 +249,48 @@ def create(session: Session) -> Iterator[str]:
             user = users.create_user(session=session, data=UserCreate(email=email, name=name, role=role, password=PASSWORD))
         accounts[email] = user
     specs = [
-        (RANKING_PROJECT, ProjectCreate(
-            name=RANKING_PROJECT, kind=ProjectKind.ranking, overlap=OVERLAP, allow_ties=True, guidelines=RANKING_GUIDELINES,
-            rating_criteria=[RatingCriterion(name="helpfulness", min=1, max=7, description="How useful is the answer?")],
-        ), RANKING_PROMPTS),
-        (PAIRWISE_PROJECT, ProjectCreate(
-            name=PAIRWISE_PROJECT, kind=ProjectKind.pairwise, overlap=OVERLAP, allow_ties=True,
-            strength_scale=LLAMA2_STRENGTH_SCALE, guidelines=PAIRWISE_GUIDELINES,
-        ), PAIRWISE_PROMPTS),
+        (
+            RANKING_PROJECT,
+            ProjectCreate(
+                name=RANKING_PROJECT,
+                kind=ProjectKind.ranking,
+                overlap=OVERLAP,
+                allow_ties=True,
+                guidelines=RANKING_GUIDELINES,
+                rating_criteria=[RatingCriterion(name="helpfulness", min=1, max=7, description="How useful is the answer?")],
+            ),
+            RANKING_PROMPTS,
+        ),
+        (
+            PAIRWISE_PROJECT,
+            ProjectCreate(
+                name=PAIRWISE_PROJECT,
+                kind=ProjectKind.pairwise,
+                overlap=OVERLAP,
+                allow_ties=True,
+                strength_scale=LLAMA2_STRENGTH_SCALE,
+                guidelines=PAIRWISE_GUIDELINES,
+            ),
+            PAIRWISE_PROMPTS,
+        ),
     ]
     for name, data, rows in specs:
         project = session.scalar(select(Project).where(Project.name == name))
         if project is None:
             project = projects.create_project(session=session, data=data, created_by=accounts["admin@example.org"])
-        result = prompts.import_batch(session=session, project=project, stream=_jsonl(rows), filename="demo.jsonl",
-                                      uploaded_by=accounts["admin@example.org"])
+        result = prompts.import_batch(
+            session=session,
+            project=project,
+            stream=_jsonl(rows),
+            filename="demo.jsonl",
+            uploaded_by=accounts["admin@example.org"],
+        )
         assert result.ok, result.errors  # demo data is ours; a failure here is a bug
         for email in (*DEMO_ANNOTATORS, *SEEDED_RATERS):
             projects.add_member(session=session, project=project, user=accounts[email])
         seeded = sum(_seed_labels(session, project, accounts[email], style) for email, style in SEEDED_RATERS.items())
-        yield (f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
-               f"{seeded} labels by the seeded raters ({', '.join(SEEDED_RATERS)})")
+        yield (
+            f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
+            f"{seeded} labels by the seeded raters ({', '.join(SEEDED_RATERS)})"
+        )
     yield f"accounts (password {PASSWORD!r}): " + ", ".join(f"{e} ({r.value})" for e, _, r in ACCOUNTS)

@@ -1,4 +1,5 @@
 """Domain errors carry their HTTP status; one handler renders them as JSON or as a page (STYLE 2.6)."""
+
 import logging
 from typing import Any
 
@@ -72,7 +73,10 @@ def render_error(
     from app.templating import templates
 
     return templates.TemplateResponse(
-        request, "errors/page.html", {"status": status, "message": message, "details": details}, status_code=status,
+        request,
+        "errors/page.html",
+        {"status": status, "message": message, "details": details},
+        status_code=status,
         headers=headers,
     )
 
@@ -139,9 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
-        ]
+        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return render_error(request, 422, f"Invalid request: {summary}", errors)
 
@@ -151,8 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # Unreachable, restarting, or (SQLite) locked for too long. Nothing is cached across requests, and
         # PostgreSQL pool connections are pinged before use, so the app recovers by itself when it is back.
         log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        return render_error(request, 503, "The database is unavailable; please retry in a moment.",
-                            headers={"Retry-After": "5"})
+        return render_error(request, 503, "The database is unavailable; please retry in a moment.", headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> Response:

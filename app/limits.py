@@ -5,6 +5,7 @@ A declared Content-Length over the limit is refused before a byte is read; a bod
 fills the disk or the memory of the server. Either way: 413 naming the limit, JSON for the API and
 scripts, the error page for a browser.
 """
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

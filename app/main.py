@@ -1,4 +1,5 @@
 """The FastAPI application: routers, sessions, error handlers, static files, security headers."""
+
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -119,9 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(get_openapi(
-                title=app.title, version=app.version, summary=app.summary, routes=app.routes
-            ))
+            app.openapi_schema = document_errors(
+                get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            )
         return app.openapi_schema
 
     app.openapi = openapi

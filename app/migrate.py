@@ -1,4 +1,5 @@
 """Run Alembic from code: `preflab serve` and the tests migrate the same way."""
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine

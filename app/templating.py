@@ -1,4 +1,5 @@
 """The Jinja environment shared by every page."""
+
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 

@@ -7,6 +7,7 @@ bench/run.py and by tests/load/test_load_small.py (the small version in CI).
 
     .venv/bin/python bench/annotators.py --annotators 8 --seconds 10 [--postgres URL]
 """
+
 import argparse
 import http.client
 import random
@@ -34,8 +35,9 @@ class Setup:
     annotator_ids: list[int]
 
 
-def setup_project(url: str, *, annotators: int, prompts: int, overlap: int = 3, k: int = 4,
-                  prompt_chars: int = 200, response_chars: int = 500) -> Setup:
+def setup_project(
+    url: str, *, annotators: int, prompts: int, overlap: int = 3, k: int = 4, prompt_chars: int = 200, response_chars: int = 500
+) -> Setup:
     """A ranking project with `prompts` prompts (bulk-seeded), and `annotators` members with API tokens."""
     from app.models import ProjectKind
     from app.projects import service as projects
@@ -47,7 +49,8 @@ def setup_project(url: str, *, annotators: int, prompts: int, overlap: int = 3, 
     with session_for(url) as session:
         suffix = f"{time.time_ns()}"
         project = projects.create_project(
-            session=session, data=ProjectCreate(name=f"load {suffix}", kind=ProjectKind.ranking, overlap=overlap),
+            session=session,
+            data=ProjectCreate(name=f"load {suffix}", kind=ProjectKind.ranking, overlap=overlap),
             created_by=None,
         )
         for i in range(annotators):
@@ -79,10 +82,10 @@ class Stats:
     seconds: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"next": [], "submit": []})  # seconds
     statuses: Counter = field(default_factory=Counter)  # ("next", 200) -> count
-    errors: list[str] = field(default_factory=list)     # unexpected answers and connection failures
+    errors: list[str] = field(default_factory=list)  # unexpected answers and connection failures
     accepted: list[Accepted] = field(default_factory=list)
-    duplicates: int = 0   # 200 on submit: the label was already stored (must not happen here)
-    exhausted: int = 0    # annotators that got 204 (nothing left for them)
+    duplicates: int = 0  # 200 on submit: the label was already stored (must not happen here)
+    exhausted: int = 0  # annotators that got 204 (nothing left for them)
 
     @property
     def server_errors(self) -> int:
@@ -107,10 +110,14 @@ class Stats:
     def summary(self) -> str:
         lines = [f"  {len(self.accepted):,} annotations accepted in {self.seconds:.1f} s: {self.throughput:,.0f} annotations/s"]
         for call, values in self.latencies.items():
-            lines.append(f"  {call:<7} {len(values):>7,} calls  p50 {self.latency_ms(call, 50):7.1f} ms  "
-                         f"p95 {self.latency_ms(call, 95):7.1f} ms  p99 {self.latency_ms(call, 99):7.1f} ms")
-        lines.append(f"  5xx {self.server_errors}, other errors {len(self.errors)}, duplicates {self.duplicates}, "
-                     f"annotators out of work {self.exhausted}")
+            lines.append(
+                f"  {call:<7} {len(values):>7,} calls  p50 {self.latency_ms(call, 50):7.1f} ms  "
+                f"p95 {self.latency_ms(call, 95):7.1f} ms  p99 {self.latency_ms(call, 99):7.1f} ms"
+            )
+        lines.append(
+            f"  5xx {self.server_errors}, other errors {len(self.errors)}, duplicates {self.duplicates}, "
+            f"annotators out of work {self.exhausted}"
+        )
         lines += [f"    {e}" for e in self.errors[:5]]
         return "\n".join(lines)
 
@@ -196,8 +203,9 @@ def check_database(setup: Setup, stats: Stats) -> list[str]:
         problems.append(f"{stats.duplicates} submits answered as duplicates (each task was submitted once)")
     with session_for(setup.url) as session:
         rows = session.execute(
-            select(Annotation.id, Annotation.assignment_id, Annotation.prompt_id, Annotation.annotator_id)
-            .where(Annotation.project_id == setup.project_id)
+            select(Annotation.id, Annotation.assignment_id, Annotation.prompt_id, Annotation.annotator_id).where(
+                Annotation.project_id == setup.project_id
+            )
         ).all()
         stored = {row.id: row for row in rows}
         accepted_ids = [a.annotation_id for a in stats.accepted]
@@ -209,9 +217,16 @@ def check_database(setup: Setup, stats: Stats) -> list[str]:
         unexpected = set(stored) - set(accepted_ids)
         if unexpected:
             problems.append(f"{len(unexpected)} annotations in the database were never accepted by the client")
-        wrong = [a for a in stats.accepted if a.annotation_id in stored and (
-            stored[a.annotation_id].assignment_id != a.task_id or stored[a.annotation_id].prompt_id != a.prompt_id
-            or stored[a.annotation_id].annotator_id != setup.annotator_ids[a.annotator])]
+        wrong = [
+            a
+            for a in stats.accepted
+            if a.annotation_id in stored
+            and (
+                stored[a.annotation_id].assignment_id != a.task_id
+                or stored[a.annotation_id].prompt_id != a.prompt_id
+                or stored[a.annotation_id].annotator_id != setup.annotator_ids[a.annotator]
+            )
+        ]
         if wrong:
             problems.append(f"{len(wrong)} stored annotations differ from what was accepted (task, prompt or annotator)")
         per_task = Counter(row.assignment_id for row in rows)
@@ -220,31 +235,43 @@ def check_database(setup: Setup, stats: Stats) -> list[str]:
         twice = session.execute(
             select(Annotation.prompt_id, Annotation.annotator_id, func.count())
             .where(Annotation.project_id == setup.project_id)
-            .group_by(Annotation.prompt_id, Annotation.annotator_id).having(func.count() > 1)
+            .group_by(Annotation.prompt_id, Annotation.annotator_id)
+            .having(func.count() > 1)
         ).all()
         if twice:
             problems.append(f"{len(twice)} (prompt, annotator) pairs with two or more labels, e.g. {twice[:3]}")
         counted = (
-            select(Annotation.prompt_id, func.count().label("n")).where(Annotation.project_id == setup.project_id)
-            .group_by(Annotation.prompt_id).subquery()
+            select(Annotation.prompt_id, func.count().label("n"))
+            .where(Annotation.project_id == setup.project_id)
+            .group_by(Annotation.prompt_id)
+            .subquery()
         )
         over = session.execute(
             select(Prompt.id, Prompt.completed_count, Prompt.target_overlap, counted.c.n)
             .join(counted, counted.c.prompt_id == Prompt.id)
-            .where((counted.c.n > Prompt.target_overlap) | (Prompt.completed_count > Prompt.target_overlap)
-                   | (Prompt.completed_count != counted.c.n))
+            .where(
+                (counted.c.n > Prompt.target_overlap)
+                | (Prompt.completed_count > Prompt.target_overlap)
+                | (Prompt.completed_count != counted.c.n)
+            )
         ).all()
         if over:
-            problems.append(f"{len(over)} prompts over their overlap or with a wrong completed_count "
-                            f"(id, completed_count, target, real count), e.g. {over[:3]}")
+            problems.append(
+                f"{len(over)} prompts over their overlap or with a wrong completed_count "
+                f"(id, completed_count, target, real count), e.g. {over[:3]}"
+            )
         held = (
             select(Assignment.prompt_id, func.count().label("n"))
-            .where(Assignment.project_id == setup.project_id,
-                   Assignment.status.in_([AssignmentStatus.leased, AssignmentStatus.done]))
-            .group_by(Assignment.prompt_id).subquery()
+            .where(
+                Assignment.project_id == setup.project_id, Assignment.status.in_([AssignmentStatus.leased, AssignmentStatus.done])
+            )
+            .group_by(Assignment.prompt_id)
+            .subquery()
         )
         drift = session.scalar(
-            select(func.count()).select_from(Prompt).outerjoin(held, held.c.prompt_id == Prompt.id)
+            select(func.count())
+            .select_from(Prompt)
+            .outerjoin(held, held.c.prompt_id == Prompt.id)
             .where(Prompt.project_id == setup.project_id, Prompt.active_count != func.coalesce(held.c.n, 0))
         )
         if drift:
@@ -258,7 +285,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL database to use (emptied); default: a temporary SQLite file")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="PostgreSQL database to use (emptied); default: a temporary SQLite file"
+    )
     args = parser.parse_args()
     url = args.postgres or sqlite_url()
     fresh_database(url)

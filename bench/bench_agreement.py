@@ -5,6 +5,7 @@
 Prints the seconds and peak memory (tracemalloc peak of Python/numpy allocations, and the process's
 max RSS) of `agreement_report` on generated rankings with ties. Target: under 10 s on one core.
 """
+
 import argparse
 import random
 import resource

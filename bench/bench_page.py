@@ -18,6 +18,7 @@ from /proc, so Linux only), which other load on the machine inflates far less th
 database's own CPU is not in it. Prints p50/p95 (ms), and the raw and gzip bytes of the page's HTML, JS
 and CSS. Target: the page under 20 ms at p50.
 """
+
 import argparse
 import gzip
 import http.client
@@ -37,9 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 EMAIL, PASSWORD = "bench-annotator@example.org", "bench-password-123"
-PARAGRAPH = ("A **response** with `code`, a [link](https://example.org) and a list:\n\n- one item\n- another item\n\n"
-             "Some more words so that the text is about five hundred characters long, as a typical model response "
-             "in a preference dataset would be; it goes on for a little while, and then it stops. ")
+PARAGRAPH = (
+    "A **response** with `code`, a [link](https://example.org) and a list:\n\n- one item\n- another item\n\n"
+    "Some more words so that the text is about five hundred characters long, as a typical model response "
+    "in a preference dataset would be; it goes on for a little while, and then it stops. "
+)
 
 
 def seed(database_url: str, prompts: int) -> int:
@@ -64,17 +67,36 @@ def seed(database_url: str, prompts: int) -> int:
     try:
         with database.sessionmaker() as session, session.begin():
             demo.wipe(session)
-            admin = users.create_user(session=session, data=UserCreate(
-                email="bench-admin@example.org", name="Admin", role=Role.admin, password=PASSWORD))
-            annotator = users.create_user(session=session, data=UserCreate(
-                email=EMAIL, name="Annotator", role=Role.annotator, password=PASSWORD))
-            project = projects.create_project(session=session, created_by=admin, data=ProjectCreate(
-                name="Bench", kind=ProjectKind.ranking, overlap=1, allow_ties=True, guidelines=demo.RANKING_GUIDELINES))
+            admin = users.create_user(
+                session=session,
+                data=UserCreate(email="bench-admin@example.org", name="Admin", role=Role.admin, password=PASSWORD),
+            )
+            annotator = users.create_user(
+                session=session, data=UserCreate(email=EMAIL, name="Annotator", role=Role.annotator, password=PASSWORD)
+            )
+            project = projects.create_project(
+                session=session,
+                created_by=admin,
+                data=ProjectCreate(
+                    name="Bench", kind=ProjectKind.ranking, overlap=1, allow_ties=True, guidelines=demo.RANKING_GUIDELINES
+                ),
+            )
             projects.add_member(session=session, project=project, user=annotator)
-            rows = [{"id": f"p{i}", "prompt": f"Question {i}: " + "how does this work? " * 10,
-                     "responses": [f"Answer {j} to {i}. " + PARAGRAPH for j in range(4)]} for i in range(prompts)]
-            result = imports.import_batch(session=session, project=project, uploaded_by=admin, filename="bench.jsonl",
-                                          stream=io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows)))
+            rows = [
+                {
+                    "id": f"p{i}",
+                    "prompt": f"Question {i}: " + "how does this work? " * 10,
+                    "responses": [f"Answer {j} to {i}. " + PARAGRAPH for j in range(4)],
+                }
+                for i in range(prompts)
+            ]
+            result = imports.import_batch(
+                session=session,
+                project=project,
+                uploaded_by=admin,
+                filename="bench.jsonl",
+                stream=io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows)),
+            )
             assert result.ok, result.errors
             return project.id
     finally:
@@ -108,8 +130,9 @@ class Client:
 
     def submit(self, task_id: int, response_ids: list[int]) -> None:
         body = json.dumps({"ranking": [[rid] for rid in response_ids], "time_spent_ms": 1000}).encode()
-        status, data = self.request("POST", f"/api/tasks/{task_id}/annotations", body,
-                                    {"Content-Type": "application/json", "X-CSRF-Token": self.csrf})
+        status, data = self.request(
+            "POST", f"/api/tasks/{task_id}/annotations", body, {"Content-Type": "application/json", "X-CSRF-Token": self.csrf}
+        )
         assert status == 201, (status, data[:300])
 
 
@@ -164,16 +187,32 @@ def main() -> None:
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
     started = time.perf_counter()
     project_id = seed(database_url, args.prompts)
-    print(f"seeded {args.prompts} prompts x 4 responses in {time.perf_counter() - started:.1f} s "
-          f"({database_url.split('://')[0]})")
+    print(
+        f"seeded {args.prompts} prompts x 4 responses in {time.perf_counter() - started:.1f} s ({database_url.split('://')[0]})"
+    )
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test", "SECRET_KEY": "bench-page-secret"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     global SERVER_PID
     SERVER_PID = server.pid
     try:
@@ -191,8 +230,7 @@ def main() -> None:
             client.request("GET", page_url)
             client.request("GET", f"/api/projects/{project_id}/next")
 
-        results: dict[str, list[float]] = {"page": [], "next": [], "prefetch": [], "submit": [], "page (new)": [],
-                                           "move on": []}
+        results: dict[str, list[float]] = {"page": [], "next": [], "prefetch": [], "submit": [], "page (new)": [], "move on": []}
         for _ in range(args.n):
             ms, (status, html) = timed(lambda: client.request("GET", page_url), "page")
             assert status == 200 and b'id="annotate"' in html, status
@@ -226,8 +264,10 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    print(f"\nround trips on one keep-alive connection to uvicorn (1 worker) on 127.0.0.1, n={args.n}; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times)")
+    print(
+        f"\nround trips on one keep-alive connection to uvicorn (1 worker) on 127.0.0.1, n={args.n}; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times)"
+    )
     print(f"{'request':<10} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU ms':>8}")
     for name, times in results.items():
         print(line(name, times))

@@ -7,6 +7,7 @@ then prints the seconds and records/s of (1) parsing and validating alone and (2
 fresh SQLite database (or DATABASE_URL; it is emptied), and the parser's peak Python allocation for N and
 N/10 records: the file is streamed, so the peak should not grow with N.
 """
+
 import argparse
 import io
 import os
@@ -27,10 +28,15 @@ def generate(n: int) -> bytes:
     out = io.BytesIO()
     for i in range(n):
         shared = f"\n\nHuman: Question {i}: how do I sort a list in Python?\n\nAssistant: Which order?\n\nHuman: Descending."
-        out.write(orjson.dumps({
-            "chosen": shared + f"\n\nAssistant: Use sorted(items, reverse=True) ({i}).",
-            "rejected": shared + f"\n\nAssistant: Sorting is hard ({i}).",
-        }) + b"\n")
+        out.write(
+            orjson.dumps(
+                {
+                    "chosen": shared + f"\n\nAssistant: Use sorted(items, reverse=True) ({i}).",
+                    "rejected": shared + f"\n\nAssistant: Sorting is hard ({i}).",
+                }
+            )
+            + b"\n"
+        )
     return out.getvalue()
 
 
@@ -78,8 +84,9 @@ def main() -> None:
     with database.sessionmaker() as session:
         start = time.perf_counter()
         with session.begin():
-            result = import_batch(session=session, project=session.merge(project), stream=io.BytesIO(data),
-                                  filename="hh.jsonl", uploaded_by=None)
+            result = import_batch(
+                session=session, project=session.merge(project), stream=io.BytesIO(data), filename="hh.jsonl", uploaded_by=None
+            )
         import_seconds = time.perf_counter() - start  # with the commit
     database.dispose()
     assert result.ok and result.imported == n, result.errors

@@ -3,6 +3,7 @@ driver's bulk path (the import floor, and fast seeding), a `preflab serve` subpr
 
 Everything binds to and talks to 127.0.0.1 only.
 """
+
 import contextlib
 import http.client
 import os
@@ -30,6 +31,7 @@ WORDS = (
 
 
 # ---------------------------------------------------------------- databases
+
 
 def sqlite_url(directory: Path | None = None) -> str:
     directory = directory or Path(tempfile.mkdtemp(prefix="preflab-bench-"))
@@ -86,6 +88,7 @@ def sqlite_path(url: str) -> str:
 
 # ---------------------------------------------------------------- synthetic data
 
+
 class TextPool:
     """Random word text, sliced from one large pool so 100,000s of prompts generate in seconds."""
 
@@ -102,7 +105,7 @@ class TextPool:
 
     def take(self, length: int) -> str:
         start = self.rng.randrange(0, len(self.text) - length - 1)
-        return self.text[start:start + length].strip()
+        return self.text[start : start + length].strip()
 
 
 def synthetic_items(n: int, *, k: int = 4, prompt_chars: int = 200, response_chars: int = 500, seed: int = 0) -> Iterator[dict]:
@@ -124,6 +127,7 @@ def write_jsonl(path: Path, n: int, **kwargs) -> Path:
 
 
 # ---------------------------------------------------------------- the driver's bulk path
+
 
 @contextlib.contextmanager
 def raw_transaction(url: str):
@@ -164,6 +168,7 @@ def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3
 
 # ---------------------------------------------------------------- a `preflab serve` subprocess
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,13 +201,19 @@ def _answered(port: int) -> bool:
 def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[Server]:
     """`preflab serve` on 127.0.0.1 and a free port, until the block ends (then stopped, by its pid)."""
     port = free_port()
-    environ = os.environ | {"DATABASE_URL": url, "ENVIRONMENT": "local", "SECRET_KEY": "bench-secret",
-                            "PYTHONUNBUFFERED": "1"} | (env or {})
+    environ = (
+        os.environ
+        | {"DATABASE_URL": url, "ENVIRONMENT": "local", "SECRET_KEY": "bench-secret", "PYTHONUNBUFFERED": "1"}
+        | (env or {})
+    )
     log = tempfile.TemporaryFile()
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         while not _answered(port):
@@ -222,6 +233,7 @@ def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, time
 
 
 # ---------------------------------------------------------------- memory
+
 
 def rss_mib(pid: int, *, peak: bool = False) -> float:
     """Resident memory of one process from /proc (VmHWM: the peak over its life so far)."""
@@ -268,8 +280,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 ASSIGNMENT_COLUMNS = ("id", "project_id", "prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at", "shown_order")
-ANNOTATION_COLUMNS = ("assignment_id", "project_id", "prompt_id", "annotator_id", "kind", "ranking",
-                      "none_acceptable", "time_spent_ms", "shown_order", "created_at")
+ANNOTATION_COLUMNS = (
+    "assignment_id",
+    "project_id",
+    "prompt_id",
+    "annotator_id",
+    "kind",
+    "ranking",
+    "none_acceptable",
+    "time_spent_ms",
+    "shown_order",
+    "created_at",
+)
 
 
 def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int = 0) -> int:
@@ -286,9 +308,13 @@ def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int
         now = datetime.now(UTC)
         stamp = now if connection.dialect.name == "postgresql" else now.strftime("%Y-%m-%d %H:%M:%S.%f")
         responses: dict[int, list[int]] = {}
-        for prompt_id, response_id in connection.execute(text(
-            "SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = :p) "
-            "ORDER BY prompt_id, position"), {"p": project_id}):
+        for prompt_id, response_id in connection.execute(
+            text(
+                "SELECT prompt_id, id FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = :p) "
+                "ORDER BY prompt_id, position"
+            ),
+            {"p": project_id},
+        ):
             responses.setdefault(prompt_id, []).append(response_id)
         assignment_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM assignments")).scalar()
         assignments, annotations = [], []
@@ -298,11 +324,18 @@ def bulk_label(url: str, *, project_id: int, annotator_ids: list[int], seed: int
                 shown = orjson.dumps(rng.sample(ids, len(ids))).decode()
                 ranking = orjson.dumps([[rid] for rid in rng.sample(ids, len(ids))]).decode()
                 assignments.append((assignment_id, project_id, prompt_id, annotator_id, "done", stamp, stamp, shown))
-                annotations.append((assignment_id, project_id, prompt_id, annotator_id, "ranking", ranking, False, 1000, shown, stamp))
+                annotations.append(
+                    (assignment_id, project_id, prompt_id, annotator_id, "ranking", ranking, False, 1000, shown, stamp)
+                )
         write_rows(connection, "assignments", ASSIGNMENT_COLUMNS, assignments)
         write_rows(connection, "annotations", ANNOTATION_COLUMNS, annotations)
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT setval('assignments_id_seq', (SELECT max(id) FROM assignments))"))
-        connection.execute(text("UPDATE prompts SET completed_count = completed_count + :n, active_count = active_count + :n "
-                                "WHERE project_id = :p"), {"n": len(annotator_ids), "p": project_id})
+        connection.execute(
+            text(
+                "UPDATE prompts SET completed_count = completed_count + :n, active_count = active_count + :n "
+                "WHERE project_id = :p"
+            ),
+            {"n": len(annotator_ids), "p": project_id},
+        )
     return len(annotations)

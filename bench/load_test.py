@@ -8,6 +8,7 @@ exits 1 on any violation. 127.0.0.1 only; bounded in annotators and time.
 Without --sqlite/--postgres it runs on a temporary SQLite file. The PostgreSQL database is emptied.
 The small version of this runs in CI as tests/load/test_load_small.py.
 """
+
 import argparse
 import os
 import sys
@@ -42,17 +43,32 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=3)
     args = parser.parse_args()
     targets = ([("SQLite", sqlite_url())] if args.sqlite or not args.postgres else []) + (
-        [("PostgreSQL", args.postgres)] if args.postgres else [])
+        [("PostgreSQL", args.postgres)] if args.postgres else []
+    )
     failed = False
     for name, url in targets:
-        print(f"== {name}: {args.annotators} annotators, {args.seconds:g} s, {args.workers} workers, "
-              f"{args.prompts:,} prompts x overlap {args.overlap}")
-        problems = load_test(url, annotators=args.annotators, seconds=args.seconds, workers=args.workers,
-                             prompts=args.prompts, overlap=args.overlap)
+        print(
+            f"== {name}: {args.annotators} annotators, {args.seconds:g} s, {args.workers} workers, "
+            f"{args.prompts:,} prompts x overlap {args.overlap}"
+        )
+        problems = load_test(
+            url,
+            annotators=args.annotators,
+            seconds=args.seconds,
+            workers=args.workers,
+            prompts=args.prompts,
+            overlap=args.overlap,
+        )
         for problem in problems:
             print(f"  VIOLATION: {problem}")
-        print("  database checks: " + ("FAILED" if problems else "every accepted submit stored once, no prompt over "
-                                       "its overlap, no annotator twice on a prompt, no 5xx"))
+        print(
+            "  database checks: "
+            + (
+                "FAILED"
+                if problems
+                else "every accepted submit stored once, no prompt over its overlap, no annotator twice on a prompt, no 5xx"
+            )
+        )
         failed |= bool(problems)
     sys.exit(1 if failed else 0)
 

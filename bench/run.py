@@ -6,6 +6,7 @@ to its floor measured in the same run. Generates its own synthetic data; 127.0.0
 Without --sqlite/--postgres: SQLite only. The PostgreSQL database is emptied. --quick uses small sizes
 (for iterating); a full run writes BENCHMARKS.md unless --out says otherwise.
 """
+
 import argparse
 import datetime
 import http.client
@@ -87,8 +88,10 @@ def _project(url: str, name: str) -> int:
 def _upload(port: int, token: str, project_id: int, path: Path) -> tuple[int, bytes]:
     """Streams the file as a multipart upload (the client never holds it whole)."""
     boundary = "preflab-bench-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            "Content-Type: application/x-ndjson\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: application/x-ndjson\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     conn.putrequest("POST", f"/api/projects/{project_id}/imports")
@@ -116,7 +119,9 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
 
     fresh_database(url)
     _project(url, "cli")
-    seconds, peak, result = run_measured([sys.executable, "-m", "app.cli", "import", "cli", str(jsonl)], env={"DATABASE_URL": url})
+    seconds, peak, result = run_measured(
+        [sys.executable, "-m", "app.cli", "import", "cli", str(jsonl)], env={"DATABASE_URL": url}
+    )
     if result.returncode or f"imported {n}".encode() not in result.stdout:
         raise RuntimeError(f"CLI import failed: {result.stdout[-500:]!r} {result.stderr[-2000:]!r}")
     out["cli"] = f"{seconds:.1f} s, {n / seconds:,.0f} prompts/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB"
@@ -179,8 +184,10 @@ def bench_stack_floor(url: str, clients: int, seconds: float) -> str:
         cpu = _cpu_seconds(server.pid) - cpu
     latencies = [x for lat in per_client for x in lat]
     rate = len(latencies) / elapsed
-    return (f"{rate:,.0f} requests/s (ceiling {rate / 2:,.0f} labels/s); p50/p95 {percentile(latencies, 50) * 1000:.0f}/"
-            f"{percentile(latencies, 95) * 1000:.0f} ms; server CPU {cpu / max(1, len(latencies)) * 1000:.1f} ms/request")
+    return (
+        f"{rate:,.0f} requests/s (ceiling {rate / 2:,.0f} labels/s); p50/p95 {percentile(latencies, 50) * 1000:.0f}/"
+        f"{percentile(latencies, 95) * 1000:.0f} ms; server CPU {cpu / max(1, len(latencies)) * 1000:.1f} ms/request"
+    )
 
 
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
@@ -223,8 +230,10 @@ def _next_latency(url: str, prompts: int, calls: int) -> tuple[float, float, flo
 def bench_queue(url: str, sizes: Sizes) -> dict[str, str]:
     small, _, small95 = _next_latency(url, sizes.queue_small, sizes.queue_calls)
     large, seeded, large95 = _next_latency(url, sizes.queue_large, sizes.queue_calls)
-    return {"small": f"p50 {small:.1f} ms, p95 {small95:.1f} ms",
-            "large": f"p50 {large:.1f} ms, p95 {large95:.1f} ms ({large / small:.2f}x; seeded in {seeded:.0f} s)"}
+    return {
+        "small": f"p50 {small:.1f} ms, p95 {small95:.1f} ms",
+        "large": f"p50 {large:.1f} ms, p95 {large95:.1f} ms ({large / small:.2f}x; seeded in {seeded:.0f} s)",
+    }
 
 
 def bench_export(url: str, sizes: Sizes) -> dict[str, str]:
@@ -252,11 +261,14 @@ def bench_export(url: str, sizes: Sizes) -> dict[str, str]:
         target = Path(tmp) / "out.jsonl"
         seconds, peak, result = run_measured(
             [sys.executable, "-m", "app.cli", "export", str(setup.project_id), "--format", "trl", "--out", str(target)],
-            env={"DATABASE_URL": url})
+            env={"DATABASE_URL": url},
+        )
         if result.returncode or f"wrote {n} pairs".encode() not in result.stderr:
             raise RuntimeError(f"export failed: {result.stderr[-2000:]!r}")
-    return {"floor": f"{floor:.1f} s, {n / floor:,.0f} pairs/s",
-            "cli": f"{n:,} pairs: {seconds:.1f} s, {n / seconds:,.0f} pairs/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB"}
+    return {
+        "floor": f"{floor:.1f} s, {n / floor:,.0f} pairs/s",
+        "cli": f"{n:,} pairs: {seconds:.1f} s, {n / seconds:,.0f} pairs/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB",
+    }
 
 
 def bench_start(url: str) -> dict[str, str]:
@@ -278,9 +290,11 @@ def bench_start(url: str) -> dict[str, str]:
 def machine() -> str:
     free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip("\n")
     load = os.getloadavg()
-    return (f"- `nproc`: {os.cpu_count()}\n- Python {platform.python_version()}, {platform.platform()}\n"
-            f"- load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n"
-            f"- `free -h`:\n\n```\n{free}\n```")
+    return (
+        f"- `nproc`: {os.cpu_count()}\n- Python {platform.python_version()}, {platform.platform()}\n"
+        f"- load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n"
+        f"- `free -h`:\n\n```\n{free}\n```"
+    )
 
 
 def main() -> None:
@@ -293,7 +307,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     databases = ([("SQLite", None)] if args.sqlite or not args.postgres else []) + (
-        [("PostgreSQL", args.postgres)] if args.postgres else [])
+        [("PostgreSQL", args.postgres)] if args.postgres else []
+    )
     wanted = set(args.only or ["import", "annotate", "queue", "export", "start"])
     rows: list[Row] = []
 
@@ -314,12 +329,23 @@ def main() -> None:
             if "import" in wanted:
                 label = f"import {sizes.import_prompts:,} prompts x 4 responses ({jsonl.stat().st_size / 2**20:.0f} MiB JSONL)"
                 for key, value in bench_import(url, jsonl, sizes.import_prompts).items():
-                    add(label, {"floor": "floor: driver bulk path (executemany / COPY)", "cli": "`preflab import` (CLI)",
-                                "http": "HTTP upload"}[key], name, value)
+                    add(
+                        label,
+                        {
+                            "floor": "floor: driver bulk path (executemany / COPY)",
+                            "cli": "`preflab import` (CLI)",
+                            "http": "HTTP upload",
+                        }[key],
+                        name,
+                        value,
+                    )
             if "annotate" in wanted:
                 for key, value in bench_annotate(url, sizes).items():
-                    what = (f"floor: {max(sizes.annotators)} clients looping GET /healthz" if key == "floor"
-                            else f"{key} annotator{'s' if key != '1' else ''}")
+                    what = (
+                        f"floor: {max(sizes.annotators)} clients looping GET /healthz"
+                        if key == "floor"
+                        else f"{key} annotator{'s' if key != '1' else ''}"
+                    )
                     add(f"annotate: next -> submit, {sizes.annotate_seconds:g} s, {WORKERS} workers", what, name, value)
             if "queue" in wanted:
                 for key, value in bench_queue(url, sizes).items():
@@ -327,8 +353,12 @@ def main() -> None:
                     add("queue: `next` latency, 1 annotator", f"{n:,} prompts in the project", name, value)
             if "export" in wanted:
                 for key, value in bench_export(url, sizes).items():
-                    add(f"export: TRL JSONL ({sizes.export_prompts:,} prompts x 3 labels x 6 pairs)",
-                        {"floor": "floor: orjson from memory", "cli": "`preflab export --format trl`"}[key], name, value)
+                    add(
+                        f"export: TRL JSONL ({sizes.export_prompts:,} prompts x 3 labels x 6 pairs)",
+                        {"floor": "floor: orjson from memory", "cli": "`preflab export --format trl`"}[key],
+                        name,
+                        value,
+                    )
             if "start" in wanted:
                 for key, value in bench_start(url).items():
                     add("start: `preflab serve`, empty database", {"start": "cold start", "rss": "idle RSS"}[key], name, value)
@@ -340,12 +370,14 @@ def main() -> None:
     out = args.out or (None if args.quick else str(ROOT / "BENCHMARKS.md"))
     if out:
         command = "python bench/run.py " + " ".join(sys.argv[1:])
-        results = (f"{MARK_BEGIN}\nCommand: `{command}` ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
-                   f"Machine:\n\n{machine()}\n\n" + "\n".join(table) + f"\n{MARK_END}")
+        results = (
+            f"{MARK_BEGIN}\nCommand: `{command}` ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
+            f"Machine:\n\n{machine()}\n\n" + "\n".join(table) + f"\n{MARK_END}"
+        )
         path = Path(out)
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         if MARK_BEGIN in old and MARK_END in old:  # keep the notes around the generated part
-            text = old[:old.index(MARK_BEGIN)] + results + old[old.index(MARK_END) + len(MARK_END):]
+            text = old[: old.index(MARK_BEGIN)] + results + old[old.index(MARK_END) + len(MARK_END) :]
         else:
             text = f"# Benchmarks\n\n{results}\n"
         path.write_text(text, encoding="utf-8")

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the app's settings unless a caller passes its own."""
+
 from alembic import context
 from sqlalchemy import pool
 

@@ -1,5 +1,6 @@
 """Test fixtures: a real database (temporary SQLite, or PostgreSQL from TEST_DATABASE_URL), migrated
 once by Alembic, emptied after every test. Tests go through the real app, commits included."""
+
 import os
 import re
 import tempfile

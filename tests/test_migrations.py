@@ -1,4 +1,5 @@
 """The schema exists only through Alembic, and the migrations match the models."""
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

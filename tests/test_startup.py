@@ -1,5 +1,6 @@
 """Cold start stays fast: the app and the CLI load without the heavy scientific modules, which the
 agreement code imports when it first needs them (bench/run.py measures the start itself)."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """Tiny server-side SVG charts for the dashboard: no chart library, no script (the CSP allows none)."""
+
 from dataclasses import dataclass
 
 
@@ -21,21 +22,35 @@ def histogram(values: list[float], *, bins: int = 10, width: int = 480, height: 
     top = max(counts) or 1
     step = width / bins
     return [
-        Bar(x=i * step, y=height - c / top * height, width=step - 2, height=c / top * height,
-            label=f"{i / bins:.1f}", title=f"{i / bins:.1f}–{(i + 1) / bins:.1f}: {c} prompts")
+        Bar(
+            x=i * step,
+            y=height - c / top * height,
+            width=step - 2,
+            height=c / top * height,
+            label=f"{i / bins:.1f}",
+            title=f"{i / bins:.1f}–{(i + 1) / bins:.1f}: {c} prompts",
+        )
         for i, c in enumerate(counts)
     ]
 
 
-def columns(items: list[tuple[str, float | None, bool]], *, top: float | None = None, width: int = 480,
-            height: int = 160) -> list[Bar]:
+def columns(
+    items: list[tuple[str, float | None, bool]], *, top: float | None = None, width: int = 480, height: int = 160
+) -> list[Bar]:
     """One bar per (label, value, warn); None values are drawn empty."""
     if not items:
         return []
     scale = top or max((v for _, v, _ in items if v is not None), default=1) or 1
     step = width / len(items)
     return [
-        Bar(x=i * step, y=height - (v or 0) / scale * height, width=max(step - 2, 1), height=(v or 0) / scale * height,
-            label=label, title=f"{label}: {'n/a' if v is None else round(v, 3)}", warn=warn)
+        Bar(
+            x=i * step,
+            y=height - (v or 0) / scale * height,
+            width=max(step - 2, 1),
+            height=(v or 0) / scale * height,
+            label=label,
+            title=f"{label}: {'n/a' if v is None else round(v, 3)}",
+            warn=warn,
+        )
         for i, (label, v, warn) in enumerate(items)
     ]

@@ -305,15 +305,15 @@ def _prepare_rankings(labels: Sequence[RankingLabel]) -> _Prepared:
                 pos_hit[idx] = 0.0
             else:
                 raise ValueError(
-                    f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: shown_order lists a response "
-                    "that is not ranked"
+                    f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: shown_order lists a response that is not ranked"
                 )
             pos_expected[idx] = len(lab.tiers[0]) / label_size[idx]
 
     order = np.lexsort((label_annot, label_prompt))
     label_prompt, label_annot = label_prompt[order], label_annot[order]
     _check_no_duplicates(
-        label_prompt, label_annot,
+        label_prompt,
+        label_annot,
         lambda row: f"prompt {prompt_ids[label_prompt[row]]}, annotator {annotator_ids[label_annot[row]]}",
     )
     ranks, tie_t = ranks[order], tie_t[order]

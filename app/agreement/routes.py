@@ -1,4 +1,5 @@
 """Agreement: the JSON report, the dashboard, one prompt's labels side by side, gold prompts."""
+
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -39,17 +40,28 @@ def dashboard(request: Request, project: VisibleProject, session: SessionDep, us
     annotators = sorted(report["annotators"], key=lambda a: a.get("email") or "")
     for a in annotators:
         bias = a.get("position_bias") or {}
-        a["bias_alert"] = bias.get("p_value") is not None and bias["p_value"] < BIAS_ALERT_P and (
-            bias["observed"] or 0) > (bias["expected"] or 0)
+        a["bias_alert"] = (
+            bias.get("p_value") is not None
+            and bias["p_value"] < BIAS_ALERT_P
+            and (bias["observed"] or 0) > (bias["expected"] or 0)
+        )
     context = {
-        "user": user, "project": project, "report": report, "annotators": annotators,
+        "user": user,
+        "project": project,
+        "report": report,
+        "annotators": annotators,
         "hist": charts.histogram([p["agreement"] for p in report["prompts"] if p["agreement"] is not None]),
         "loo_bars": charts.columns(
-            [(a.get("email") or str(a["annotator_id"]), (a.get("loo_agreement") or {}).get("value"), False)
-             for a in annotators], top=1.0),
+            [(a.get("email") or str(a["annotator_id"]), (a.get("loo_agreement") or {}).get("value"), False) for a in annotators],
+            top=1.0,
+        ),
         "bias_bars": charts.columns(
-            [(a.get("email") or str(a["annotator_id"]), (a.get("position_bias") or {}).get("observed"), a["bias_alert"])
-             for a in annotators], top=1.0),
+            [
+                (a.get("email") or str(a["annotator_id"]), (a.get("position_bias") or {}).get("observed"), a["bias_alert"])
+                for a in annotators
+            ],
+            top=1.0,
+        ),
         "day_bars": charts.columns([(d["day"], d["labels"], False) for d in report["labels_per_day"]]),
     }
     return templates.TemplateResponse(request, "agreement/dashboard.html", context)
@@ -57,13 +69,19 @@ def dashboard(request: Request, project: VisibleProject, session: SessionDep, us
 
 @router.get("/projects/{project_id}/prompts/{prompt_id}", name="agreement:prompt")
 def prompt_page(request: Request, project: VisibleProject, prompt_id: int, session: SessionDep, user: StaffUser) -> Response:
-    context = {"user": user, "project": project} | service.prompt_annotations(session=session, project=project, prompt_id=prompt_id)
+    context = {"user": user, "project": project} | service.prompt_annotations(
+        session=session, project=project, prompt_id=prompt_id
+    )
     return templates.TemplateResponse(request, "agreement/prompt.html", context)
 
 
 @router.post("/projects/{project_id}/prompts/{prompt_id}/gold", name="agreement:set_gold")
 def set_gold_form(
-    request: Request, project: VisibleProject, prompt_id: int, session: SessionDep, user: StaffUser,
+    request: Request,
+    project: VisibleProject,
+    prompt_id: int,
+    session: SessionDep,
+    user: StaffUser,
     annotation_id: Annotated[int | None, Form()] = None,
 ) -> Response:
     """Use one stored label as the prompt's gold answer (no annotation_id: unmark)."""

@@ -1,5 +1,6 @@
 """Agreement from the database: builds the plain labels `metrics.py` takes, and adds what only the
 database knows (who the annotators are, time per task, skips, flags, gold accuracy, labels per day)."""
+
 from collections import defaultdict
 from collections.abc import Sequence
 from statistics import median
@@ -39,8 +40,15 @@ def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: P
     return by_prompt
 
 
-def to_label(kind: str, prompt_id: int, annotator_id: int, tiers: list[list[int]], shown: list[int] | None,
-             strength: int | None, responses: list[int]) -> "RankingLabel | PairwiseLabel":
+def to_label(
+    kind: str,
+    prompt_id: int,
+    annotator_id: int,
+    tiers: list[list[int]],
+    shown: list[int] | None,
+    strength: int | None,
+    responses: list[int],
+) -> "RankingLabel | PairwiseLabel":
     from app.agreement.metrics import PairwiseLabel, RankingLabel
 
     if kind == ProjectKind.ranking:
@@ -56,8 +64,12 @@ def load_labels(
     from app.agreement.metrics import RatingLabel
 
     query = select(
-        Annotation.prompt_id, Annotation.annotator_id, Annotation.ranking, Annotation.shown_order,
-        Annotation.strength, Annotation.ratings,
+        Annotation.prompt_id,
+        Annotation.annotator_id,
+        Annotation.ranking,
+        Annotation.shown_order,
+        Annotation.strength,
+        Annotation.ratings,
     ).where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
     if prompt_ids is not None:
         query = query.where(Annotation.prompt_id.in_(prompt_ids))
@@ -79,7 +91,7 @@ def _agreement_with(reference: list[list[int]], tiers: list[list[int]], conventi
     ids = sorted(rank_ref.keys() & rank.keys())
     scores = []
     for x, i in enumerate(ids):
-        for j in ids[x + 1:]:
+        for j in ids[x + 1 :]:
             s_ref = (rank_ref[i] > rank_ref[j]) - (rank_ref[i] < rank_ref[j])
             s = (rank[i] > rank[j]) - (rank[i] < rank[j])
             if convention == "tie_half":
@@ -91,8 +103,10 @@ def _agreement_with(reference: list[list[int]], tiers: list[list[int]], conventi
     return sum(scores) / len(scores) if scores else None
 
 
-REFERENCE_DEFINITION = ("Share of human labels that order the responses as the imported reference label does ({convention}); "
-                        "a label's score is its share of response pairs ordered alike.")
+REFERENCE_DEFINITION = (
+    "Share of human labels that order the responses as the imported reference label does ({convention}); "
+    "a label's score is its share of response pairs ordered alike."
+)
 
 
 def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
@@ -104,10 +118,17 @@ def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, 
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None), Prompt.reference_ranking.is_not(None))
     ).all()
-    prompts = session.scalar(select(func.count()).select_from(Prompt).where(
-        Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None)))
-    sources = list(session.scalars(select(Prompt.reference_source).where(
-        Prompt.project_id == project.id, Prompt.reference_source.is_not(None)).distinct().order_by(Prompt.reference_source)))
+    prompts = session.scalar(
+        select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
+    )
+    sources = list(
+        session.scalars(
+            select(Prompt.reference_source)
+            .where(Prompt.project_id == project.id, Prompt.reference_source.is_not(None))
+            .distinct()
+            .order_by(Prompt.reference_source)
+        )
+    )
     scores: dict[str, dict[int | None, list[float]]] = {c: defaultdict(list) for c in CONVENTIONS}
     for annotator_id, reference, tiers in rows:
         for convention in CONVENTIONS:
@@ -124,25 +145,40 @@ def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, 
             reason = "no human label on a prompt with a reference yet"
         elif not values:
             reason = "every comparison involves a tie, and strict_only drops those"
-        return {"value": sum(values) / len(values) if values else None, "reason": reason, "n": len(values),
-                "definition": REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention])}
+        return {
+            "value": sum(values) / len(values) if values else None,
+            "reason": reason,
+            "n": len(values),
+            "definition": REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention]),
+        }
 
-    report = {"prompts": prompts, "labels": len(rows), "sources": sources,
-              **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS}}
+    report = {
+        "prompts": prompts,
+        "labels": len(rows),
+        "sources": sources,
+        **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS},
+    }
     annotators = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
     return report, annotators
 
 
 def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str, Any]]:
     """Per annotator: identity, median seconds per task, skip and flag rates, gold accuracy."""
-    extras: dict[int, dict[str, Any]] = defaultdict(lambda: {
-        "times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": []})
-    gold = dict(session.execute(
-        select(Prompt.id, Prompt.gold_ranking).where(Prompt.project_id == project.id, Prompt.is_gold)
-    ).all())
+    extras: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": []}
+    )
+    gold = dict(
+        session.execute(select(Prompt.id, Prompt.gold_ranking).where(Prompt.project_id == project.id, Prompt.is_gold)).all()
+    )
     for annotator_id, prompt_id, ms, flag, none_ok, tiers in session.execute(
-        select(Annotation.annotator_id, Annotation.prompt_id, Annotation.time_spent_ms, Annotation.flag,
-               Annotation.none_acceptable, Annotation.ranking).where(Annotation.project_id == project.id)
+        select(
+            Annotation.annotator_id,
+            Annotation.prompt_id,
+            Annotation.time_spent_ms,
+            Annotation.flag,
+            Annotation.none_acceptable,
+            Annotation.ranking,
+        ).where(Annotation.project_id == project.id)
     ):
         e = extras[annotator_id]
         e["labels"] += 1
@@ -153,9 +189,9 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
         if prompt_id in gold and gold[prompt_id] and tiers:
             e["gold"].append(_agreement_with(gold[prompt_id], tiers))
     for annotator_id, skips in session.execute(
-        select(Assignment.annotator_id, func.count()).where(
-            Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped
-        ).group_by(Assignment.annotator_id)
+        select(Assignment.annotator_id, func.count())
+        .where(Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped)
+        .group_by(Assignment.annotator_id)
     ):
         extras[annotator_id]["skips"] = skips
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(list(extras))))} if extras else {}
@@ -179,9 +215,7 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
 
 def _labels_per_day(session: Session, project: Project) -> list[dict[str, Any]]:
     day = func.date(Annotation.created_at)
-    rows = session.execute(
-        select(day, func.count()).where(Annotation.project_id == project.id).group_by(day).order_by(day)
-    )
+    rows = session.execute(select(day, func.count()).where(Annotation.project_id == project.id).group_by(day).order_by(day))
     return [{"day": str(d), "labels": n} for d, n in rows]
 
 
@@ -198,8 +232,16 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
         seen.add(row["annotator_id"])
     for annotator_id, extra in extras.items():  # annotators with only skips / flags / none-acceptable
         if annotator_id not in seen:
-            report["annotators"].append({"annotator_id": annotator_id, "n_labels": 0, "n_shared": 0,
-                                         "loo_agreement": None, "position_bias": None, **extra})
+            report["annotators"].append(
+                {
+                    "annotator_id": annotator_id,
+                    "n_labels": 0,
+                    "n_shared": 0,
+                    "loo_agreement": None,
+                    "position_bias": None,
+                    **extra,
+                }
+            )
     report["reference"], by_annotator = _reference_agreement(session, project)
     for row in report["annotators"]:
         row["reference_agreement"] = by_annotator.get(row["annotator_id"])
@@ -255,8 +297,10 @@ def prompt_annotations(*, session: Session, project: Project, prompt_id: int) ->
         raise NotFound("Prompt not found")
     responses = list(session.scalars(select(Response).where(Response.prompt_id == prompt.id).order_by(Response.position)))
     rows = session.execute(
-        select(Annotation, User).join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.prompt_id == prompt.id).order_by(Annotation.id)
+        select(Annotation, User)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.prompt_id == prompt.id)
+        .order_by(Annotation.id)
     ).all()
     from app.agreement.metrics import prompt_agreement
 

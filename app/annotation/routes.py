@@ -1,4 +1,5 @@
 """The annotator's side: next task, submit, skip; as JSON and as the annotation page."""
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -22,8 +23,9 @@ router = APIRouter()
 
 def _lease_next(session, project: Project, user):
     settings = get_settings()
-    return service.next_task(session=session, project=project, annotator=user,
-                             lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE)
+    return service.next_task(
+        session=session, project=project, annotator=user, lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE
+    )
 
 
 @router.get(
@@ -69,8 +71,13 @@ def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipReq
 def annotate_page(request: Request, project: MemberProject, session: SessionDep, user: CurrentUser) -> Response:
     assignment = _lease_next(session, project, user)
     done = service.annotator_done_count(session=session, project=project, annotator=user)
-    context = {"user": user, "project": project, "done": done, "task": None,
-               "guidelines_html": render_markdown_cached(project.guidelines)}
+    context = {
+        "user": user,
+        "project": project,
+        "done": done,
+        "task": None,
+        "guidelines_html": render_markdown_cached(project.guidelines),
+    }
     if assignment is not None:
         context["task"] = service.task_view(session=session, project=project, assignment=assignment)
         context["lease_seconds"] = service.lease_seconds_left(assignment)
@@ -88,11 +95,21 @@ def annotate_prefetch(
     """The task after `after` (the one on screen) as the page's #annotate block, leased now: the page fetches it in
     the background and swaps it in the moment the current one is submitted or skipped."""
     settings = get_settings()
-    assignment = service.prefetch_task(session=session, project=project, annotator=user, after_task_id=after,
-                                       lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE)
+    assignment = service.prefetch_task(
+        session=session,
+        project=project,
+        annotator=user,
+        after_task_id=after,
+        lease_minutes=settings.LEASE_MINUTES,
+        gold_rate=settings.GOLD_RATE,
+    )
     if assignment is None:
         return Response(status_code=204)
-    context = {"project": project, "done": None, "guidelines_html": render_markdown_cached(project.guidelines),
-               "task": service.task_view(session=session, project=project, assignment=assignment),
-               "lease_seconds": service.lease_seconds_left(assignment)}
+    context = {
+        "project": project,
+        "done": None,
+        "guidelines_html": render_markdown_cached(project.guidelines),
+        "task": service.task_view(session=session, project=project, assignment=assignment),
+        "lease_seconds": service.lease_seconds_left(assignment),
+    }
     return templates.TemplateResponse(request, "annotation/_task.html", context)

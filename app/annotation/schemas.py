@@ -17,7 +17,7 @@ class TaskRead(BaseModel):
     kind: ProjectKind
     prompt_id: int
     prompt: str | list[dict[str, str]]  # a plain string, or the chat as {role, content} messages
-    responses: list[ResponseView]       # in the order shown to this annotator
+    responses: list[ResponseView]  # in the order shown to this annotator
     allow_ties: bool
     strength_scale: list[str] | None
     rating_criteria: list[dict] | None

@@ -11,6 +11,7 @@ This is the hot path (every label is one "next" and one "submit"), so it speaks 
 a claim is one UPDATE ... RETURNING, a lease one INSERT ... ON CONFLICT, a label one INSERT ... ON
 CONFLICT and counters move by atomic UPDATEs rather than through the unit of work.
 """
+
 import functools
 import random
 from collections import Counter
@@ -53,15 +54,28 @@ _random = _system_random.random
 # renders on PostgreSQL; SQLite leaves it out (its request transactions hold the write lock anyway).
 _LEASED, _EXPIRED = AssignmentStatus.leased, AssignmentStatus.expired
 
-_RECLAIM = update(Assignment).where(
-    Assignment.project_id == bindparam("project"), Assignment.status == _LEASED,
-    Assignment.lease_expires_at <= bindparam("now"),
-).values(status=_EXPIRED).returning(Assignment.prompt_id)
+_RECLAIM = (
+    update(Assignment)
+    .where(
+        Assignment.project_id == bindparam("project"),
+        Assignment.status == _LEASED,
+        Assignment.lease_expires_at <= bindparam("now"),
+    )
+    .values(status=_EXPIRED)
+    .returning(Assignment.prompt_id)
+)
 
-_HELD = select(Assignment).where(  # the annotator's oldest unexpired lease in the project
-    Assignment.annotator_id == bindparam("annotator"), Assignment.project_id == bindparam("project"),
-    Assignment.status == _LEASED, Assignment.lease_expires_at > bindparam("now"),
-).order_by(Assignment.id).limit(1)
+_HELD = (
+    select(Assignment)
+    .where(  # the annotator's oldest unexpired lease in the project
+        Assignment.annotator_id == bindparam("annotator"),
+        Assignment.project_id == bindparam("project"),
+        Assignment.status == _LEASED,
+        Assignment.lease_expires_at > bindparam("now"),
+    )
+    .order_by(Assignment.id)
+    .limit(1)
+)
 _HELD_OTHER = _HELD.where(Assignment.id != bindparam("after"))  # ... other than the task on screen
 
 _LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_for_update()
@@ -72,20 +86,28 @@ def _claim(queue: str):
     the prompt: finding and counting a claim in one statement. Open: still wants annotators, and not one this
     annotator holds or finished."""
     seen_by_me = exists().where(
-        Assignment.prompt_id == Prompt.id, Assignment.annotator_id == bindparam("annotator"),
+        Assignment.prompt_id == Prompt.id,
+        Assignment.annotator_id == bindparam("annotator"),
         Assignment.status != _EXPIRED,
     )
     first_open = select(Prompt.id).where(
         Prompt.project_id == bindparam("project"), Prompt.active_count < Prompt.target_overlap, ~seen_by_me
     )
-    first_open = {
-        "boosted": first_open.where(Prompt.boosted).order_by(Prompt.id),  # adaptive overlap asks for one more
-        "gold": first_open.where(Prompt.is_gold).order_by(Prompt.id),     # walks ix_prompts_gold, not the queue
-        "least_served": first_open.order_by(Prompt.active_count, Prompt.id),  # walks ix_prompts_open
-    }[queue].limit(1).with_for_update(skip_locked=True).correlate(None)  # its own FROM prompts, not the UPDATE's
+    first_open = (
+        {
+            "boosted": first_open.where(Prompt.boosted).order_by(Prompt.id),  # adaptive overlap asks for one more
+            "gold": first_open.where(Prompt.is_gold).order_by(Prompt.id),  # walks ix_prompts_gold, not the queue
+            "least_served": first_open.order_by(Prompt.active_count, Prompt.id),  # walks ix_prompts_open
+        }[queue]
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .correlate(None)
+    )  # its own FROM prompts, not the UPDATE's
     return (
-        update(Prompt).where(Prompt.id == first_open.scalar_subquery())
-        .values(active_count=Prompt.active_count + 1).returning(Prompt)
+        update(Prompt)
+        .where(Prompt.id == first_open.scalar_subquery())
+        .values(active_count=Prompt.active_count + 1)
+        .returning(Prompt)
     )
 
 
@@ -93,8 +115,10 @@ _CLAIMS = {queue: _claim(queue) for queue in ("boosted", "gold", "least_served")
 
 _RESPONSES = select(Response).where(Response.prompt_id == bindparam("prompt")).order_by(Response.position)
 
-_OWN_TASK = select(Assignment, Project).join(Project, Project.id == Assignment.project_id).where(
-    Assignment.id == bindparam("task"), Assignment.annotator_id == bindparam("annotator")
+_OWN_TASK = (
+    select(Assignment, Project)
+    .join(Project, Project.id == Assignment.project_id)
+    .where(Assignment.id == bindparam("task"), Assignment.annotator_id == bindparam("annotator"))
 )
 _OWN_TASK_LOCKED = _OWN_TASK.with_for_update(of=Assignment)
 
@@ -109,20 +133,22 @@ def _upserts(dialect: str) -> tuple:
     # One row per (prompt, annotator): if this annotator's own earlier lease on the prompt expired, renew that row.
     lease = lease.on_conflict_do_update(
         index_elements=[Assignment.prompt_id, Assignment.annotator_id],
-        set_={name: lease.excluded[name] for name in _LEASE_FIELDS}, where=Assignment.status == _EXPIRED,
+        set_={name: lease.excluded[name] for name in _LEASE_FIELDS},
+        where=Assignment.status == _EXPIRED,
     ).returning(Assignment)
-    label = insert(Annotation).on_conflict_do_nothing(index_elements=[Annotation.assignment_id]).returning(
-        *Annotation.__table__.columns)  # a row, not an entity: the answer is built from it
+    label = (
+        insert(Annotation)
+        .on_conflict_do_nothing(index_elements=[Annotation.assignment_id])
+        .returning(*Annotation.__table__.columns)
+    )  # a row, not an entity: the answer is built from it
     return lease, label
 
 
-_COUNT_LABEL = update(Prompt).where(Prompt.id == bindparam("prompt")).values(
-    completed_count=Prompt.completed_count + 1
-).returning(Prompt.id)
-# A label on a lease that expired and gave its slot back: it takes the slot again, if the prompt still has room.
-_COUNT_LATE_LABEL = _COUNT_LABEL.where(Prompt.active_count < Prompt.target_overlap).values(
-    active_count=Prompt.active_count + 1
+_COUNT_LABEL = (
+    update(Prompt).where(Prompt.id == bindparam("prompt")).values(completed_count=Prompt.completed_count + 1).returning(Prompt.id)
 )
+# A label on a lease that expired and gave its slot back: it takes the slot again, if the prompt still has room.
+_COUNT_LATE_LABEL = _COUNT_LABEL.where(Prompt.active_count < Prompt.target_overlap).values(active_count=Prompt.active_count + 1)
 _MARK_DONE = update(Assignment).where(Assignment.id == bindparam("task")).values(status=AssignmentStatus.done)
 
 _FRESH = {"populate_existing": True}  # rows RETURNING'd by an UPDATE/INSERT replace what the session held
@@ -137,9 +163,7 @@ def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
     """Return abandoned work to the pool. Safe under concurrency: only one UPDATE wins each row."""
     prompt_ids = _core(session).execute(_RECLAIM, {"project": project_id, "now": utcnow()}).scalars().all()
     for count, ids in _group_by_count(Counter(prompt_ids)).items():
-        session.execute(
-            update(Prompt).where(Prompt.id.in_(ids)).values(active_count=Prompt.active_count - count)
-        )
+        session.execute(update(Prompt).where(Prompt.id.in_(ids)).values(active_count=Prompt.active_count - count))
     return len(prompt_ids)
 
 
@@ -189,12 +213,23 @@ def next_task(
     *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
-    return prefetch_task(session=session, project=project, annotator=annotator, after_task_id=None,
-                         lease_minutes=lease_minutes, gold_rate=gold_rate)
+    return prefetch_task(
+        session=session,
+        project=project,
+        annotator=annotator,
+        after_task_id=None,
+        lease_minutes=lease_minutes,
+        gold_rate=gold_rate,
+    )
 
 
 def prefetch_task(
-    *, session: Session, project: Project, annotator: User, after_task_id: int | None, lease_minutes: int,
+    *,
+    session: Session,
+    project: Project,
+    annotator: User,
+    after_task_id: int | None,
+    lease_minutes: int,
     gold_rate: float = 0.0,
 ) -> Assignment | None:
     """The task to show once `after_task_id` (the one on screen) is done, leased now so the page can show it
@@ -204,13 +239,10 @@ def prefetch_task(
     lease = _held_or_lock(session, _HELD if after_task_id is None else _HELD_OTHER, params)
     if lease is not None:
         return lease
-    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes,
-                      gold_rate=gold_rate)
+    return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
-def _lease_new(
-    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float
-) -> Assignment | None:
+def _lease_new(*, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float) -> Assignment | None:
     reclaim_expired_leases(session=session, project_id=project.id)
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate)
     if prompt is None:
@@ -219,10 +251,19 @@ def _lease_new(
     _shuffle(response_ids)  # a random order per assignment, against position bias
     now = utcnow()
     new_lease, _ = _upserts(session.get_bind().dialect.name)
-    assignment = session.scalar(new_lease, {
-        "project_id": project.id, "prompt_id": prompt.id, "annotator_id": annotator.id, "status": _LEASED,
-        "leased_at": now, "lease_expires_at": now + timedelta(minutes=lease_minutes), "shown_order": response_ids,
-    }, execution_options=_FRESH)
+    assignment = session.scalar(
+        new_lease,
+        {
+            "project_id": project.id,
+            "prompt_id": prompt.id,
+            "annotator_id": annotator.id,
+            "status": _LEASED,
+            "leased_at": now,
+            "lease_expires_at": now + timedelta(minutes=lease_minutes),
+            "shown_order": response_ids,
+        },
+        execution_options=_FRESH,
+    )
     if assignment is None:  # cannot happen: the claim skips prompts this annotator holds or finished
         raise Conflict("This task is already yours; reload the page")
     set_committed_value(assignment, "prompt", prompt)  # holds the prompt and its responses in the session for task_view
@@ -248,8 +289,7 @@ def task_view(*, session: Session, project: Project, assignment: Assignment) -> 
         prompt_id=prompt.id,
         prompt=prompt.messages if prompt.is_chat else prompt.text,
         responses=[
-            ResponseView(id=rid, text=by_id[rid].text, label=chr(ord("A") + i))
-            for i, rid in enumerate(assignment.shown_order)
+            ResponseView(id=rid, text=by_id[rid].text, label=chr(ord("A") + i)) for i, rid in enumerate(assignment.shown_order)
         ],
         allow_ties=project.allow_ties,
         strength_scale=project.strength_scale,
@@ -272,8 +312,7 @@ def _normalise_judgement(project: Project, response_ids: set[int], data: Annotat
             raise Unprocessable("`ranking` must not contain empty groups")
         if len(flat) != len(set(flat)) or set(flat) != response_ids:
             raise Unprocessable(
-                f"`ranking` must list each of this task's responses exactly once: expected {sorted(response_ids)}, "
-                f"got {flat}"
+                f"`ranking` must list each of this task's responses exactly once: expected {sorted(response_ids)}, got {flat}"
             )
         if not project.allow_ties and any(len(tier) > 1 for tier in data.ranking):
             raise Unprocessable("This project does not allow ties: every group in `ranking` must hold one response")
@@ -325,9 +364,15 @@ def _check_ratings(project: Project, response_ids: set[int], ratings: dict[str, 
 def _read(annotation, *, duplicate: bool = False) -> AnnotationRead:
     """From an Annotation or a row of its columns."""
     return AnnotationRead(
-        id=annotation.id, task_id=annotation.assignment_id, prompt_id=annotation.prompt_id,
-        ranking=annotation.ranking, strength=annotation.strength, none_acceptable=annotation.none_acceptable,
-        flag=annotation.flag, created_at=annotation.created_at, duplicate=duplicate,
+        id=annotation.id,
+        task_id=annotation.assignment_id,
+        prompt_id=annotation.prompt_id,
+        ranking=annotation.ranking,
+        strength=annotation.strength,
+        none_acceptable=annotation.none_acceptable,
+        flag=annotation.flag,
+        created_at=annotation.created_at,
+        duplicate=duplicate,
     )
 
 
@@ -354,15 +399,25 @@ def submit(
 
     _, new_label = _upserts(session.get_bind().dialect.name)
     label = {
-        "assignment_id": assignment.id, "project_id": project.id, "prompt_id": assignment.prompt_id,
-        "annotator_id": annotator.id, "kind": project.kind, "ranking": tiers,
-        "strength": data.strength if tiers and len(tiers) == 2 else None, "none_acceptable": data.none_acceptable,
-        "flag": data.flag, "flag_reason": data.flag_reason, "rationale": (data.rationale or "").strip() or None,
+        "assignment_id": assignment.id,
+        "project_id": project.id,
+        "prompt_id": assignment.prompt_id,
+        "annotator_id": annotator.id,
+        "kind": project.kind,
+        "ranking": tiers,
+        "strength": data.strength if tiers and len(tiers) == 2 else None,
+        "none_acceptable": data.none_acceptable,
+        "flag": data.flag,
+        "flag_reason": data.flag_reason,
+        "rationale": (data.rationale or "").strip() or None,
         "ratings": {name: {str(k): v for k, v in values.items()} for name, values in data.ratings.items()}
-        if data.ratings else None,
-        "time_spent_ms": data.time_spent_ms if data.time_spent_ms is not None
+        if data.ratings
+        else None,
+        "time_spent_ms": data.time_spent_ms
+        if data.time_spent_ms is not None
         else int((utcnow() - as_utc(assignment.leased_at)).total_seconds() * 1000),
-        "shown_order": assignment.shown_order, "created_at": utcnow(),
+        "shown_order": assignment.shown_order,
+        "created_at": utcnow(),
     }
     # The assignment row is locked (PostgreSQL) or the database is (SQLite), so a second submit normally finds
     # status done above; ON CONFLICT still makes a racing one report the stored row instead of failing.
@@ -401,7 +456,7 @@ def skip(*, session: Session, assignment: Assignment, reason: str | None) -> Non
 
 def annotator_done_count(*, session: Session, project: Project, annotator: User) -> int:
     return session.scalar(
-        select(func.count()).select_from(Annotation).where(
-            Annotation.project_id == project.id, Annotation.annotator_id == annotator.id
-        )
+        select(func.count())
+        .select_from(Annotation)
+        .where(Annotation.project_id == project.id, Annotation.annotator_id == annotator.id)
     )

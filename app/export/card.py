@@ -1,5 +1,6 @@
 """The dataset card (README.md) of a dataset folder: the YAML header Hugging Face `datasets` reads
 (configs with data files per split, features), and the numbers a reader needs in the body."""
+
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ def to_yaml(value: Any, indent: int = 0) -> str:
         for item in value:
             if isinstance(item, (dict, list)) and item:
                 body = to_yaml(item, indent + 2)
-                lines.append(f"{pad}- {body[indent + 2:]}")
+                lines.append(f"{pad}- {body[indent + 2 :]}")
             else:
                 lines.append(f"{pad}- {_scalar(item)}")
         return "\n".join(lines)
@@ -44,8 +45,9 @@ def _scalar(value: Any) -> str:
 
 def header(*, data_files: dict[str, str], cols: list[tuple[str, Spec]]) -> dict[str, Any]:
     return {
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": split, "path": path} for split, path in data_files.items()]}],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": split, "path": path} for split, path in data_files.items()]}
+        ],
         "dataset_info": {"features": [hf_feature(name, spec) for name, spec in cols]},
         "tags": ["preference", "rlhf", "preflab"],
     }
@@ -60,28 +62,59 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
     project, counts, options = manifest["project"], manifest["counts"], manifest["options"]
     summary = report["summary"]
     lines = [
-        "---", to_yaml(header(data_files=data_files, cols=cols)), "---", "",
-        f"# {project['name']}: {options['format']} preference data", "",
+        "---",
+        to_yaml(header(data_files=data_files, cols=cols)),
+        "---",
+        "",
+        f"# {project['name']}: {options['format']} preference data",
+        "",
         f"Exported from Preflab on {manifest['created_at']} ({project['kind']} project, id {project['id']}).",
-        "", "```python", "from datasets import load_dataset", 'dataset = load_dataset("path/to/this/folder")', "```", "",
-        "## Numbers", "",
-        "| split | rows | prompts |", "|---|---|---|",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'dataset = load_dataset("path/to/this/folder")',
+        "```",
+        "",
+        "## Numbers",
+        "",
+        "| split | rows | prompts |",
+        "|---|---|---|",
         *[f"| {s} | {counts['rows'][s]} | {counts['prompts'][s]} |" for s in counts["rows"]],
         "",
         f"- annotators whose labels are in the rows: {counts['annotators']}",
-        *(["- labels: the reference labels of the imported preference data (one a prompt, from `reference_source`), "
-            "not human labels"] if options.get("labels") == "reference" else []),
+        *(
+            [
+                "- labels: the reference labels of the imported preference data (one a prompt, from `reference_source`), "
+                "not human labels"
+            ]
+            if options.get("labels") == "reference"
+            else []
+        ),
         "- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
         "",
-        "## Agreement (all labels of the project, before the export's filters)", "",
+        "## Agreement (all labels of the project, before the export's filters)",
+        "",
         f"{summary['labels']} labels by {summary['annotators']} annotators on {summary['prompts']} prompts "
-        f"({summary['prompts_with_2plus']} with 2+ annotators).", "",
-        "| metric | value | note |", "|---|---|---|",
+        f"({summary['prompts_with_2plus']} with 2+ annotators).",
+        "",
+        "| metric | value | note |",
+        "|---|---|---|",
         *[f"| {name} | {_pct(m['value'])} | {m['reason'] or ''} |" for name, m in report["project"].items()],
-        "", "## Export options", "", "```json", orjson.dumps(options, option=orjson.OPT_INDENT_2).decode(), "```", "",
-        "## Columns", "", "| column | type |", "|---|---|",
+        "",
+        "## Export options",
+        "",
+        "```json",
+        orjson.dumps(options, option=orjson.OPT_INDENT_2).decode(),
+        "```",
+        "",
+        "## Columns",
+        "",
+        "| column | type |",
+        "|---|---|",
         *[f"| `{name}` | {_describe(spec)} |" for name, spec in cols],
-        "", "`manifest.json` lists every file with its sha256, the counts and the options.", "",
+        "",
+        "`manifest.json` lists every file with its sha256, the counts and the options.",
+        "",
     ]
     return "\n".join(lines)
 

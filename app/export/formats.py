@@ -1,5 +1,6 @@
 """The columns of each export format, as one spec that gives the Arrow schema (Parquet), the Hugging Face
 `features` of the dataset card, and the keys of every row, so a file's schema never varies by row."""
+
 from typing import Any
 
 import pyarrow as pa
@@ -13,17 +14,47 @@ MESSAGES: Spec = ("list", ("struct", [("role", S), ("content", S)]))
 TIERS: Spec = ("list", ("list", I))
 _ARROW = {S: pa.string(), I: pa.int64(), F: pa.float64(), B: pa.bool_()}
 
-PAIR_META = [("tie", B), ("prompt_id", S), ("chosen_response_id", I), ("rejected_response_id", I),
-             ("chosen_model", S), ("rejected_model", S)]
+PAIR_META = [
+    ("tie", B),
+    ("prompt_id", S),
+    ("chosen_response_id", I),
+    ("rejected_response_id", I),
+    ("chosen_model", S),
+    ("rejected_model", S),
+]
 PER_ANNOTATOR = [("annotator_id", I), ("annotation_id", I)]
-CONSENSUS = [("consensus", S), ("n_annotators", I), ("votes_chosen", I), ("votes_rejected", I), ("votes_tie", I),
-             ("agreement", F)]
+CONSENSUS = [
+    ("consensus", S),
+    ("n_annotators", I),
+    ("votes_chosen", I),
+    ("votes_rejected", I),
+    ("votes_tie", I),
+    ("agreement", F),
+]
 RAW = [
-    ("annotation_id", I), ("prompt_id", S), ("prompt", S), ("messages", MESSAGES), ("responses", ("list", S)),
-    ("response_ids", ("list", I)), ("models", ("list", S)), ("kind", S), ("annotator_id", I), ("annotator_email", S),
-    ("ranking", TIERS), ("strength", I), ("strength_label", S), ("none_acceptable", B), ("flag", S),
-    ("flag_reason", S), ("rationale", S), ("ratings", ("list", ("struct", [("criterion", S), ("response_id", I), ("value", F)]))),
-    ("shown_order", ("list", I)), ("time_spent_ms", I), ("leased_at", S), ("created_at", S), ("is_gold", B),
+    ("annotation_id", I),
+    ("prompt_id", S),
+    ("prompt", S),
+    ("messages", MESSAGES),
+    ("responses", ("list", S)),
+    ("response_ids", ("list", I)),
+    ("models", ("list", S)),
+    ("kind", S),
+    ("annotator_id", I),
+    ("annotator_email", S),
+    ("ranking", TIERS),
+    ("strength", I),
+    ("strength_label", S),
+    ("none_acceptable", B),
+    ("flag", S),
+    ("flag_reason", S),
+    ("rationale", S),
+    ("ratings", ("list", ("struct", [("criterion", S), ("response_id", I), ("value", F)]))),
+    ("shown_order", ("list", I)),
+    ("time_spent_ms", I),
+    ("leased_at", S),
+    ("created_at", S),
+    ("is_gold", B),
 ]
 
 
@@ -33,8 +64,15 @@ def columns(options: ExportOptions, *, split_column: bool) -> list[tuple[str, Sp
     if options.format == "raw":
         cols = list(RAW)
     elif options.format == "listwise":
-        cols = [("prompt", S), ("responses", ("list", S)), ("response_ids", ("list", I)), ("models", ("list", S)),
-                ("ranking", TIERS), ("ranks", ("list", I)), ("prompt_id", S)]
+        cols = [
+            ("prompt", S),
+            ("responses", ("list", S)),
+            ("response_ids", ("list", I)),
+            ("models", ("list", S)),
+            ("ranking", TIERS),
+            ("ranks", ("list", I)),
+            ("prompt_id", S),
+        ]
         cols += [("consensus", S), ("n_annotators", I), ("agreement", F)] if options.consensus != "none" else _per_label(options)
     else:
         text = MESSAGES if chat else S

@@ -1,5 +1,6 @@
 """The one options model of an export: the API's query parameters, the project page's form and the
 CLI's flags are all built from it, so they cannot drift apart."""
+
 from typing import Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,21 +13,31 @@ class ExportOptions(BaseModel):
     # Unknown query parameters are an error (422 naming them), not silently ignored.
     model_config = ConfigDict(extra="forbid")
 
-    format: Format = Field("trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)")
+    format: Format = Field(
+        "trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)"
+    )
     file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")
     folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
     labels: Literal["annotators", "reference"] = Field(
-        "annotators", description="annotators = the human labels; reference = the reference label of imported preference "
-        "data, one a prompt (annotator columns null, a reference_source column)")
+        "annotators",
+        description="annotators = the human labels; reference = the reference label of imported preference "
+        "data, one a prompt (annotator columns null, a reference_source column)",
+    )
     template: Literal["auto", "raw", "hh"] = Field(
-        "auto", description="String prompts: hh = '\\n\\nHuman: …\\n\\nAssistant:' with completions starting with a space, "
-        "so prompt + chosen reads as one transcript; raw = text as stored; auto = hh for trl, raw otherwise")
+        "auto",
+        description="String prompts: hh = '\\n\\nHuman: …\\n\\nAssistant:' with completions starting with a space, "
+        "so prompt + chosen reads as one transcript; raw = text as stored; auto = hh for trl, raw otherwise",
+    )
     pairs: Literal["all", "best_vs_rest", "adjacent"] = Field("all", description="Pairs a ranking yields")
     consensus: Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"] = Field(
-        "none", description="none = one pair per annotator; otherwise one consensus ranking per prompt by this method")
+        "none", description="none = one pair per annotator; otherwise one consensus ranking per prompt by this method"
+    )
     margin: Literal["none", "llama2_small", "llama2_large", "rank_distance"] = Field(
-        "none", description="Float margin column: Llama 2 tables from the pairwise strength, or the tier distance")
-    ties: Literal["drop", "keep"] = Field("drop", description="keep: tied responses become rows with tie=true (never a direction)")
+        "none", description="Float margin column: Llama 2 tables from the pairwise strength, or the tier distance"
+    )
+    ties: Literal["drop", "keep"] = Field(
+        "drop", description="keep: tied responses become rows with tie=true (never a direction)"
+    )
     min_agreement: float | None = Field(None, ge=0, le=1, description="Drop prompts whose agreement (tie_half) is below this")
     min_annotators: int = Field(1, ge=1, le=1000, description="Drop prompts with fewer labelling annotators")
     exclude_flagged: bool = Field(False, description="Leave out flagged labels")
@@ -54,8 +65,10 @@ class ExportOptions(BaseModel):
         if self.labels == "reference":
             # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
             if self.format == "raw":
-                raise ValueError("labels: the raw format is one row per annotation; reference labels are not annotations, "
-                                 "use trl, trl-chat, hh or listwise")
+                raise ValueError(
+                    "labels: the raw format is one row per annotation; reference labels are not annotations, "
+                    "use trl, trl-chat, hh or listwise"
+                )
             if self.consensus != "none":
                 raise ValueError("consensus: labels=reference has one label a prompt, there is nothing to merge")
             if self.min_agreement is not None or self.min_annotators > 1:
@@ -89,6 +102,13 @@ def form_fields() -> list[dict]:
     for name, info in ExportOptions.model_fields.items():
         choices = getattr(info.annotation, "__args__", None)
         kind = "bool" if info.annotation is bool else "choice" if get_origin(info.annotation) is Literal else "number"
-        fields.append({"name": name, "kind": kind, "choices": choices if kind == "choice" else None,
-                       "default": FORM_DEFAULTS.get(name, info.default), "help": info.description})
+        fields.append(
+            {
+                "name": name,
+                "kind": kind,
+                "choices": choices if kind == "choice" else None,
+                "default": FORM_DEFAULTS.get(name, info.default),
+                "help": info.description,
+            }
+        )
     return fields

@@ -1,4 +1,5 @@
 """From labels to chosen/rejected pairs."""
+
 from collections.abc import Iterator
 
 
@@ -8,7 +9,7 @@ def pairs_from_tiers(tiers: list[list[int]]) -> Iterator[tuple[int, int]]:
     Responses in the same tier are tied and give no pair.
     """
     for i, better_tier in enumerate(tiers):
-        for worse_tier in tiers[i + 1:]:
+        for worse_tier in tiers[i + 1 :]:
             for better in better_tier:
                 for worse in worse_tier:
                     yield better, worse
@@ -23,7 +24,7 @@ def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator
     """
     if mode == "all":
         for i, better_tier in enumerate(tiers):
-            for d, worse_tier in enumerate(tiers[i + 1:], 1):
+            for d, worse_tier in enumerate(tiers[i + 1 :], 1):
                 for better in better_tier:
                     for worse in worse_tier:
                         yield better, worse, d
@@ -43,5 +44,5 @@ def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator
         for tier in tiers[:1] if mode == "best_vs_rest" else tiers:
             ordered = sorted(tier)
             for x, a in enumerate(ordered):
-                for b in ordered[x + 1:]:
+                for b in ordered[x + 1 :]:
                     yield a, b, 0

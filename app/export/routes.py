@@ -19,7 +19,9 @@ templates.env.globals["export_form_fields"] = form_fields()
     "/api/projects/{project_id}/export",
     name="export:download",
     response_class=StreamingResponse,
-    responses={200: {"description": "One JSON object a line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"description": "One JSON object a line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+    },
 )
 def export(
     project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, options: Annotated[ExportOptions, Query()]
@@ -34,6 +36,7 @@ def export(
     if options.folder or options.file_type == "parquet":
         body = service.stream_built(session_factory=make_session, project_id=project_id, options=options)
     else:
+
         def body():
             # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
             with make_session() as session, session.begin():
@@ -41,6 +44,7 @@ def export(
 
         body = body()
     return StreamingResponse(
-        body, media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
+        body,
+        media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

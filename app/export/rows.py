@@ -4,6 +4,7 @@ Prompts are read in keyset pages (prompt ids after the last one seen), and each 
 responses with two more queries, so consensus sees all labels of a prompt together, nothing is held
 beyond one page, and no ORM object is built (core selects return tuples: the hot path).
 """
+
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Label:
 @dataclass(slots=True)
 class Group:
     """One prompt with its responses (upload order) and the labels the filters kept."""
+
     id: int
     external_id: str
     messages: list[dict[str, str]]
@@ -48,8 +50,16 @@ class Group:
     reference_source: str | None = None  # labels=reference: where the reference came from
 
 
-RAW_EXTRA = (Annotation.kind, Annotation.flag_reason, Annotation.rationale, Annotation.ratings, Annotation.shown_order,
-             Annotation.time_spent_ms, Assignment.leased_at, Annotation.created_at)
+RAW_EXTRA = (
+    Annotation.kind,
+    Annotation.flag_reason,
+    Annotation.rationale,
+    Annotation.ratings,
+    Annotation.shown_order,
+    Annotation.time_spent_ms,
+    Assignment.leased_at,
+    Annotation.created_at,
+)
 
 
 def _json(column):
@@ -69,8 +79,9 @@ def labelled_prompt_ids(project: Project, *, reference: bool = False):
     return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
 
 
-def iter_groups(*, session: Session, project: Project, raw: bool = False, reference: bool = False,
-                page: int = PAGE) -> Iterator[Group]:
+def iter_groups(
+    *, session: Session, project: Project, raw: bool = False, reference: bool = False, page: int = PAGE
+) -> Iterator[Group]:
     """Every prompt of the project that has at least one label, in prompt id order. reference: every prompt with a
     reference label instead, which is its one label (no annotator, no annotation id)."""
     conn = session.connection()  # core: rows come back as plain tuples, no ORM bookkeeping
@@ -84,9 +95,14 @@ def iter_groups(*, session: Session, project: Project, raw: bool = False, refere
         lo, hi = ids[0], ids[-1]
         groups = {}
         for pid, ext, messages, is_chat, is_gold, *ref in conn.execute(
-            select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold,
-                   *((_json(Prompt.reference_ranking), Prompt.reference_source) if reference else ()))
-            .where(Prompt.id.in_(ids))
+            select(
+                Prompt.id,
+                Prompt.external_id,
+                _json(Prompt.messages),
+                Prompt.is_chat,
+                Prompt.is_gold,
+                *((_json(Prompt.reference_ranking), Prompt.reference_source) if reference else ()),
+            ).where(Prompt.id.in_(ids))
         ):
             groups[pid] = group = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
             if reference:
@@ -94,15 +110,24 @@ def iter_groups(*, session: Session, project: Project, raw: bool = False, refere
                 group.reference_source = ref[1]
         for pid, rid, text, model in conn.execute(
             select(Response.prompt_id, Response.id, Response.text, Response.model)
-            .where(Response.prompt_id.in_(ids)).order_by(Response.prompt_id, Response.position)
+            .where(Response.prompt_id.in_(ids))
+            .order_by(Response.prompt_id, Response.position)
         ):
             groups[pid].responses.append((rid, text, model))
         if reference:
             yield from (groups[pid] for pid in ids)
             last = hi
             continue
-        query = select(Annotation.prompt_id, Annotation.id, Annotation.annotator_id, _json(Annotation.ranking),
-                       Annotation.strength, Annotation.flag, Annotation.none_acceptable, *(RAW_EXTRA if raw else ()))
+        query = select(
+            Annotation.prompt_id,
+            Annotation.id,
+            Annotation.annotator_id,
+            _json(Annotation.ranking),
+            Annotation.strength,
+            Annotation.flag,
+            Annotation.none_acceptable,
+            *(RAW_EXTRA if raw else ()),
+        )
         if raw:
             query = query.join(Assignment, Assignment.id == Annotation.assignment_id)
         query = query.where(Annotation.project_id == project.id, Annotation.prompt_id.between(lo, hi))
@@ -125,7 +150,10 @@ def prompt_text(messages: list[dict[str, str]], is_chat: bool, template: str) ->
     """raw: a plain prompt as given, a chat as a `Role: content` transcript (v1). hh: the HH-RLHF
     transcript ending in "\\n\\nAssistant:", so TRL's prompt + chosen reads as one conversation."""
     if template == "hh":
-        return "".join(f"\n\n{ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages) + "\n\nAssistant:"
+        return (
+            "".join(f"\n\n{ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
+            + "\n\nAssistant:"
+        )
     if not is_chat:
         return messages[0]["content"]
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
@@ -163,8 +191,11 @@ class RowBuilder:
         if o.exclude_gold and group.is_gold:
             self.dropped["gold"] += 1
             return None
-        labels = [lab for lab in group.labels
-                  if not (o.exclude_flagged and lab.flag) and not (o.exclude_none_acceptable and lab.none_acceptable)]
+        labels = [
+            lab
+            for lab in group.labels
+            if not (o.exclude_flagged and lab.flag) and not (o.exclude_none_acceptable and lab.none_acceptable)
+        ]
         ranked = [lab for lab in labels if lab.tiers]
         counted = labels if o.format == "raw" else ranked  # raw rows are annotations, with or without a ranking
         if not counted or len({lab.annotator_id for lab in counted}) < o.min_annotators:
@@ -172,8 +203,10 @@ class RowBuilder:
             return None
         result = None
         if ranked and (o.consensus != "none" or o.min_agreement is not None):
-            result = consensus([RankingLabel(group.id, lab.annotator_id, lab.tiers) for lab in ranked],
-                               self.method if o.consensus != "none" else "borda")
+            result = consensus(
+                [RankingLabel(group.id, lab.annotator_id, lab.tiers) for lab in ranked],
+                self.method if o.consensus != "none" else "borda",
+            )
             if o.min_agreement is not None and (result.agreement is None or result.agreement < o.min_agreement):
                 self.dropped["below_min_agreement"] += 1
                 return None
@@ -196,8 +229,9 @@ class RowBuilder:
         if rows:
             self.prompts[split] += 1
             self.split_rows[split] += len(rows)
-            self.annotators.update(lab.annotator_id for lab in labels
-                                   if (lab.tiers or self.o.format == "raw") and lab.annotator_id is not None)
+            self.annotators.update(
+                lab.annotator_id for lab in labels if (lab.tiers or self.o.format == "raw") and lab.annotator_id is not None
+            )
             if self.split_column:
                 for row in rows:
                     row["split"] = split
@@ -236,12 +270,18 @@ class RowBuilder:
         out = []
         for tiers, lab in sources:
             for better, worse, distance in select_pairs(tiers, o.pairs, keep_ties):
-                row = {"chosen": texts[better], "rejected": texts[worse]} if fmt == "hh" else \
-                    {"prompt": prompt, "chosen": texts[better], "rejected": texts[worse]}
+                row = (
+                    {"chosen": texts[better], "rejected": texts[worse]}
+                    if fmt == "hh"
+                    else {"prompt": prompt, "chosen": texts[better], "rejected": texts[worse]}
+                )
                 if margin:
                     # consensus: the strengths of the annotators who preferred the consensus winner
-                    strengths = [lab.strength] if lab is not None else \
-                        [x.strength for x in labels if x.tiers and _prefers(x.tiers, better, worse)]
+                    strengths = (
+                        [lab.strength]
+                        if lab is not None
+                        else [x.strength for x in labels if x.tiers and _prefers(x.tiers, better, worse)]
+                    )
                     row["margin"] = self._margin(strengths, distance)
                 row["tie"] = distance == 0
                 row["prompt_id"] = ext
@@ -288,8 +328,11 @@ class RowBuilder:
             for number, tier in enumerate(tiers, 1):
                 for rid in tier:
                     ranks[index[rid]] = number  # 1 = best; tied responses share a rank
-            row = base | {"ranking": [sorted(index[rid] for rid in tier) for tier in tiers], "ranks": ranks,
-                          "prompt_id": group.external_id}
+            row = base | {
+                "ranking": [sorted(index[rid] for rid in tier) for tier in tiers],
+                "ranks": ranks,
+                "prompt_id": group.external_id,
+            }
             if lab is not None:
                 row["annotator_id"], row["annotation_id"] = lab.annotator_id, lab.id
                 if self.reference:
@@ -304,16 +347,34 @@ class RowBuilder:
         for lab in labels:
             kind, flag_reason, rationale, ratings, shown, ms, leased_at, created_at = lab.extra
             yield {
-                "annotation_id": lab.id, "prompt_id": group.external_id, "prompt": prompt, "messages": messages,
-                "responses": [text for _, text, _ in group.responses], "response_ids": [rid for rid, _, _ in group.responses],
-                "models": [model for _, _, model in group.responses], "kind": kind, "annotator_id": lab.annotator_id,
-                "annotator_email": self.emails.get(lab.annotator_id), "ranking": lab.tiers, "strength": lab.strength,
-                "strength_label": self.scale[lab.strength] if lab.strength is not None and lab.strength < len(self.scale) else None,
-                "none_acceptable": bool(lab.none_acceptable), "flag": lab.flag, "flag_reason": flag_reason,
+                "annotation_id": lab.id,
+                "prompt_id": group.external_id,
+                "prompt": prompt,
+                "messages": messages,
+                "responses": [text for _, text, _ in group.responses],
+                "response_ids": [rid for rid, _, _ in group.responses],
+                "models": [model for _, _, model in group.responses],
+                "kind": kind,
+                "annotator_id": lab.annotator_id,
+                "annotator_email": self.emails.get(lab.annotator_id),
+                "ranking": lab.tiers,
+                "strength": lab.strength,
+                "strength_label": self.scale[lab.strength]
+                if lab.strength is not None and lab.strength < len(self.scale)
+                else None,
+                "none_acceptable": bool(lab.none_acceptable),
+                "flag": lab.flag,
+                "flag_reason": flag_reason,
                 "rationale": rationale,
-                "ratings": [{"criterion": c, "response_id": int(rid), "value": float(v)}
-                            for c, values in sorted((ratings or {}).items()) for rid, v in sorted(values.items())],
-                "shown_order": shown, "time_spent_ms": ms, "leased_at": _iso(leased_at), "created_at": _iso(created_at),
+                "ratings": [
+                    {"criterion": c, "response_id": int(rid), "value": float(v)}
+                    for c, values in sorted((ratings or {}).items())
+                    for rid, v in sorted(values.items())
+                ],
+                "shown_order": shown,
+                "time_spent_ms": ms,
+                "leased_at": _iso(leased_at),
+                "created_at": _iso(created_at),
                 "is_gold": bool(group.is_gold),
             }
 
@@ -333,15 +394,17 @@ def annotator_emails(session: Session, project: Project) -> dict[int, str]:
     return dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
 
 
-def iter_rows(*, session: Session, project: Project, options: ExportOptions, split_column: bool,
-              on_group: Callable[[], None] | None = None) -> tuple[RowBuilder, Iterator[tuple[str, list[dict]]]]:
+def iter_rows(
+    *, session: Session, project: Project, options: ExportOptions, split_column: bool, on_group: Callable[[], None] | None = None
+) -> tuple[RowBuilder, Iterator[tuple[str, list[dict]]]]:
     """The builder (for its counters afterwards) and the stream of (split, rows of one prompt)."""
     emails = annotator_emails(session, project) if options.format == "raw" else {}
     builder = RowBuilder(options=options, project=project, emails=emails, split_column=split_column)
 
     def stream() -> Iterator[tuple[str, list[dict]]]:
-        for group in iter_groups(session=session, project=project, raw=options.format == "raw",
-                                 reference=options.labels == "reference"):
+        for group in iter_groups(
+            session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
+        ):
             split, rows = builder.rows(group)
             if rows:
                 yield split, rows

@@ -2,6 +2,7 @@
 
 Callers pass a session of their own (the HTTP body outlives the request's session, STYLE 2.13).
 """
+
 import re
 import tempfile
 import zipfile
@@ -29,8 +30,9 @@ Progress = Callable[[int], None] | None  # called with the rows written so far, 
 def check(*, project: Project, options: ExportOptions) -> None:
     """What the options model cannot know alone: whether this project has what they ask for."""
     if options.margin in ("llama2_small", "llama2_large") and not project.strength_scale:
-        raise Unprocessable(f"margin: {options.margin} needs a pairwise project with a strength scale; "
-                            f"use margin=rank_distance or none")
+        raise Unprocessable(
+            f"margin: {options.margin} needs a pairwise project with a strength scale; use margin=rank_distance or none"
+        )
 
 
 def count_prompts(*, session: Session, project: Project, options: ExportOptions | None = None) -> int:
@@ -51,7 +53,9 @@ def stream_file(*, session: Session, project: Project, options: ExportOptions) -
     return stream_jsonl((batch for _, batch in rows), compress=options.file_type == "jsonl.gz")
 
 
-def write_file(*, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None) -> dict[str, Any]:
+def write_file(
+    *, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None
+) -> dict[str, Any]:
     """One data file (all splits, with a `split` column when there is a test split). Returns its counts."""
     check(project=project, options=options)
     split_column = len(options.splits) > 1
@@ -60,8 +64,9 @@ def write_file(*, session: Session, project: Project, options: ExportOptions, pa
     return _counts(builder)
 
 
-def write_folder(*, session: Session, project: Project, options: ExportOptions, directory: Path,
-                 progress: Progress = None) -> dict[str, Any]:
+def write_folder(
+    *, session: Session, project: Project, options: ExportOptions, directory: Path, progress: Progress = None
+) -> dict[str, Any]:
     """A dataset folder that `datasets.load_dataset(directory)` loads as it is. Returns the manifest."""
     check(project=project, options=options)
     if directory.exists() and any(directory.iterdir()):
@@ -88,13 +93,21 @@ def write_folder(*, session: Session, project: Project, options: ExportOptions, 
         if split not in data_files:
             (directory / f"data/{split}{EXTENSIONS[options.file_type]}").unlink()
     report = agreement_service.project_report(session=session, project=project)
-    (directory / "README.md").write_text(card.render(manifest=manifest, cols=cols, data_files=data_files, report=report),
-                                         encoding="utf-8")
+    (directory / "README.md").write_text(
+        card.render(manifest=manifest, cols=cols, data_files=data_files, report=report), encoding="utf-8"
+    )
     for path in [*data_files.values(), "README.md"]:
         file = directory / path
         split = next((s for s, p in data_files.items() if p == path), None)
-        manifest["files"].append({"path": path, "split": split, "rows": manifest["counts"]["rows"].get(split),
-                                  "bytes": file.stat().st_size, "sha256": sha256_of(file)})
+        manifest["files"].append(
+            {
+                "path": path,
+                "split": split,
+                "rows": manifest["counts"]["rows"].get(split),
+                "bytes": file.stat().st_size,
+                "sha256": sha256_of(file),
+            }
+        )
     (directory / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return manifest
 
@@ -107,8 +120,9 @@ def zip_folder(directory: Path, target: Path) -> None:
             archive.write(file, file.relative_to(directory).as_posix(), compress_type=method)
 
 
-def stream_built(*, session_factory: Callable[[], Any], project_id: int, options: ExportOptions,
-                 chunk: int = 1 << 20) -> Iterator[bytes]:
+def stream_built(
+    *, session_factory: Callable[[], Any], project_id: int, options: ExportOptions, chunk: int = 1 << 20
+) -> Iterator[bytes]:
     """Parquet files and folders need the whole file before its first byte can go out (a Parquet footer,
     a zip directory): build it in a temporary directory, then stream it and delete it."""
     with tempfile.TemporaryDirectory(prefix="preflab-export-") as tmp:
@@ -126,8 +140,14 @@ def stream_built(*, session_factory: Callable[[], Any], project_id: int, options
                 yield block
 
 
-def _drain(session: Session, project: Project, options: ExportOptions, writers: dict[str, RowWriter],
-           progress: Progress, split_column: bool) -> RowBuilder:
+def _drain(
+    session: Session,
+    project: Project,
+    options: ExportOptions,
+    writers: dict[str, RowWriter],
+    progress: Progress,
+    split_column: bool,
+) -> RowBuilder:
     written = 0
 
     def tick() -> None:

@@ -1,5 +1,6 @@
 """Row writers: JSONL (optionally gzip) and Parquet. Each takes rows one at a time and holds at most
 one Parquet row group in memory, so an export's memory does not grow with its size."""
+
 import gzip
 import hashlib
 import io

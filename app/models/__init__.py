@@ -1,4 +1,5 @@
 """Every ORM model; importing this package registers all mappers (for the app and Alembic)."""
+
 from app.models.annotation import Annotation, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectKind, ProjectMember
@@ -6,6 +7,18 @@ from app.models.prompt import Prompt, Response
 from app.models.user import ApiToken, LoginAttempt, Role, User
 
 __all__ = [
-    "Annotation", "ApiToken", "Assignment", "AssignmentStatus", "Base", "ImportBatch", "LoginAttempt",
-    "Project", "ProjectKind", "ProjectMember", "Prompt", "Response", "Role", "User",
+    "Annotation",
+    "ApiToken",
+    "Assignment",
+    "AssignmentStatus",
+    "Base",
+    "ImportBatch",
+    "LoginAttempt",
+    "Project",
+    "ProjectKind",
+    "ProjectMember",
+    "Prompt",
+    "Response",
+    "Role",
+    "User",
 ]

@@ -16,8 +16,8 @@ from app.models.prompt import Prompt
 
 
 class AssignmentStatus(StrEnum):
-    leased = "leased"    # offered to the annotator until lease_expires_at
-    done = "done"        # an annotation was stored
+    leased = "leased"  # offered to the annotator until lease_expires_at
+    done = "done"  # an annotation was stored
     skipped = "skipped"  # the annotator passed; never offered to them again
     expired = "expired"  # the lease ran out; the prompt went back to the pool
 
@@ -66,7 +66,7 @@ class Annotation(Base):
     ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
     strength: Mapped[int | None]  # pairwise: index into the project's strength_scale, 0 = strongest
     none_acceptable: Mapped[bool] = mapped_column(default=False)  # "none of these is acceptable" / "both are bad"
-    flag: Mapped[str | None] = mapped_column(String(50))          # e.g. "harmful"
+    flag: Mapped[str | None] = mapped_column(String(50))  # e.g. "harmful"
     flag_reason: Mapped[str | None] = mapped_column(Text)
     rationale: Mapped[str | None] = mapped_column(Text)
     ratings: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSONType)  # criterion -> response id -> value
@@ -75,4 +75,3 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
-

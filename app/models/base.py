@@ -1,4 +1,5 @@
 """Declarative base with a naming convention, so migrations can name constraints (STYLE 2.8)."""
+
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator

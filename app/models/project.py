@@ -9,7 +9,7 @@ from app.models.base import Base, JSONType, utcnow
 
 
 class ProjectKind(StrEnum):
-    ranking = "ranking"    # each prompt has 2–9 responses, ranked best to worst
+    ranking = "ranking"  # each prompt has 2–9 responses, ranked best to worst
     pairwise = "pairwise"  # exactly 2 responses: chosen / rejected
 
 

@@ -12,8 +12,14 @@ class Prompt(Base):
         UniqueConstraint("project_id", "external_id"),
         # The queue walks this index: least-served prompts of a project first (see annotation.service).
         # Partial: it holds only prompts that still want annotators, so served ones are never walked.
-        Index("ix_prompts_open", "project_id", "active_count", "id",
-              postgresql_where=text("active_count < target_overlap"), sqlite_where=text("active_count < target_overlap")),
+        Index(
+            "ix_prompts_open",
+            "project_id",
+            "active_count",
+            "id",
+            postgresql_where=text("active_count < target_overlap"),
+            sqlite_where=text("active_count < target_overlap"),
+        ),
         # Short side queues: prompts adaptive overlap asked more annotators for, and gold prompts.
         Index("ix_prompts_boosted", "project_id", "boosted", "id"),
         Index("ix_prompts_gold", "project_id", "is_gold", "id"),
@@ -41,9 +47,7 @@ class Prompt(Base):
     reference_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
     reference_source: Mapped[str | None] = mapped_column(String(200))
 
-    responses: Mapped[list["Response"]] = relationship(
-        lazy="raise", order_by="Response.position", back_populates="prompt"
-    )
+    responses: Mapped[list["Response"]] = relationship(lazy="raise", order_by="Response.position", back_populates="prompt")
 
     @property
     def text(self) -> str:

@@ -8,9 +8,9 @@ from app.models.base import Base, utcnow
 
 
 class Role(StrEnum):
-    admin = "admin"              # creates projects and users, uploads batches
-    researcher = "researcher"    # uploads batches, watches agreement, exports
-    annotator = "annotator"      # labels tasks; sees only their own work
+    admin = "admin"  # creates projects and users, uploads batches
+    researcher = "researcher"  # uploads batches, watches agreement, exports
+    annotator = "annotator"  # labels tasks; sees only their own work
 
 
 class User(Base):

@@ -1,4 +1,5 @@
 """Project list and page, creation, membership; as pages and JSON."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -59,11 +60,21 @@ def create_project_form(
     rating_criteria: Annotated[str, Form()] = "",
     guidelines: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"name": name, "kind": kind, "overlap": overlap, "allow_ties": allow_ties,
-            "strength_scale": strength_scale, "rating_criteria": rating_criteria, "guidelines": guidelines}
+    form = {
+        "name": name,
+        "kind": kind,
+        "overlap": overlap,
+        "allow_ties": allow_ties,
+        "strength_scale": strength_scale,
+        "rating_criteria": rating_criteria,
+        "guidelines": guidelines,
+    }
     try:
         data = ProjectCreate(
-            name=name, kind=kind, overlap=overlap, allow_ties=allow_ties,
+            name=name,
+            kind=kind,
+            overlap=overlap,
+            allow_ties=allow_ties,
             strength_scale=[s for s in strength_scale.splitlines() if s.strip()] or None,
             rating_criteria=_criteria_from_text(rating_criteria),
             guidelines=guidelines,
@@ -89,7 +100,9 @@ def _criteria_from_text(text: str) -> list[dict] | None:
         try:
             low, high = (int(x) for x in parts[1].split("-"))
         except (IndexError, ValueError):
-            raise ValueError(f"rating criteria, line {number}: write `name min-max description`, e.g. `helpfulness 1-7`") from None
+            raise ValueError(
+                f"rating criteria, line {number}: write `name min-max description`, e.g. `helpfulness 1-7`"
+            ) from None
         criteria.append({"name": parts[0], "min": low, "max": high, "description": parts[2] if len(parts) > 2 else ""})
     return criteria or None
 
@@ -103,7 +116,10 @@ def project_page(request: Request, project: VisibleProject, session: SessionDep,
 
 @router.post("/projects/{project_id}/members", name="projects:add_member")
 def add_member_form(
-    request: Request, project: VisibleProject, session: SessionDep, admin: AdminUser,
+    request: Request,
+    project: VisibleProject,
+    session: SessionDep,
+    admin: AdminUser,
     email: Annotated[str, Form()] = "",
 ) -> Response:
     member = users_service.get_user_by_email(session=session, email=email)
@@ -122,6 +138,7 @@ def remove_member_form(
 
 
 # --- JSON API -------------------------------------------------------------------------------------
+
 
 @router.post("/api/projects", response_model=ProjectRead, status_code=201)
 def api_create_project(data: ProjectCreate, session: SessionDep, admin: AdminUser) -> ProjectRead:

@@ -74,7 +74,7 @@ class ProjectRead(BaseModel):
 class ProjectStats(BaseModel):
     prompts: int
     annotations: int
-    complete: int      # prompts with as many annotations as their overlap asks for
-    in_progress: int   # active leases right now
+    complete: int  # prompts with as many annotations as their overlap asks for
+    in_progress: int  # active leases right now
     skipped: int
     annotators: int

@@ -1,4 +1,5 @@
 """Projects, membership and the counts on the project page."""
+
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -51,9 +52,11 @@ def visible_projects(*, session: Session, user: User) -> list[Project]:
 
 
 # Built once: it runs on every annotation call (see app.annotation.service on why statements are prebuilt there).
-_PROJECT_AND_MEMBERSHIP = select(Project, ProjectMember.user_id).outerjoin(
-    ProjectMember, (ProjectMember.project_id == Project.id) & (ProjectMember.user_id == bindparam("user"))
-).where(Project.id == bindparam("project"))
+_PROJECT_AND_MEMBERSHIP = (
+    select(Project, ProjectMember.user_id)
+    .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id) & (ProjectMember.user_id == bindparam("user")))
+    .where(Project.id == bindparam("project"))
+)
 
 
 def _project_and_membership(*, session: Session, project_id: int, user: User) -> tuple[Project | None, bool]:
@@ -102,16 +105,19 @@ def remove_member(*, session: Session, project: Project, user_id: int) -> None:
 def members(*, session: Session, project: Project) -> list[User]:
     return list(
         session.scalars(
-            select(User).join(ProjectMember, ProjectMember.user_id == User.id)
-            .where(ProjectMember.project_id == project.id).order_by(User.email)
+            select(User)
+            .join(ProjectMember, ProjectMember.user_id == User.id)
+            .where(ProjectMember.project_id == project.id)
+            .order_by(User.email)
         )
     )
 
 
 def project_stats(*, session: Session, project: Project) -> ProjectStats:
     prompts, complete = session.execute(
-        select(func.count(), func.count().filter(Prompt.completed_count >= Prompt.target_overlap))
-        .where(Prompt.project_id == project.id)
+        select(func.count(), func.count().filter(Prompt.completed_count >= Prompt.target_overlap)).where(
+            Prompt.project_id == project.id
+        )
     ).one()
     annotations, annotators = session.execute(
         select(func.count(), func.count(func.distinct(Annotation.annotator_id))).where(Annotation.project_id == project.id)
@@ -123,6 +129,10 @@ def project_stats(*, session: Session, project: Project) -> ProjectStats:
         ).where(Assignment.project_id == project.id)
     ).one()
     return ProjectStats(
-        prompts=prompts, annotations=annotations, complete=complete, in_progress=in_progress,
-        skipped=skipped, annotators=annotators,
+        prompts=prompts,
+        annotations=annotations,
+        complete=complete,
+        in_progress=in_progress,
+        skipped=skipped,
+        annotators=annotators,
     )

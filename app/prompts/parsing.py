@@ -37,7 +37,12 @@ import orjson
 Format = Literal["jsonl", "json", "csv", "parquet"]
 
 _EXTENSION_FORMATS: dict[str, Format] = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_BATCH = 1000  # rows per record batch read from a Parquet file
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_EXTENSION_FORMATS)
@@ -469,9 +474,7 @@ class _CsvColumns:
     unnamed: list[int]  # blank header cells; spreadsheets often add them
 
     @classmethod
-    def from_header(
-        cls, row: list[str], location: str, min_responses: int
-    ) -> tuple["_CsvColumns | None", list[ParseError]]:
+    def from_header(cls, row: list[str], location: str, min_responses: int) -> tuple["_CsvColumns | None", list[ParseError]]:
         problems = _Problems(location)
         index: dict[str, int] = {}
         unnamed = []
@@ -488,13 +491,14 @@ class _CsvColumns:
                 n = number.group() if number else "1"
                 suggestion = _did_you_mean(name, ("id", "prompt", "metadata", f"response_{n}", f"model_{n}"))
                 problems.add(
-                    name, f"unknown column; allowed: id, prompt, response_1 … response_N, model_1 … model_N, "
-                    f"metadata{suggestion}"
+                    name, f"unknown column; allowed: id, prompt, response_1 … response_N, model_1 … model_N, metadata{suggestion}"
                 )
         if "prompt" not in index:
             problems.add("prompt", "column is missing")
-        numbers = {kind: {int(m[2]) for name in index if (m := _CSV_NUMBERED.fullmatch(name)) and m[1] == kind}
-                   for kind in ("response", "model")}
+        numbers = {
+            kind: {int(m[2]) for name in index if (m := _CSV_NUMBERED.fullmatch(name)) and m[1] == kind}
+            for kind in ("response", "model")
+        }
         count = max(numbers["response"], default=0)
         for k in range(1, count + 1):
             if k not in numbers["response"]:
@@ -502,8 +506,9 @@ class _CsvColumns:
         for k in sorted(numbers["model"] - numbers["response"]):
             problems.add(f"model_{k}", f"has no matching response_{k} column")
         if count < min_responses:
-            problems.add(None, f"needs at least {min_responses} response columns (response_1 … "
-                         f"response_{min_responses}), found {count}")
+            problems.add(
+                None, f"needs at least {min_responses} response columns (response_1 … response_{min_responses}), found {count}"
+            )
         if problems:
             return None, problems
         return cls(
@@ -647,8 +652,10 @@ def _chat(value: list, problems: _Problems, name: str = "prompt", *, ends_with_u
     if len(problems) > before:
         return None
     if ends_with_user and messages[-1]["role"] != "user":  # the responses answer the last user turn
-        problems.add(f"{name}[{len(messages) - 1}].role",
-                     f'the last message must be from the user (the responses answer it), got "{messages[-1]["role"]}"')
+        problems.add(
+            f"{name}[{len(messages) - 1}].role",
+            f'the last message must be from the user (the responses answer it), got "{messages[-1]["role"]}"',
+        )
         return None
     return messages
 
@@ -709,8 +716,10 @@ class _Validator:
             model = cell(columns.models.get(k))
             if k > count or not value.strip():
                 if k < count:
-                    problems.add(f"response_{k}", f"is empty but response_{count} is filled; fill responses "
-                                 "from left to right without gaps")
+                    problems.add(
+                        f"response_{k}",
+                        f"is empty but response_{count} is filled; fill responses from left to right without gaps",
+                    )
                 if model.strip():
                     problems.add(f"model_{k}", f"is set but response_{k} is empty")
                 continue

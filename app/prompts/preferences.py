@@ -32,6 +32,7 @@ Response order: fixed by a hash of the item's id, so the chosen response is stor
 Reference: [[chosen], [rejected]] as response positions (the import turns them into response ids), or the tie
 [[a, b]] when score_chosen == score_rejected or "tie" is true (the export's tie rows, ties=keep).
 """
+
 import hashlib
 import os
 import re
@@ -88,8 +89,14 @@ class PreferenceReader:
             problems.add(None, f'must be a JSON object with "chosen" and "rejected", got {_kind(obj)}')
             return iter(problems)
         if not self._pairwise:  # once for the file, not once a line
-            raise _StopParsing(ParseError(location, None, "preference records (chosen/rejected) can only be imported "
-                                          "into a pairwise project; this is a ranking project"))
+            raise _StopParsing(
+                ParseError(
+                    location,
+                    None,
+                    "preference records (chosen/rejected) can only be imported "
+                    "into a pairwise project; this is a ranking project",
+                )
+            )
         fmt = self._format if self._format in PREFERENCE_FORMATS else detect_preference_format(obj)
         explicit_id = self._validator._id(obj["id"], problems) if obj.get("id") is not None else None
         if "responses" in obj:
@@ -110,11 +117,20 @@ class PreferenceReader:
             return iter(problems)
         chosen_at = hashlib.sha256(external_id.encode()).digest()[0] & 1  # 0: chosen stored first
         texts = [pair.chosen, pair.rejected] if chosen_at == 0 else [pair.rejected, pair.chosen]
-        return iter([ParsedPrompt(
-            location, external_id, pair.messages, pair.is_chat, [ParsedResponse(t, None, None) for t in texts],
-            metadata or None, reference=[[0, 1]] if tie else [[chosen_at], [1 - chosen_at]],
-            reference_source=f"{fmt}: {self._filename}"[:200],
-        )])
+        return iter(
+            [
+                ParsedPrompt(
+                    location,
+                    external_id,
+                    pair.messages,
+                    pair.is_chat,
+                    [ParsedResponse(t, None, None) for t in texts],
+                    metadata or None,
+                    reference=[[0, 1]] if tie else [[chosen_at], [1 - chosen_at]],
+                    reference_source=f"{fmt}: {self._filename}"[:200],
+                )
+            ]
+        )
 
     @staticmethod
     def _derived_id(obj: dict, pair: _Pair, tie: bool, problems: _Problems) -> str | None:
@@ -194,12 +210,17 @@ def _shared_conversation(
     while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
         k += 1
     if k == 0 and not may_share_nothing:
-        problems.add("rejected", 'shares no leading message with chosen; without a "prompt", chosen and rejected hold '
-                     "the whole conversation and must begin with the same prompt messages")
+        problems.add(
+            "rejected",
+            'shares no leading message with chosen; without a "prompt", chosen and rejected hold '
+            "the whole conversation and must begin with the same prompt messages",
+        )
         return None
     if k and chosen[k - 1]["role"] != "user":
-        problems.add(f"chosen[{k - 1}].role", "the prompt that chosen and rejected share must end with a user "
-                     f'message, got "{chosen[k - 1]["role"]}"')
+        problems.add(
+            f"chosen[{k - 1}].role",
+            f'the prompt that chosen and rejected share must end with a user message, got "{chosen[k - 1]["role"]}"',
+        )
         return None
     c, r = _response(chosen, "chosen", k, problems), _response(rejected, "rejected", k, problems)
     return None if c is None or r is None else (chosen[:k], c, r)
@@ -212,15 +233,18 @@ def _read_trl(obj: dict, problems: _Problems) -> _Pair | None:
         if None in (prompt, chosen, rejected):
             return None
         if prompt.startswith((_HUMAN, "\n\nSystem:")) and prompt.endswith(_ASSISTANT):
-            messages = _hh_turns(prompt[:-len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
+            messages = _hh_turns(prompt[: -len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
             return None if messages is None else _Pair(messages, len(messages) > 1, _after_turn(chosen), _after_turn(rejected))
         return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)
     if chosen is None or rejected is None:
         return None
     cut = _prompt_end(chosen, rejected)
     if cut is None:
-        problems.add("rejected", 'shares no prompt with chosen; without a "prompt", chosen and rejected must start '
-                     "with the same prompt followed by whitespace")
+        problems.add(
+            "rejected",
+            'shares no prompt with chosen; without a "prompt", chosen and rejected must start '
+            "with the same prompt followed by whitespace",
+        )
         return None
     for key, text in (("chosen", chosen), ("rejected", rejected)):
         if not text[cut:].strip():
@@ -287,8 +311,10 @@ def _read_hh(obj: dict, problems: _Problems) -> _Pair | None:
         return None
     if c[0] != r[0]:
         at = next((i for i, (x, y) in enumerate(zip(c[0], r[0], strict=False)) if x != y), min(len(c[0]), len(r[0])))
-        problems.add("rejected", "does not share the conversation before the last Assistant turn with chosen "
-                     f"(they differ from character {at + 1})")
+        problems.add(
+            "rejected",
+            f"does not share the conversation before the last Assistant turn with chosen (they differ from character {at + 1})",
+        )
         return None
     messages = _hh_turns(c[0], problems)
     return None if messages is None else _Pair(messages, len(messages) > 1, c[1], r[1])
@@ -300,7 +326,7 @@ def _hh_split(text: str, key: str, problems: _Problems) -> tuple[str, str] | Non
     if i < 0:
         problems.add(key, 'is not an HH transcript: it has no "\\n\\nAssistant:" turn')
         return None
-    response = text[i + len(_ASSISTANT):]
+    response = text[i + len(_ASSISTANT) :]
     if _HUMAN in response:
         problems.add(key, 'must end with an Assistant turn (the response), but a "\\n\\nHuman:" turn follows the last one')
         return None
@@ -356,8 +382,11 @@ def _scores_tie(obj: dict, problems: _Problems) -> bool:
     if len(problems) > before:
         return False
     if scores["score_chosen"] < scores["score_rejected"]:
-        problems.add("score_chosen", f"is lower than score_rejected ({scores['score_chosen']} < "
-                     f"{scores['score_rejected']}); the chosen response must not score lower")
+        problems.add(
+            "score_chosen",
+            f"is lower than score_rejected ({scores['score_chosen']} < "
+            f"{scores['score_rejected']}); the chosen response must not score lower",
+        )
         return False
     return scores["score_chosen"] == scores["score_rejected"]
 

@@ -1,4 +1,5 @@
 """Batch upload: over the API (JSON result) and from the project page's form."""
+
 from dataclasses import asdict
 from typing import Annotated, Literal
 
@@ -23,8 +24,9 @@ RecordFormat = Literal[RECORD_FORMATS]  # type: ignore[valid-type]
 def _run_import(session, project, user, file: UploadFile | None, record_format: str) -> service.ImportResult:
     if file is None or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
-    return service.import_batch(session=session, project=project, stream=file.file, filename=file.filename,
-                                uploaded_by=user, record_format=record_format)
+    return service.import_batch(
+        session=session, project=project, stream=file.file, filename=file.filename, uploaded_by=user, record_format=record_format
+    )
 
 
 @router.post(
@@ -32,7 +34,11 @@ def _run_import(session, project, user, file: UploadFile | None, record_format: 
     responses={422: {"description": "Nothing imported; `errors` lists why, by line and field"}},
 )
 def api_import(
-    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, file: UploadFile | None = None,
+    request: Request,
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    file: UploadFile | None = None,
     format: Annotated[RecordFormat, Query(description="Record format; preference formats need a pairwise project")] = "auto",
 ) -> JSONResponse:
     result = _run_import(session, project, user, file, format)
@@ -45,7 +51,11 @@ def api_import(
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
 def import_form(
-    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, file: UploadFile | None = None,
+    request: Request,
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    file: UploadFile | None = None,
     format: Annotated[RecordFormat, Form()] = "auto",
 ) -> Response:
     result = _run_import(session, project, user, file, format)

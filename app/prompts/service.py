@@ -1,4 +1,5 @@
 """Batch import: parse a stream, write prompts in chunks, all or nothing."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -16,8 +17,20 @@ CHUNK_SIZE = 5000
 
 # Prompts and responses are written with the database driver's bulk path (sqlite3 executemany,
 # PostgreSQL COPY), JSON already encoded: the ORM's per-row work was 5x the cost of the writes.
-PROMPT_COLUMNS = ("id", "project_id", "batch_id", "external_id", "messages", "is_chat", "metadata",
-                  "completed_count", "active_count", "target_overlap", "is_gold", "boosted")
+PROMPT_COLUMNS = (
+    "id",
+    "project_id",
+    "batch_id",
+    "external_id",
+    "messages",
+    "is_chat",
+    "metadata",
+    "completed_count",
+    "active_count",
+    "target_overlap",
+    "is_gold",
+    "boosted",
+)
 RESPONSE_COLUMNS = ("prompt_id", "position", "text", "model", "metadata")
 
 
@@ -69,7 +82,12 @@ def content_id(prompt: ParsedPrompt) -> str:
 
 
 def import_batch(
-    *, session: Session, project: Project, stream: BinaryIO, filename: str, uploaded_by: User | None,
+    *,
+    session: Session,
+    project: Project,
+    stream: BinaryIO,
+    filename: str,
+    uploaded_by: User | None,
     record_format: str = "auto",
 ) -> ImportResult:
     """Imports every prompt of the file, or none (then `result.errors` says why, by line and field).
@@ -77,14 +95,18 @@ def import_batch(
     `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
     ultrafeedback; app/prompts/preferences.py) whose records become pairwise prompts with a reference label."""
     if record_format in PREFERENCE_FORMATS and project.kind != ProjectKind.pairwise:  # else the parser says so
-        return _rejected(f"the {record_format} format holds preference pairs (chosen/rejected): import it into a "
-                         f"pairwise project; this is a {project.kind} project")
+        return _rejected(
+            f"the {record_format} format holds preference pairs (chosen/rejected): import it into a "
+            f"pairwise project; this is a {project.kind} project"
+        )
     result = ImportResult()
     collector = ErrorCollector()
     low, high = project.response_bounds
     try:
         with session.begin_nested():
-            batch = ImportBatch(project_id=project.id, filename=filename[:500], uploaded_by_id=uploaded_by.id if uploaded_by else None)
+            batch = ImportBatch(
+                project_id=project.id, filename=filename[:500], uploaded_by_id=uploaded_by.id if uploaded_by else None
+            )
             session.add(batch)
             session.flush()
             seen: set[str] = set()  # ids of this file, for content ids repeated inside it
@@ -105,7 +127,12 @@ def _rejected(message: str) -> ImportResult:
 
 
 def _write_chunk(
-    *, session: Session, project: Project, batch: ImportBatch, chunk: list[ParsedPrompt], seen: set[str],
+    *,
+    session: Session,
+    project: Project,
+    batch: ImportBatch,
+    chunk: list[ParsedPrompt],
+    seen: set[str],
     result: ImportResult,
 ) -> None:
     keyed = [(p.external_id or content_id(p), p) for p in chunk]
@@ -128,8 +155,22 @@ def _write_chunk(
     dump = orjson.dumps
     prompt_rows, response_rows = [], []
     for prompt_id, (key, p) in zip(ids, fresh, strict=True):
-        prompt_rows.append((prompt_id, project.id, batch.id, key, dump(p.messages).decode(), p.is_chat,
-                            None if p.metadata is None else dump(p.metadata).decode(), 0, 0, project.overlap, False, False))
+        prompt_rows.append(
+            (
+                prompt_id,
+                project.id,
+                batch.id,
+                key,
+                dump(p.messages).decode(),
+                p.is_chat,
+                None if p.metadata is None else dump(p.metadata).decode(),
+                0,
+                0,
+                project.overlap,
+                False,
+                False,
+            )
+        )
         response_rows.extend(
             (prompt_id, position, r.text, r.model, None if r.metadata is None else dump(r.metadata).decode())
             for position, r in enumerate(p.responses)
@@ -145,9 +186,15 @@ def _write_chunk(
                 select(Response.prompt_id, Response.position, Response.id).where(Response.prompt_id.in_(list(referenced)))
             )
         }
-        session.execute(update(Prompt), [
-            {"id": prompt_id, "reference_source": parsed.reference_source,
-             "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference]}
-            for prompt_id, parsed in referenced.items()
-        ])
+        session.execute(
+            update(Prompt),
+            [
+                {
+                    "id": prompt_id,
+                    "reference_source": parsed.reference_source,
+                    "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference],
+                }
+                for prompt_id, parsed in referenced.items()
+            ],
+        )
     result.imported += len(fresh)

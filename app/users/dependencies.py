@@ -1,4 +1,5 @@
 """Who is calling, and may they? Every route takes one of these (STYLE 2.2)."""
+
 from typing import Annotated
 
 from fastapi import Depends, Request

@@ -1,4 +1,5 @@
 """Login, logout, user management (admin) and API tokens."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -43,8 +44,11 @@ def login_submit(
     blocked = throttle.check(session=session, email=email, address=address)
     if blocked is not None:  # refused before the password is even looked at
         return templates.TemplateResponse(
-            request, "users/login.html", {"next": next, "error": blocked.message, "email": email},
-            status_code=429, headers={"Retry-After": str(blocked.retry_after)},
+            request,
+            "users/login.html",
+            {"next": next, "error": blocked.message, "email": email},
+            status_code=429,
+            headers={"Retry-After": str(blocked.retry_after)},
         )
     user = service.authenticate(session=session, email=email, password=password)
     if user is None:
@@ -94,8 +98,12 @@ def users_create(
     except AppError as exc:
         errors = [exc.message]
     if errors:
-        context = {"user": admin, "users": service.list_users(session=session), "errors": errors,
-                   "form": {"email": email, "name": name, "role": role}}
+        context = {
+            "user": admin,
+            "users": service.list_users(session=session),
+            "errors": errors,
+            "form": {"email": email, "name": name, "role": role},
+        }
         return templates.TemplateResponse(request, "users/list.html", context, status_code=400)
     return RedirectResponse(request.url_for("users:list"), status_code=303)
 
@@ -109,6 +117,7 @@ def users_set_active(
 
 
 # --- JSON API -------------------------------------------------------------------------------------
+
 
 @router.get("/api/me", response_model=UserRead)
 def me(user: CurrentUser) -> UserRead:
@@ -134,9 +143,7 @@ def api_create_token(data: TokenCreate, session: SessionDep, user: CurrentUser) 
 @router.get("/api/me/tokens")
 def api_list_tokens(session: SessionDep, user: CurrentUser) -> list[dict]:
     rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
-    return [
-        {"id": t.id, "name": t.name, "created_at": t.created_at, "revoked": t.revoked_at is not None} for t in rows
-    ]
+    return [{"id": t.id, "name": t.name, "created_at": t.created_at, "revoked": t.revoked_at is not None} for t in rows]
 
 
 @router.delete("/api/me/tokens/{token_id}", status_code=204)

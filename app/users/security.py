@@ -1,4 +1,5 @@
 """Passwords, API tokens and CSRF tokens."""
+
 import hashlib
 import hmac
 import secrets

@@ -1,4 +1,5 @@
 """Users and API tokens: the rules, no HTTP."""
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -50,8 +51,10 @@ def create_api_token(*, session: Session, user: User, name: str = "") -> tuple[A
 
 
 # Built once: it runs on every API call (see app.annotation.service on why statements are prebuilt there).
-_USER_FOR_TOKEN = select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-    ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
 )
 
 

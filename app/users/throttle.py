@@ -5,6 +5,7 @@ Failures are rows in `login_attempts`, so several app processes (uvicorn --worke
 one PostgreSQL) share the count. A successful login clears its account's failures, not its address's:
 otherwise someone with one valid account could reset the address counter between guesses at others.
 """
+
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +17,7 @@ from app.models import LoginAttempt
 from app.models.base import as_utc, utcnow
 
 WINDOW = timedelta(minutes=15)
-MAX_ACCOUNT_FAILURES = 5   # per account (email), whatever the address
+MAX_ACCOUNT_FAILURES = 5  # per account (email), whatever the address
 MAX_ADDRESS_FAILURES = 20  # per client address, over all accounts (a shared NAT may hold a few users)
 
 
@@ -70,4 +71,3 @@ def record_failure(*, session: Session, email: str, address: str | None) -> None
 
 def record_success(*, session: Session, email: str) -> None:
     session.execute(delete(LoginAttempt).where(LoginAttempt.key == _account_key(email)))
-

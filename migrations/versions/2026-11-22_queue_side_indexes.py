@@ -3,6 +3,7 @@
 Revision ID: 0003_queue_side_indexes
 Revises: 0002_gold_reference_adaptive
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

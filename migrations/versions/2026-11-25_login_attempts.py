@@ -3,6 +3,7 @@
 Revision ID: 0004_login_attempts
 Revises: 0003_queue_side_indexes
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

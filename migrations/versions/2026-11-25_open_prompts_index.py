@@ -8,6 +8,7 @@ index holds only the open prompts, so the walk stops at once when nothing is lef
 Revision ID: 0005_open_prompts_index
 Revises: 0004_login_attempts
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -24,8 +25,9 @@ OPEN = sa.text("active_count < target_overlap")
 def upgrade() -> None:
     with op.batch_alter_table("prompts", schema=None) as batch_op:
         batch_op.drop_index("ix_prompts_queue")
-        batch_op.create_index("ix_prompts_open", ["project_id", "active_count", "id"], unique=False,
-                              postgresql_where=OPEN, sqlite_where=OPEN)
+        batch_op.create_index(
+            "ix_prompts_open", ["project_id", "active_count", "id"], unique=False, postgresql_where=OPEN, sqlite_where=OPEN
+        )
 
 
 def downgrade() -> None:

@@ -1,5 +1,6 @@
 """Agreement through the app: JSON, dashboard and CLI agree with each other and with the references;
 careless annotators stand out; low-agreement prompts get extra annotators; gold accuracy is shown."""
+
 import json
 import os
 import random
@@ -17,7 +18,10 @@ from tests.agreement.test_metrics_reference import brute_agreement
 def upload(client, project, headers, n, k=4):
     rows = [{"id": f"q{i}", "prompt": f"question {i}", "responses": [f"r{j} of {i}" for j in range(k)]} for i in range(n)]
     content = "\n".join(json.dumps(r) for r in rows).encode()
-    assert client.post(f"/api/projects/{project.id}/imports", files={"file": ("b.jsonl", content)}, headers=headers).status_code == 200
+    assert (
+        client.post(f"/api/projects/{project.id}/imports", files={"file": ("b.jsonl", content)}, headers=headers).status_code
+        == 200
+    )
 
 
 def label_all(client, project, headers, strategy, rng):
@@ -66,8 +70,7 @@ def test_json_matches_reference_and_flags_careless_annotators(client, db, labell
 
     db.rollback()
     stored = [RankingLabel(a.prompt_id, a.annotator_id, a.ranking) for a in db.scalars(select(Annotation))]
-    assert report["project"]["agreement_tie_half_pooled"]["value"] == pytest.approx(
-        brute_agreement(stored, "tie_half", "pooled"))
+    assert report["project"]["agreement_tie_half_pooled"]["value"] == pytest.approx(brute_agreement(stored, "tie_half", "pooled"))
 
     by_email = {a["email"]: a for a in report["annotators"]}
     assert by_email["first@example.org"]["position_bias"]["observed"] == 1.0
@@ -93,13 +96,23 @@ def test_dashboard_and_cli_show_the_same_numbers(client, labelled, login_as, db)
     assert 'class="alert" data-annotator="first@example.org"' in page.text  # highlighted
     assert "<svg" in page.text and "<script" not in page.text.split("</main>")[0]
 
-    cli = subprocess.run([sys.executable, "-m", "app.cli", "agreement", str(project.id)], capture_output=True,
-                         text=True, env=os.environ, timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "app.cli", "agreement", str(project.id)],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+    )
     assert cli.returncode == 0, cli.stderr
     line = next(l for l in cli.stdout.splitlines() if "agreement_tie_half_pooled" in l)
     assert f"{report['project']['agreement_tie_half_pooled']['value']:.3f}" in line
-    cli_json = subprocess.run([sys.executable, "-m", "app.cli", "agreement", str(project.id), "--json"],
-                              capture_output=True, text=True, env=os.environ, timeout=120)
+    cli_json = subprocess.run(
+        [sys.executable, "-m", "app.cli", "agreement", str(project.id), "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+    )
     assert json.loads(cli_json.stdout)["project"] == report["project"]
 
 
@@ -161,8 +174,12 @@ def test_gold_accuracy_per_annotator(client, db, make_user, make_project, bearer
     ids = list(db.scalars(select(Response.id).where(Response.prompt_id == prompt.id).order_by(Response.position)))
     bad_gold = client.put(f"/api/projects/{project.id}/prompts/{prompt.id}/gold", json={"ranking": [[ids[0]]]}, headers=staff)
     assert bad_gold.status_code == 422
-    assert client.put(f"/api/projects/{project.id}/prompts/{prompt.id}/gold", json={"ranking": [[i] for i in ids]},
-                      headers=staff).json()["is_gold"] is True
+    assert (
+        client.put(
+            f"/api/projects/{project.id}/prompts/{prompt.id}/gold", json={"ranking": [[i] for i in ids]}, headers=staff
+        ).json()["is_gold"]
+        is True
+    )
     # Gold prompts go to every annotator, beyond the overlap of 1.
     for user, order in ((good, ids), (bad, list(reversed(ids)))):
         h = bearer(user)
@@ -215,8 +232,10 @@ def test_gold_from_a_stored_label_on_the_prompt_page(client, db, make_user, make
     db.rollback()
     annotation = db.scalar(select(Annotation))
     browser = login_as(researcher)
-    page = browser.post(f"/projects/{project.id}/prompts/{annotation.prompt_id}/gold",
-                        data={"annotation_id": annotation.id, "csrf_token": browser.headers["X-CSRF-Token"]})
+    page = browser.post(
+        f"/projects/{project.id}/prompts/{annotation.prompt_id}/gold",
+        data={"annotation_id": annotation.id, "csrf_token": browser.headers["X-CSRF-Token"]},
+    )
     assert page.status_code == 200 and "gold" in page.text
     db.rollback()
     prompt = db.get(Prompt, annotation.prompt_id)

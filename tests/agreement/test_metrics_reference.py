@@ -1,4 +1,5 @@
 """Every metric against a reference implementation, on generated data with missing labels and ties."""
+
 import itertools
 import math
 import random
@@ -101,12 +102,14 @@ def test_ranking_alpha_matches_krippendorff(seed):
 
 def test_krippendorff_canonical_vector():
     nan = np.nan
-    data = np.array([
-        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
-    ])
+    data = np.array(
+        [
+            [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+            [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+            [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+            [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+        ]
+    )
     assert m.krippendorff_alpha(data, "nominal").value == pytest.approx(0.743, abs=1e-3)
     assert m.krippendorff_alpha(data, "ordinal").value == pytest.approx(0.815, abs=1e-3)
     assert m.krippendorff_alpha(data, "interval").value == pytest.approx(0.849, abs=1e-3)
@@ -184,7 +187,7 @@ def test_fleiss_kappa_with_unequal_raters_matches_the_formula(seed):
     n_i = rows.sum(axis=1)
     p_o = np.mean((rows * (rows - 1)).sum(axis=1) / (n_i * (n_i - 1)))
     pi = (every / every.sum(axis=1)[:, None]).mean(axis=0)
-    p_e = (pi ** 2).sum()
+    p_e = (pi**2).sum()
     assert m.fleiss_kappa(labels).value == pytest.approx((p_o - p_e) / (1 - p_e))
 
 
@@ -221,15 +224,21 @@ def test_pairwise_alpha_nominal_and_ordinal_strength_match_krippendorff(seed):
         nominal[i, j] = {"a": 0, "b": 1, "tie": 2}[l.choice]
         ordinal[i, j] = 0 if l.choice == "tie" else (4 - l.strength) * (-1 if l.choice == "a" else 1)
     assert m.pairwise_alpha(labels, "nominal").value == pytest.approx(
-        krippendorff.alpha(reliability_data=nominal, level_of_measurement="nominal"))
+        krippendorff.alpha(reliability_data=nominal, level_of_measurement="nominal")
+    )
     assert m.pairwise_alpha(labels, "ordinal").value == pytest.approx(
-        krippendorff.alpha(reliability_data=ordinal, level_of_measurement="ordinal"))
+        krippendorff.alpha(reliability_data=ordinal, level_of_measurement="ordinal")
+    )
 
 
 def test_rating_alpha_interval_matches_krippendorff():
     rng = random.Random(3)
-    ratings = [RatingLabel(q, a, "helpfulness", q * 10 + r, rng.randint(1, 7))
-               for q in range(10) for a in rng.sample(range(4), 3) for r in range(3)]
+    ratings = [
+        RatingLabel(q, a, "helpfulness", q * 10 + r, rng.randint(1, 7))
+        for q in range(10)
+        for a in rng.sample(range(4), 3)
+        for r in range(3)
+    ]
     annotators = sorted({x.annotator_id for x in ratings})
     units = sorted({(x.prompt_id, x.response_id) for x in ratings})
     data = np.full((len(annotators), len(units)), np.nan)
@@ -272,7 +281,7 @@ def test_careless_annotators_stand_out():
                 tiers[1], tiers[2] = tiers[2], tiers[1]
             labels.append(RankingLabel(q, a, tiers, shown_order=rng.sample(ids, 4)))
         shown = rng.sample(ids, 4)
-        labels.append(RankingLabel(q, 4, [[i] for i in shown], shown_order=shown))        # first shown on top
+        labels.append(RankingLabel(q, 4, [[i] for i in shown], shown_order=shown))  # first shown on top
         labels.append(RankingLabel(q, 5, random_tiers(rng, ids, 0.0), shown_order=rng.sample(ids, 4)))  # random
     by_id = {a["annotator_id"]: a for a in m.agreement_report(labels, kind="ranking")["annotators"]}
     assert by_id[4]["position_bias"]["observed"] == 1.0 and by_id[4]["position_bias"]["p_value"] < 1e-6

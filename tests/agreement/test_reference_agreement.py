@@ -1,5 +1,6 @@
 """Agreement with an imported reference label (a public dataset's choice), checked against a brute-force count
 on generated data: annotators who agree with it more or less often, reference ties, and prompts without one."""
+
 import json
 import random
 from collections import defaultdict
@@ -38,8 +39,16 @@ def labelled(client, make_user, make_project, bearer):
     for i in range(30):
         tie = rng.random() < 0.25
         score = rng.randint(1, 9)
-        rows.append({"prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}", "prompt_id": f"p{i}",
-                     "score_chosen": score + (0 if tie else 1), "score_rejected": score})
+        rows.append(
+            {
+                "prompt": f"question {i}",
+                "chosen": f"good {i}",
+                "rejected": f"bad {i}",
+                "prompt_id": f"p{i}",
+                "score_chosen": score + (0 if tie else 1),
+                "score_rejected": score,
+            }
+        )
         reference[f"question {i}"] = "tie" if tie else "good"
     rows += [{"id": f"plain{i}", "prompt": f"plain {i}", "responses": [f"good x{i}", f"bad x{i}"]} for i in range(5)]
     content = "\n".join(json.dumps(r) for r in rows).encode()
@@ -125,4 +134,8 @@ def test_no_reference_says_why(client, make_project, make_user, bearer):
     reference = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()["reference"]
     assert reference["prompts"] == 0 and reference["labels"] == 0
     assert reference["agreement_tie_half"] | {"definition": None} == {
-        "value": None, "reason": "no imported reference labels", "n": 0, "definition": None}
+        "value": None,
+        "reason": "no imported reference labels",
+        "n": 0,
+        "definition": None,
+    }

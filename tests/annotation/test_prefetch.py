@@ -1,4 +1,5 @@
 """The annotation page's prefetch: the next task, leased while the current one is shown, at most two leases."""
+
 import re
 
 from sqlalchemy import select
@@ -21,8 +22,13 @@ def task_of(html: str) -> int:
 
 def live_leases(db, project) -> list[int]:
     db.rollback()
-    return list(db.scalars(select(Assignment.id).where(
-        Assignment.project_id == project.id, Assignment.status == "leased").order_by(Assignment.id)))
+    return list(
+        db.scalars(
+            select(Assignment.id)
+            .where(Assignment.project_id == project.id, Assignment.status == "leased")
+            .order_by(Assignment.id)
+        )
+    )
 
 
 def test_leases_a_second_task_and_returns_it_again(client, db, setup):

@@ -1,4 +1,5 @@
 """The task queue: fewest-served first, never over the overlap, leases that expire, one label per task."""
+
 import threading
 from datetime import timedelta
 
@@ -21,8 +22,14 @@ def add_prompts(db):
         db.add(batch)
         db.flush()
         chunk = [
-            ParsedPrompt(location=f"line {i}", external_id=f"p{i}", messages=[{"role": "user", "content": f"prompt {i}"}],
-                         is_chat=False, responses=[ParsedResponse(f"r{i}-{j}", None, None) for j in range(k)], metadata=None)
+            ParsedPrompt(
+                location=f"line {i}",
+                external_id=f"p{i}",
+                messages=[{"role": "user", "content": f"prompt {i}"}],
+                is_chat=False,
+                responses=[ParsedResponse(f"r{i}-{j}", None, None) for j in range(k)],
+                metadata=None,
+            )
             for i in range(n)
         ]
         _write_chunk(session=db, project=project, batch=batch, chunk=chunk, seen=set(), result=ImportResult())
@@ -80,7 +87,9 @@ class TestNext:
         while (response := next_task(client, project, h)).status_code == 200:
             task = response.json()
             seen.append(task["prompt_id"])
-            assert client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=h).status_code == 201
+            assert (
+                client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=h).status_code == 201
+            )
         assert response.status_code == 204
         assert sorted(seen) == prompt_ids
 
@@ -128,12 +137,17 @@ class TestSubmit:
         return client.post(f"/api/tasks/{task_id}/annotations", json=body, headers=headers)
 
     def test_ranking_with_ties_is_stored_with_shown_order(self, client, db, setup):
-        project, (h,), _ = setup(n_annotators=1, n_prompts=1, allow_ties=True,
-                                 rating_criteria=[{"name": "helpfulness", "min": 1, "max": 7}])
+        project, (h,), _ = setup(
+            n_annotators=1, n_prompts=1, allow_ties=True, rating_criteria=[{"name": "helpfulness", "min": 1, "max": 7}]
+        )
         task = next_task(client, project, h).json()
         ids = [r["id"] for r in task["responses"]]
-        body = {"ranking": [[ids[2]], [ids[0], ids[3]], [ids[1]]], "rationale": "C is best", "time_spent_ms": 4200,
-                "ratings": {"helpfulness": {str(ids[2]): 7, str(ids[1]): 2}}}
+        body = {
+            "ranking": [[ids[2]], [ids[0], ids[3]], [ids[1]]],
+            "rationale": "C is best",
+            "time_spent_ms": 4200,
+            "ratings": {"helpfulness": {str(ids[2]): 7, str(ids[1]): 2}},
+        }
         response = self.submit(client, task["task_id"], body, h)
         assert response.status_code == 201, response.text
         db.rollback()
@@ -166,8 +180,14 @@ class TestSubmit:
         assert message in response.json()["detail"]
 
     def test_pairwise_with_strength_and_tie(self, client, db, setup):
-        project, (a, b), _ = setup(n_annotators=2, n_prompts=1, k=2, kind="pairwise", allow_ties=True,
-                                   strength_scale=["much better", "better", "slightly better"])
+        project, (a, b), _ = setup(
+            n_annotators=2,
+            n_prompts=1,
+            k=2,
+            kind="pairwise",
+            allow_ties=True,
+            strength_scale=["much better", "better", "slightly better"],
+        )
         task = next_task(client, project, a).json()
         x, y = (r["id"] for r in task["responses"])
         assert self.submit(client, task["task_id"], {"chosen": x, "rejected": y}, a).status_code == 422  # strength required
@@ -191,7 +211,9 @@ class TestSubmit:
         t1 = next_task(client, project, a).json()
         assert self.submit(client, t1["task_id"], {"none_acceptable": True}, a).status_code == 201
         t2 = next_task(client, project, b).json()
-        assert self.submit(client, t2["task_id"], {"flag": "harmful", "flag_reason": "gives dangerous advice"}, b).status_code == 201
+        assert (
+            self.submit(client, t2["task_id"], {"flag": "harmful", "flag_reason": "gives dangerous advice"}, b).status_code == 201
+        )
         db.rollback()
         flagged = db.scalar(select(Annotation).where(Annotation.flag.is_not(None)))
         assert (flagged.flag, flagged.flag_reason, flagged.ranking) == ("harmful", "gives dangerous advice", None)
@@ -263,7 +285,9 @@ class TestSkip:
     def test_skip_releases_and_is_not_offered_again(self, client, db, setup):
         project, (h,), prompt_ids = setup(n_annotators=1, n_prompts=2)
         first = next_task(client, project, h).json()
-        assert client.post(f"/api/tasks/{first['task_id']}/skip", json={"reason": "not my language"}, headers=h).status_code == 204
+        assert (
+            client.post(f"/api/tasks/{first['task_id']}/skip", json={"reason": "not my language"}, headers=h).status_code == 204
+        )
         second = next_task(client, project, h).json()
         assert second["prompt_id"] != first["prompt_id"]
         client.post(f"/api/tasks/{second['task_id']}/skip", headers=h)
@@ -322,17 +346,24 @@ class TestConcurrency:
 
 
 class TestQueueIndex:
-    """"Next" must not scan the project: the queue query is answered from the partial index of open prompts."""
+    """ "Next" must not scan the project: the queue query is answered from the partial index of open prompts."""
 
     def queue_sql(self, db, project_id: int, annotator_id: int) -> str:
         from sqlalchemy import exists
 
         from app.models import Assignment, AssignmentStatus, Prompt
 
-        seen = exists().where(Assignment.prompt_id == Prompt.id, Assignment.annotator_id == annotator_id,
-                              Assignment.status != AssignmentStatus.expired)
-        query = (select(Prompt.id).where(Prompt.project_id == project_id, Prompt.active_count < Prompt.target_overlap, ~seen)
-                 .order_by(Prompt.active_count, Prompt.id).limit(1))
+        seen = exists().where(
+            Assignment.prompt_id == Prompt.id,
+            Assignment.annotator_id == annotator_id,
+            Assignment.status != AssignmentStatus.expired,
+        )
+        query = (
+            select(Prompt.id)
+            .where(Prompt.project_id == project_id, Prompt.active_count < Prompt.target_overlap, ~seen)
+            .order_by(Prompt.active_count, Prompt.id)
+            .limit(1)
+        )
         return str(query.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
 
     def test_queue_query_uses_the_open_prompts_index(self, db, setup):
@@ -350,11 +381,19 @@ class TestQueueIndex:
         project, (h,), _ = setup(n_annotators=1, n_prompts=2, overlap=1)
         for _ in range(2):
             task = next_task(client, project, h).json()
-            assert client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=h).status_code == 201
+            assert (
+                client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=h).status_code == 201
+            )
         assert next_task(client, project, h).status_code == 204
         db.rollback()
-        assert db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id,
-                                                                         Prompt.active_count < Prompt.target_overlap)) == 0
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(Prompt)
+                .where(Prompt.project_id == project.id, Prompt.active_count < Prompt.target_overlap)
+            )
+            == 0
+        )
 
 
 class TestMoreAnnotatorsThanThreads:
@@ -378,8 +417,9 @@ class TestMoreAnnotatorsThanThreads:
 
         async def label(client, h) -> tuple[int, int]:
             task = await client.get(f"/api/projects/{project.id}/next", headers=h)
-            stored = await client.post(f"/api/tasks/{task.json()['task_id']}/annotations", json=rank_as_shown(task.json()),
-                                       headers=h)
+            stored = await client.post(
+                f"/api/tasks/{task.json()['task_id']}/annotations", json=rank_as_shown(task.json()), headers=h
+            )
             return task.status_code, stored.status_code
 
         async def everyone() -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ by `python -m app.cli demo`: a temporary SQLite file, or PostgreSQL from TEST_DA
 `demo --reset`, and emptied again afterwards so the unit tests sharing that database start clean).
 Screenshots go to artifacts/screenshots/ (git-ignored).
 """
+
 import os
 import re
 import shutil
@@ -20,8 +21,15 @@ from bench.common import serve
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 DEMO_PROJECTS = {"Demo: assistant responses", "Demo: chosen vs rejected"}  # made by app/demo.py
 
 
@@ -29,12 +37,13 @@ DEMO_PROJECTS = {"Demo: assistant responses", "Demo: chosen vs rejected"}  # mad
 class Server:
     url: str
     projects: dict[str, int]  # demo project name -> id
-    database_url: str         # the server's database, for tests to check what it stored
+    database_url: str  # the server's database, for tests to check what it stored
 
 
 def _cli(env: dict, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"app.cli {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -57,8 +66,12 @@ def _wipe(url: str) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     shared_url = os.environ.get("TEST_DATABASE_URL")
     tmp = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret",
-           "DATABASE_URL": shared_url or f"sqlite:///{tmp}/preflab.db"}
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": "browser-test-secret",
+        "DATABASE_URL": shared_url or f"sqlite:///{tmp}/preflab.db",
+    }
     if shared_url:
         if "--reset" not in _cli(env, "demo", "--help"):
             pytest.skip("TEST_DATABASE_URL is set but `app.cli demo --reset` is not available to empty it")

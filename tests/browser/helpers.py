@@ -1,4 +1,5 @@
 """Shared by the browser tests: the demo accounts, logging in, the CSRF token, the skip rule."""
+
 import os
 import re
 import shutil

@@ -1,4 +1,5 @@
 """The annotation page in a real browser: keyboard ranking, drag and drop, pairwise keys, skip, untrusted text."""
+
 import json
 import re
 
@@ -147,7 +148,11 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, scree
     admin = new_context()
     login(admin.new_page(), ADMIN)
     assert export_pairs(admin, server.projects[RANKING_PROJECT], stored["id"]) == {
-        (ids["D"], ids["C"]), (ids["D"], ids["B"]), (ids["D"], ids["A"]), (ids["C"], ids["B"]), (ids["C"], ids["A"])
+        (ids["D"], ids["C"]),
+        (ids["D"], ids["B"]),
+        (ids["D"], ids["A"]),
+        (ids["C"], ids["B"]),
+        (ids["C"], ids["A"]),
     }  # B and A are tied: no pair between them
 
 
@@ -163,7 +168,7 @@ def test_rank_by_drag_and_drop_and_buttons(page: Page, server, db, screenshot_di
     assert card_order(page) == ["D", "B", "C", "A"]
     page.click("#card-C [data-act=tie]")  # C ties with B
     page.click("#card-B [data-act=down]")  # B leaves the tie, just below it: D C B A
-    page.click("#card-A [data-act=up]")    # D C A B
+    page.click("#card-A [data-act=up]")  # D C A B
     assert card_order(page) == ["D", "C", "A", "B"]
     expect(page.locator("#card-D [data-act=up]")).to_be_disabled()
     page.locator("#card-A select[data-criterion=helpfulness]").select_option("6")
@@ -253,9 +258,18 @@ def test_skip_with_a_reason(page: Page, new_context, server, db, screenshot_dir)
 def leases(db, project_id: int) -> list[int]:
     """The annotator's live leases in the project, oldest first."""
     with db() as session:
-        return list(session.scalars(select(Assignment.id).join(User, User.id == Assignment.annotator_id).where(
-            User.email == ANNOTATOR, Assignment.project_id == project_id, Assignment.status == "leased",
-        ).order_by(Assignment.id)))
+        return list(
+            session.scalars(
+                select(Assignment.id)
+                .join(User, User.id == Assignment.annotator_id)
+                .where(
+                    User.email == ANNOTATOR,
+                    Assignment.project_id == project_id,
+                    Assignment.status == "leased",
+                )
+                .order_by(Assignment.id)
+            )
+        )
 
 
 def test_next_task_appears_without_a_page_load(page: Page, server, db, screenshot_dir):
@@ -335,7 +349,7 @@ def test_shortcut_help_toggles(page: Page, server):
 XSS_RESPONSES = [
     "<script>window.__pwned = 1; alert('script')</script>",
     "<img src=x onerror=\"window.__pwned = 2; alert('img')\">",
-    "[click me](javascript:window.__pwned=3) and <a href=\"javascript:alert(4)\">raw link</a>",
+    '[click me](javascript:window.__pwned=3) and <a href="javascript:alert(4)">raw link</a>',
     "<svg onload=\"window.__pwned = 5; alert('svg')\"></svg> ```\n<script>alert(6)</script>\n```",
     "x" * 5000 + " " + "https://example.org/" + "y" * 3000,
 ]
@@ -346,23 +360,40 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
     admin_page = admin.new_page()
     login(admin_page, ADMIN)
     token = {"X-CSRF-Token": csrf(admin_page)}
-    created = admin.request.post("/api/projects", headers=token, data={
-        "name": "XSS check", "kind": "ranking", "overlap": 1,
-        "guidelines": "<script>window.__pwned = 7</script> [guide](javascript:alert(8))",
-    })
+    created = admin.request.post(
+        "/api/projects",
+        headers=token,
+        data={
+            "name": "XSS check",
+            "kind": "ranking",
+            "overlap": 1,
+            "guidelines": "<script>window.__pwned = 7</script> [guide](javascript:alert(8))",
+        },
+    )
     assert created.status == 201, created.text()
     project_id = created.json()["id"]
     member = admin.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR})
     assert member.ok, member.text()
-    row = {"id": "xss-1", "prompt": [
-        {"role": "system", "content": "<img src=x onerror=alert('system')>"},
-        {"role": "user", "content": "Say <script>alert('prompt')</script> " + "z" * 4000},
-    ], "responses": [{"text": t} for t in XSS_RESPONSES]}
+    row = {
+        "id": "xss-1",
+        "prompt": [
+            {"role": "system", "content": "<img src=x onerror=alert('system')>"},
+            {"role": "user", "content": "Say <script>alert('prompt')</script> " + "z" * 4000},
+        ],
+        "responses": [{"text": t} for t in XSS_RESPONSES],
+    }
     benign = {"id": "ok-1", "prompt": "Pick one", "responses": ["fine", "also fine"]}  # shown first
-    upload = admin.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={
-        "file": {"name": "xss.jsonl", "mimeType": "application/x-ndjson",
-                 "buffer": (json.dumps(benign) + "\n" + json.dumps(row)).encode()},
-    })
+    upload = admin.request.post(
+        f"/api/projects/{project_id}/imports",
+        headers=token,
+        multipart={
+            "file": {
+                "name": "xss.jsonl",
+                "mimeType": "application/x-ndjson",
+                "buffer": (json.dumps(benign) + "\n" + json.dumps(row)).encode(),
+            },
+        },
+    )
     assert upload.ok, upload.text()
 
     errors = console_errors(page)
@@ -377,7 +408,7 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
         expect(main).to_contain_text("<script>window.__pwned = 1; alert('script')</script>")
         expect(main).to_contain_text("<img src=x onerror=")
         expect(main).to_contain_text("<svg onload=")
-        expect(main).to_contain_text("<a href=\"javascript:alert(4)\">raw link</a>")
+        expect(main).to_contain_text('<a href="javascript:alert(4)">raw link</a>')
         assert main.locator("script, img, svg, iframe, [onerror], [onload]").count() == 0
         assert main.locator("a[href^='javascript' i]").count() == 0
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # long lines wrap

@@ -1,4 +1,5 @@
 """Logging in, uploading prompts through the project page's form, downloading an export, in a real browser."""
+
 import json
 import re
 from itertools import combinations
@@ -13,8 +14,9 @@ pytestmark = requires_browser
 
 
 def new_project(admin: BrowserContext, token: str, name: str, *, members: tuple[str, ...] = ()) -> int:
-    created = admin.request.post("/api/projects", headers={"X-CSRF-Token": token},
-                                 data={"name": name, "kind": "ranking", "overlap": 1, "allow_ties": True})
+    created = admin.request.post(
+        "/api/projects", headers={"X-CSRF-Token": token}, data={"name": name, "kind": "ranking", "overlap": 1, "allow_ties": True}
+    )
     assert created.status == 201, created.text()
     project_id = created.json()["id"]
     for email in members:
@@ -60,8 +62,8 @@ GOOD = [
 ]
 BAD = [
     {"id": "bad-1", "prompt": "A fine prompt", "responses": ["fine", "also fine"]},  # valid, yet not imported
-    {"id": "bad-2", "prompt": "Second", "responses": ["ok", ""]},                    # line 2: empty response
-    {"id": "bad-3", "responses": ["x", "y"]},                                         # line 3: no prompt
+    {"id": "bad-2", "prompt": "Second", "responses": ["ok", ""]},  # line 2: empty response
+    {"id": "bad-3", "responses": ["x", "y"]},  # line 3: no prompt
 ]
 
 
@@ -75,19 +77,24 @@ def test_admin_uploads_through_the_form(page: Page, db, server, screenshot_dir):
     page.goto(f"/projects/{project_id}")
     upload = page.locator("#upload")
     upload.locator("input[type=file]").set_input_files(
-        {"name": "good.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(GOOD)})
+        {"name": "good.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(GOOD)}
+    )
     upload.get_by_role("button", name="Upload").click()
     expect(page.locator("#import-result")).to_have_text("Imported 3, skipped 0 already present.")
     expect(page.locator("#stat-prompts")).to_have_text("3")
     page.screenshot(path=screenshot_dir / "upload-ok.png", full_page=True)
     with db() as session:
-        stored = {p.external_id: [r.text for r in session.scalars(
-            select(Response).where(Response.prompt_id == p.id).order_by(Response.position))]
-            for p in session.scalars(select(Prompt).where(Prompt.project_id == project_id))}
+        stored = {
+            p.external_id: [
+                r.text for r in session.scalars(select(Response).where(Response.prompt_id == p.id).order_by(Response.position))
+            ]
+            for p in session.scalars(select(Prompt).where(Prompt.project_id == project_id))
+        }
     assert stored == {row["id"]: row["responses"] for row in GOOD}
 
     upload.locator("input[type=file]").set_input_files(
-        {"name": "bad.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(BAD)})
+        {"name": "bad.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(BAD)}
+    )
     upload.get_by_role("button", name="Upload").click()
     result = page.locator("#import-result")
     expect(result).to_contain_text("Nothing was imported: 2 errors.")
@@ -101,7 +108,8 @@ def test_admin_uploads_through_the_form(page: Page, db, server, screenshot_dir):
 
     # Uploading the good file again: its ids are already there.
     upload.locator("input[type=file]").set_input_files(
-        {"name": "good.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(GOOD)})
+        {"name": "good.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl(GOOD)}
+    )
     upload.get_by_role("button", name="Upload").click()
     expect(page.locator("#import-result")).to_have_text("Imported 0, skipped 3 already present.")
     assert prompt_count(db, project_id) == 3
@@ -114,8 +122,11 @@ def test_researcher_downloads_an_export(page: Page, new_context, db, server, scr
     token = csrf(admin_page)
     project_id = new_project(admin, token, "Export check", members=(ANNOTATOR,))
     row = {"id": "ex-1", "prompt": "Best fruit?", "responses": ["apple", "banana", "cherry", "date"]}
-    imported = admin.request.post(f"/api/projects/{project_id}/imports", headers={"X-CSRF-Token": token}, multipart={
-        "file": {"name": "one.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl([row])}})
+    imported = admin.request.post(
+        f"/api/projects/{project_id}/imports",
+        headers={"X-CSRF-Token": token},
+        multipart={"file": {"name": "one.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl([row])}},
+    )
     assert imported.ok, imported.text()
 
     # The annotator labels it in the browser: cherry first, apple and date tied, banana last.
@@ -141,11 +152,19 @@ def test_researcher_downloads_an_export(page: Page, new_context, db, server, scr
 
     with db() as session:
         [label] = session.scalars(select(Annotation).where(Annotation.project_id == project_id)).all()
-        expected = {(by_text["cherry"], by_text["apple"]), (by_text["cherry"], by_text["date"]),
-                    (by_text["cherry"], by_text["banana"]), (by_text["apple"], by_text["banana"]),
-                    (by_text["date"], by_text["banana"])}  # apple = date: no pair between them
-        pairs = {(better, worse) for i, j in combinations(range(len(label.ranking)), 2)
-                 for better in label.ranking[i] for worse in label.ranking[j]}
+        expected = {
+            (by_text["cherry"], by_text["apple"]),
+            (by_text["cherry"], by_text["date"]),
+            (by_text["cherry"], by_text["banana"]),
+            (by_text["apple"], by_text["banana"]),
+            (by_text["date"], by_text["banana"]),
+        }  # apple = date: no pair between them
+        pairs = {
+            (better, worse)
+            for i, j in combinations(range(len(label.ranking)), 2)
+            for better in label.ranking[i]
+            for worse in label.ranking[j]
+        }
         assert pairs == expected, label.ranking
         label_id, annotator_id = label.id, label.annotator_id
 
@@ -164,5 +183,9 @@ def test_researcher_downloads_an_export(page: Page, new_context, db, server, scr
     assert {(r["chosen_response_id"], r["rejected_response_id"]) for r in lines} == expected
     for r in lines:  # the default template is hh: TRL's prompt + chosen reads as one transcript
         assert (r["prompt"], r["prompt_id"], r["annotation_id"], r["annotator_id"]) == (
-            "\n\nHuman: Best fruit?\n\nAssistant:", "ex-1", label_id, annotator_id)
+            "\n\nHuman: Best fruit?\n\nAssistant:",
+            "ex-1",
+            label_id,
+            annotator_id,
+        )
         assert (r["chosen"], r["rejected"]) == (" " + text[r["chosen_response_id"]], " " + text[r["rejected_response_id"]])

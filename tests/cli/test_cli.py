@@ -1,4 +1,5 @@
 """The `preflab` command line, run as a real process against the test database."""
+
 import json
 import os
 import subprocess
@@ -22,7 +23,10 @@ def test_user_project_import_export_round(tmp_path, client):
     assert "created annotator ann@example.org" in token_line
     token = token_line.split("API token (shown once): ")[1].strip()
     preflab("user", "create", "res@example.org", "--role", "researcher", "--password", "longenough")
-    assert "created ranking project 'cli project'" in preflab("project", "create", "cli project", "--kind", "ranking", "--overlap", "1").stdout
+    assert (
+        "created ranking project 'cli project'"
+        in preflab("project", "create", "cli project", "--kind", "ranking", "--overlap", "1").stdout
+    )
     preflab("project", "add-member", "cli project", "ann@example.org")
     batch = tmp_path / "batch.jsonl"
     batch.write_text('{"id": "a", "prompt": "p", "responses": ["best", "mid", "worst"]}\n')
@@ -42,7 +46,8 @@ def test_user_project_import_export_round(tmp_path, client):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # The default template is hh (TRL joins prompt + chosen); --template raw keeps the text as stored.
     assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {
-        ("\n\nHuman: p\n\nAssistant:", c, r) for c, r in ((" best", " mid"), (" best", " worst"), (" mid", " worst"))}
+        ("\n\nHuman: p\n\nAssistant:", c, r) for c, r in ((" best", " mid"), (" best", " worst"), (" mid", " worst"))
+    }
     preflab("export", "cli project", "--format", "trl", "--template", "raw", "--out", str(out))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(r["chosen"], r["rejected"]) for r in rows} == {("best", "mid"), ("best", "worst"), ("mid", "worst")}
@@ -98,4 +103,6 @@ def test_demo_dashboard_singles_out_the_careless_seeded_raters(client, db, make_
     assert by_email["firstshown@example.org"]["position_bias"]["observed"] == 1.0
     assert by_email["firstshown@example.org"]["position_bias"]["p_value"] < 0.01
     loo = {email: a["loo_agreement"]["value"] for email, a in by_email.items()}
-    assert max(loo["random@example.org"], loo["firstshown@example.org"]) < min(loo["rater@example.org"], loo["rater2@example.org"])
+    assert max(loo["random@example.org"], loo["firstshown@example.org"]) < min(
+        loo["rater@example.org"], loo["rater2@example.org"]
+    )

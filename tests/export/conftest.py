@@ -1,6 +1,7 @@
 """Export fixtures: projects with prompts imported as users import them, and labels stored as the
 annotation service stores them (tiers of response ids), written straight to the database so each test
 can set up exactly the ties, strengths, flags and annotator counts it is about."""
+
 import io
 import os
 from datetime import timedelta
@@ -26,8 +27,9 @@ class Seeder:
         project = self.make_project(**fields)
         content = b"\n".join(orjson.dumps(r) for r in rows)
         self.db.commit()
-        result = prompts_service.import_batch(session=self.db, project=project, stream=io.BytesIO(content),
-                                              filename="b.jsonl", uploaded_by=None)
+        result = prompts_service.import_batch(
+            session=self.db, project=project, stream=io.BytesIO(content), filename="b.jsonl", uploaded_by=None
+        )
         assert result.ok, result.errors
         self.db.commit()
         return project
@@ -44,14 +46,27 @@ class Seeder:
         responses = self.responses(project, external_id)
         ids = [r.id for r in responses]
         shown = list(reversed(ids))
-        assignment = Assignment(project_id=project.id, prompt_id=responses[0].prompt_id, annotator_id=annotator.id,
-                                status="done", lease_expires_at=utcnow() + timedelta(minutes=30), shown_order=shown)
+        assignment = Assignment(
+            project_id=project.id,
+            prompt_id=responses[0].prompt_id,
+            annotator_id=annotator.id,
+            status="done",
+            lease_expires_at=utcnow() + timedelta(minutes=30),
+            shown_order=shown,
+        )
         self.db.add(assignment)
         self.db.flush()
-        annotation = Annotation(assignment_id=assignment.id, project_id=project.id, prompt_id=responses[0].prompt_id,
-                                annotator_id=annotator.id, kind=project.kind,
-                                ranking=[[ids[i] for i in tier] for tier in tiers] if tiers else None,
-                                shown_order=shown, time_spent_ms=1234, **fields)
+        annotation = Annotation(
+            assignment_id=assignment.id,
+            project_id=project.id,
+            prompt_id=responses[0].prompt_id,
+            annotator_id=annotator.id,
+            kind=project.kind,
+            ranking=[[ids[i] for i in tier] for tier in tiers] if tiers else None,
+            shown_order=shown,
+            time_spent_ms=1234,
+            **fields,
+        )
         self.db.add(annotation)
         self.db.commit()
         return annotation

@@ -1,5 +1,6 @@
 """Export over HTTP (streamed file, Parquet, zipped dataset folder, 422s naming the parameter), from the
 CLI (file and folder, progress on stderr) and the project page's form."""
+
 import gzip
 import io
 import json
@@ -29,8 +30,11 @@ def labelled(seed):
 
 
 def test_jsonl_gzip_stream(client, make_user, bearer, labelled):
-    response = client.get(URL.format(labelled.id), params={"format": "trl", "file_type": "jsonl.gz", "ties": "keep"},
-                          headers=bearer(make_user(Role.researcher)))
+    response = client.get(
+        URL.format(labelled.id),
+        params={"format": "trl", "file_type": "jsonl.gz", "ties": "keep"},
+        headers=bearer(make_user(Role.researcher)),
+    )
     assert response.status_code == 200 and response.headers["content-type"] == "application/gzip"
     assert 'filename="http_project-trl.jsonl.gz"' in response.headers["content-disposition"]
     rows = [json.loads(line) for line in gzip.decompress(response.content).splitlines()]
@@ -38,16 +42,27 @@ def test_jsonl_gzip_stream(client, make_user, bearer, labelled):
 
 
 def test_parquet_download(client, make_user, bearer, labelled):
-    response = client.get(URL.format(labelled.id), params={"format": "listwise", "file_type": "parquet"},
-                          headers=bearer(make_user(Role.admin)))
+    response = client.get(
+        URL.format(labelled.id), params={"format": "listwise", "file_type": "parquet"}, headers=bearer(make_user(Role.admin))
+    )
     assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.apache.parquet"
     table = pq.read_table(io.BytesIO(response.content))
     assert table.num_rows == 40 and table.column_names[:2] == ["prompt", "responses"]
 
 
 def test_dataset_folder_as_zip(client, make_user, bearer, labelled, tmp_path):
-    response = client.get(URL.format(labelled.id), headers=bearer(make_user(Role.researcher)), params={
-        "format": "trl", "folder": "true", "file_type": "parquet", "test_fraction": "0.3", "consensus": "borda", "template": "hh"})
+    response = client.get(
+        URL.format(labelled.id),
+        headers=bearer(make_user(Role.researcher)),
+        params={
+            "format": "trl",
+            "folder": "true",
+            "file_type": "parquet",
+            "test_fraction": "0.3",
+            "consensus": "borda",
+            "template": "hh",
+        },
+    )
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert sorted(archive.namelist()) == ["README.md", "data/test.parquet", "data/train.parquet", "manifest.json"]
@@ -56,22 +71,28 @@ def test_dataset_folder_as_zip(client, make_user, bearer, labelled, tmp_path):
     assert set(dd) == {"train", "test"} and not set(dd["train"]["prompt_id"]) & set(dd["test"]["prompt_id"])
     # Borda of a0 > b0 > c0 and (a0 = b0) > c0: mean ranks 1.25, 1.75, 3 -> three tiers, three pairs a prompt
     assert len(dd["train"]) + len(dd["test"]) == 20 * 3
-    assert {(r["votes_chosen"], r["votes_rejected"], r["votes_tie"]) for r in dd["train"] if r["chosen"] == " a0"} <= {(1, 0, 1), (2, 0, 0)}
+    assert {(r["votes_chosen"], r["votes_rejected"], r["votes_tie"]) for r in dd["train"] if r["chosen"] == " a0"} <= {
+        (1, 0, 1),
+        (2, 0, 0),
+    }
     row = dd["train"][0]
     assert row["prompt"].endswith("\n\nAssistant:") and row["chosen"].startswith(" ")
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"format": "csv"}, "format"),
-    ({"file_type": "xlsx"}, "file_type"),
-    ({"pairs": "some"}, "pairs"),
-    ({"min_agreement": "2"}, "min_agreement"),
-    ({"test_fraction": "1"}, "test_fraction"),
-    ({"bogus": "1"}, "bogus"),
-    ({"format": "raw", "pairs": "adjacent"}, "pairs"),
-    ({"format": "listwise", "margin": "rank_distance"}, "margin"),
-    ({"margin": "llama2_large"}, "margin"),  # a ranking project has no strength scale
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"format": "csv"}, "format"),
+        ({"file_type": "xlsx"}, "file_type"),
+        ({"pairs": "some"}, "pairs"),
+        ({"min_agreement": "2"}, "min_agreement"),
+        ({"test_fraction": "1"}, "test_fraction"),
+        ({"bogus": "1"}, "bogus"),
+        ({"format": "raw", "pairs": "adjacent"}, "pairs"),
+        ({"format": "listwise", "margin": "rank_distance"}, "margin"),
+        ({"margin": "llama2_large"}, "margin"),  # a ranking project has no strength scale
+    ],
+)
 def test_bad_options_are_422_naming_the_parameter(client, make_user, bearer, labelled, params, field):
     response = client.get(URL.format(labelled.id), params=params, headers=bearer(make_user(Role.admin)))
     assert response.status_code == 422, response.text
@@ -82,9 +103,27 @@ def test_project_page_has_the_export_form(login_as, make_user, labelled):
     page = login_as(make_user(Role.researcher)).get(f"/projects/{labelled.id}")
     assert page.status_code == 200
     html = page.text
-    assert f'action="http://testserver/api/projects/{labelled.id}/export"' in html or f'action="/api/projects/{labelled.id}/export"' in html
-    for name in ("format", "file_type", "pairs", "consensus", "margin", "ties", "min_agreement", "min_annotators",
-                 "exclude_flagged", "exclude_gold", "dedupe", "test_fraction", "seed", "template", "labels"):
+    assert (
+        f'action="http://testserver/api/projects/{labelled.id}/export"' in html
+        or f'action="/api/projects/{labelled.id}/export"' in html
+    )
+    for name in (
+        "format",
+        "file_type",
+        "pairs",
+        "consensus",
+        "margin",
+        "ties",
+        "min_agreement",
+        "min_annotators",
+        "exclude_flagged",
+        "exclude_gold",
+        "dedupe",
+        "test_fraction",
+        "seed",
+        "template",
+        "labels",
+    ):
         assert f'name="{name}"' in html, name
     assert '<option value="trl-chat"' in html and 'name="folder" value="true" checked' in html
 
@@ -93,8 +132,12 @@ def test_form_defaults_download_a_loadable_folder(login_as, make_user, labelled,
     """What the page's Download button sends by default (a browser submits every field)."""
     client = login_as(make_user(Role.researcher))
     from app.export.options import form_fields
-    params = {f["name"]: ("" if f["default"] is None else str(f["default"]).lower() if f["kind"] == "bool" else str(f["default"]))
-              for f in form_fields() if not (f["kind"] == "bool" and not f["default"])}
+
+    params = {
+        f["name"]: ("" if f["default"] is None else str(f["default"]).lower() if f["kind"] == "bool" else str(f["default"]))
+        for f in form_fields()
+        if not (f["kind"] == "bool" and not f["default"])
+    }
     response = client.get(URL.format(labelled.id), params=params)
     assert response.status_code == 200, response.text
     zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path / "ds")
@@ -110,16 +153,38 @@ def preflab(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_folder_and_file(labelled, tmp_path):
-    result = preflab("export", "http project", "--format", "trl-chat", "--folder", "--test-fraction", "0.5", "--seed", "1",
-                     "--out", str(tmp_path / "ds"))
+    result = preflab(
+        "export",
+        "http project",
+        "--format",
+        "trl-chat",
+        "--folder",
+        "--test-fraction",
+        "0.5",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "ds"),
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert f"wrote {sum(manifest['counts']['rows'].values())} pairs" in result.stderr
     assert "prompts" in result.stderr  # the progress counter
     dd = load_dataset(str(tmp_path / "ds"))
-    assert set(dd) == {"train", "test"} and dd["train"].features["chosen"] == List({"role": Value("string"), "content": Value("string")})
-    result = preflab("export", "http project", "--format", "raw", "--file-type", "parquet", "--exclude-flagged", "--out",
-                     str(tmp_path / "raw.parquet"))
+    assert set(dd) == {"train", "test"} and dd["train"].features["chosen"] == List(
+        {"role": Value("string"), "content": Value("string")}
+    )
+    result = preflab(
+        "export",
+        "http project",
+        "--format",
+        "raw",
+        "--file-type",
+        "parquet",
+        "--exclude-flagged",
+        "--out",
+        str(tmp_path / "raw.parquet"),
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 40 rows" in result.stderr
     assert pq.read_table(tmp_path / "raw.parquet").num_rows == 40

@@ -1,4 +1,5 @@
 """TRL export v1: the pairs match what was ranked."""
+
 import itertools
 import json
 import random
@@ -35,8 +36,15 @@ def test_export_matches_labels(client, make_user, make_project, bearer):
     annotator = make_user(Role.annotator)
     project = make_project(members=[annotator], allow_ties=True, overlap=1)
     staff = bearer(make_user(Role.researcher))
-    content = "\n".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}", "responses": [f"ans {i}-{j}" for j in range(4)]}) for i in range(2))
-    assert client.post(f"/api/projects/{project.id}/imports", files={"file": ("b.jsonl", content.encode())}, headers=staff).status_code == 200
+    content = "\n".join(
+        json.dumps({"id": f"q{i}", "prompt": f"question {i}", "responses": [f"ans {i}-{j}" for j in range(4)]}) for i in range(2)
+    )
+    assert (
+        client.post(
+            f"/api/projects/{project.id}/imports", files={"file": ("b.jsonl", content.encode())}, headers=staff
+        ).status_code
+        == 200
+    )
     h = bearer(annotator)
     expected = set()
     for tie in (False, True):
@@ -52,7 +60,8 @@ def test_export_matches_labels(client, make_user, make_project, bearer):
     assert len(rows) == 6 + 5  # 4 responses: C(4,2) = 6 pairs; with one 2-way tie: 6 - 1
     # The default template is hh: TRL's prompt + chosen reads "\n\nHuman: …\n\nAssistant: …".
     assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {
-        (f"\n\nHuman: {p}\n\nAssistant:", " " + c, " " + r) for p, c, r in expected}
+        (f"\n\nHuman: {p}\n\nAssistant:", " " + c, " " + r) for p, c, r in expected
+    }
     assert all(r["annotator_id"] == annotator.id and r["prompt_id"] in {"q0", "q1"} for r in rows)
     raw = client.get(f"/api/projects/{project.id}/export?format=trl&template=raw", headers=staff)
     assert {(r["prompt"], r["chosen"], r["rejected"]) for r in map(json.loads, raw.text.splitlines())} == expected
@@ -62,20 +71,27 @@ def test_pairwise_and_tie_and_none_acceptable(client, make_user, make_project, b
     a1, a2, a3 = (make_user(Role.annotator) for _ in range(3))
     project = make_project(members=[a1, a2, a3], kind="pairwise", allow_ties=True)
     staff = bearer(make_user(Role.admin))
-    client.post(f"/api/projects/{project.id}/imports", headers=staff,
-                files={"file": ("b.jsonl", b'{"id": "x", "prompt": "p", "responses": ["good", "bad"]}')})
+    client.post(
+        f"/api/projects/{project.id}/imports",
+        headers=staff,
+        files={"file": ("b.jsonl", b'{"id": "x", "prompt": "p", "responses": ["good", "bad"]}')},
+    )
     bodies = []
     for annotator, choice in ((a1, "pick"), (a2, "tie"), (a3, "none")):
         h = bearer(annotator)
         task = client.get(f"/api/projects/{project.id}/next", headers=h).json()
         by_text = {r["text"]: r["id"] for r in task["responses"]}
-        body = {"pick": {"chosen": by_text["good"], "rejected": by_text["bad"]}, "tie": {"tie": True},
-                "none": {"none_acceptable": True}}[choice]
+        body = {
+            "pick": {"chosen": by_text["good"], "rejected": by_text["bad"]},
+            "tie": {"tie": True},
+            "none": {"none_acceptable": True},
+        }[choice]
         bodies.append(client.post(f"/api/tasks/{task['task_id']}/annotations", json=body, headers=h).status_code)
     assert bodies == [201, 201, 201]
     rows = [json.loads(x) for x in client.get(f"/api/projects/{project.id}/export", headers=staff).text.splitlines()]
     assert [(r["prompt"], r["chosen"], r["rejected"], r["annotator_id"]) for r in rows] == [
-        ("\n\nHuman: p\n\nAssistant:", " good", " bad", a1.id)]
+        ("\n\nHuman: p\n\nAssistant:", " good", " bad", a1.id)
+    ]
 
 
 @pytest.mark.parametrize("role", [Role.annotator])

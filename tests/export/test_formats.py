@@ -1,5 +1,6 @@
 """Export v2: every format loads with Hugging Face `datasets` with the columns and types TRL documents,
 and the rows say what the labels say (ties, strength, consensus votes, filters, split)."""
+
 import gzip
 import hashlib
 import itertools
@@ -42,15 +43,22 @@ def load(path: Path):
 def ranking(seed):
     """3 prompts x 4 responses (one a chat, one gold), 3 annotators, ties allowed."""
     rows = [
-        {"id": "q0", "prompt": "How do I reverse a list?", "responses": [{"text": "l[::-1]", "model": "m1"}, "reversed(l)", "sort it", "no idea"]},
-        {"id": "q1", "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
-         "responses": ["Hello!", "Hi there.", "Go away.", "..."]},
+        {
+            "id": "q0",
+            "prompt": "How do I reverse a list?",
+            "responses": [{"text": "l[::-1]", "model": "m1"}, "reversed(l)", "sort it", "no idea"],
+        },
+        {
+            "id": "q1",
+            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+            "responses": ["Hello!", "Hi there.", "Go away.", "..."],
+        },
         {"id": "q2", "prompt": "2+2?", "responses": ["4", "5", "four", "22"]},
     ]
     project = seed.project(rows, allow_ties=True, overlap=3)
     a, b, c = seed.annotators(3)
     seed.label(project, "q0", a, [[0], [1], [2], [3]])
-    seed.label(project, "q0", b, [[0], [1, 2], [3]])             # a tie
+    seed.label(project, "q0", b, [[0], [1, 2], [3]])  # a tie
     seed.label(project, "q0", c, [[1], [0], [3], [2]], flag="harmful", flag_reason="test")
     seed.label(project, "q1", a, [[0, 1], [2], [3]])
     seed.label(project, "q1", b, [[1], [0], [2], [3]], rationale="friendlier", ratings={"helpful": {}})
@@ -65,10 +73,10 @@ def pairwise(seed):
     rows = [{"id": f"p{i}", "prompt": f"question {i}", "responses": [f"good {i}", f"bad {i}"]} for i in range(2)]
     project = seed.project(rows, kind="pairwise", allow_ties=True, strength_scale=STRENGTHS)
     a, b, c = seed.annotators(3)
-    seed.label(project, "p0", a, [[0], [1]], strength=0)   # significantly better
-    seed.label(project, "p0", b, [[0], [1]], strength=2)   # slightly better
-    seed.label(project, "p0", c, [[1], [0]], strength=3)   # the other way, negligibly
-    seed.label(project, "p1", a, [[0, 1]])                 # a tie
+    seed.label(project, "p0", a, [[0], [1]], strength=0)  # significantly better
+    seed.label(project, "p0", b, [[0], [1]], strength=2)  # slightly better
+    seed.label(project, "p0", c, [[1], [0]], strength=3)  # the other way, negligibly
+    seed.label(project, "p1", a, [[0, 1]])  # a tie
     seed.label(project, "p1", b, [[1], [0]], strength=1)
     return project, (a, b, c)
 
@@ -83,7 +91,9 @@ def test_trl_loads_with_documented_columns(db, ranking, tmp_path, file_type):
     project, _ = ranking
     path, counts = export(db, project, tmp_path, format="trl", file_type=file_type, margin="rank_distance")
     ds = load(path)
-    assert ds.column_names == [name for name, _ in columns(ExportOptions(format="trl", margin="rank_distance"), split_column=False)]
+    assert ds.column_names == [
+        name for name, _ in columns(ExportOptions(format="trl", margin="rank_distance"), split_column=False)
+    ]
     for name in ("prompt", "chosen", "rejected", "prompt_id"):
         assert ds.features[name] == Value("string"), name
     assert ds.features["margin"] == Value("float64")
@@ -183,7 +193,9 @@ def test_raw_has_everything(db, ranking, tmp_path):
     none = next(r for r in ds if r["none_acceptable"])
     assert none["ranking"] is None and none["annotator_id"] == c.id
     assert next(r for r in ds if r["rationale"])["rationale"] == "friendlier"
-    assert ds.features["ratings"] == List({"criterion": Value("string"), "response_id": Value("int64"), "value": Value("float64")})
+    assert ds.features["ratings"] == List(
+        {"criterion": Value("string"), "response_id": Value("int64"), "value": Value("float64")}
+    )
 
 
 def test_filters(db, ranking, tmp_path):
@@ -216,8 +228,10 @@ def test_pairwise_strength_margin_is_llama2_table(db, pairwise, tmp_path, margin
     assert ds.features["margin"] == Value("float64")
     got = {(r["prompt_id"], r["annotator_id"]): (r["chosen"], r["margin"]) for r in ds}
     assert got == {
-        ("p0", a.id): ("good 0", pytest.approx(expected[0])), ("p0", b.id): ("good 0", pytest.approx(expected[1])),
-        ("p0", c.id): ("bad 0", pytest.approx(expected[2])), ("p1", b.id): ("bad 1", pytest.approx(expected[3])),
+        ("p0", a.id): ("good 0", pytest.approx(expected[0])),
+        ("p0", b.id): ("good 0", pytest.approx(expected[1])),
+        ("p0", c.id): ("bad 0", pytest.approx(expected[2])),
+        ("p1", b.id): ("bad 1", pytest.approx(expected[3])),
     }  # a's tie on p1 gives no pair
 
 
@@ -250,7 +264,7 @@ def test_ranking_consensus_votes(db, ranking, tmp_path, method):
     q0 = [r for r in load(path) if r["prompt_id"] == "q0"]
     ids = {r["chosen"]: r["chosen_response_id"] for r in q0} | {r["rejected"]: r["rejected_response_id"] for r in q0}
     order = ["l[::-1]", "reversed(l)", "sort it", "no idea"]  # the consensus of a, b and c by every method
-    assert {(r["chosen"], r["rejected"]) for r in q0} == {(x, y) for i, x in enumerate(order) for y in order[i + 1:]}
+    assert {(r["chosen"], r["rejected"]) for r in q0} == {(x, y) for i, x in enumerate(order) for y in order[i + 1 :]}
     top = next(r for r in q0 if (r["chosen"], r["rejected"]) == ("l[::-1]", "reversed(l)"))
     assert (top["votes_chosen"], top["votes_rejected"], top["votes_tie"], top["n_annotators"]) == (2, 1, 0, 3)
     assert top["consensus"] == method and 0 < top["agreement"] < 1 and ids
@@ -313,14 +327,25 @@ def test_split_by_prompt_is_disjoint_and_seeded(seed, db, tmp_path):
 @pytest.mark.parametrize("file_type", ["parquet", "jsonl", "jsonl.gz"])
 def test_dataset_folder_loads_with_train_and_test(db, ranking, pairwise, tmp_path, file_type):
     project, _ = pairwise
-    folder, manifest = export(db, project, tmp_path, format="trl", folder=True, file_type=file_type, test_fraction=0.5,
-                              seed=3, margin="llama2_small", template="hh")
+    folder, manifest = export(
+        db,
+        project,
+        tmp_path,
+        format="trl",
+        folder=True,
+        file_type=file_type,
+        test_fraction=0.5,
+        seed=3,
+        margin="llama2_small",
+        template="hh",
+    )
     dd = load_dataset(str(folder))
     assert isinstance(dd, DatasetDict) and set(dd) == {"train", "test"}
     train_ids, test_ids = set(dd["train"]["prompt_id"]), set(dd["test"]["prompt_id"])
     assert train_ids and test_ids and not train_ids & test_ids
     assert dd["train"].features == Features.from_arrow_schema(
-        arrow_schema(columns(ExportOptions(format="trl", margin="llama2_small"), split_column=False)))
+        arrow_schema(columns(ExportOptions(format="trl", margin="llama2_small"), split_column=False))
+    )
     assert {s: len(dd[s]) for s in dd} == manifest["counts"]["rows"]
     for entry in manifest["files"]:
         assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
@@ -372,9 +397,16 @@ def test_folder_card_types_columns_that_start_out_null(seed, db, tmp_path):
     """JSONL has no schema: `datasets` reads it in blocks and fixes each column's type from the first
     one, so a column that is null for the first rows (responses uploaded without a model) and a string
     later breaks a bare file. The card's features type every column, so the folder loads as it is."""
-    rows = [{"id": f"m{i:02d}", "prompt": f"question {i}",
-             "responses": [{"text": f"yes {i}", "model": "m-7b"}, {"text": f"no {i}", "model": "m-13b"}] if i >= 30
-             else [f"yes {i}", f"no {i}"]} for i in range(40)]
+    rows = [
+        {
+            "id": f"m{i:02d}",
+            "prompt": f"question {i}",
+            "responses": [{"text": f"yes {i}", "model": "m-7b"}, {"text": f"no {i}", "model": "m-13b"}]
+            if i >= 30
+            else [f"yes {i}", f"no {i}"],
+        }
+        for i in range(40)
+    ]
     project = seed.project(rows, kind="pairwise")
     (a,) = seed.annotators(1)
     for i in range(40):

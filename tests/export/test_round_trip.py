@@ -9,6 +9,7 @@ one row each: equal sets, and as many rows as distinct triples. Opposite prefere
 different triples and both come back. A tie (ties=keep) has no direction: the export writes the lower response id
 first and the re-import stores the two responses in its own order, so ties compare as unordered pairs.
 """
+
 import io
 import json
 
@@ -22,11 +23,22 @@ EXPORT = "/api/projects/{}/export"
 # Whitespace that must survive: leading/trailing spaces and newlines, double spaces, a response that starts with a
 # space (the hh template adds one more, which the import removes again).
 PROMPTS = [
-    {"id": "w1", "prompt": "  Indented question?\n", "responses": ["plain", " starts with a space", "two  spaces\n", "tab\tend "]},
+    {
+        "id": "w1",
+        "prompt": "  Indented question?\n",
+        "responses": ["plain", " starts with a space", "two  spaces\n", "tab\tend "],
+    },
     {"id": "w2", "prompt": "Second\n\nparagraph", "responses": ["a", "b", "c", "d\n\n"]},
-    {"id": "chat", "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"},
-                              {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "And now?"}],
-     "responses": ["Now.", "Later.", " Never.", "Soon"]},
+    {
+        "id": "chat",
+        "prompt": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi!"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "And now?"},
+        ],
+        "responses": ["Now.", "Later.", " Never.", "Soon"],
+    },
 ]
 
 
@@ -66,17 +78,24 @@ def ranked(client, make_user, make_project, bearer, staff):
         while (task := client.get(f"/api/projects/{project.id}/next", headers=headers)).status_code == 200:
             ids = sorted(r["id"] for r in task.json()["responses"])
             tiers = ([[i] for i in ids], [[ids[0]], [ids[1], ids[2]], [ids[3]]], [[i] for i in reversed(ids)])[n]
-            assert client.post(f"/api/tasks/{task.json()['task_id']}/annotations", json={"ranking": tiers},
-                               headers=headers).status_code == 201
+            assert (
+                client.post(
+                    f"/api/tasks/{task.json()['task_id']}/annotations", json={"ranking": tiers}, headers=headers
+                ).status_code
+                == 201
+            )
     return project
 
 
-@pytest.mark.parametrize("fmt, params", [
-    ("trl", {}),                       # the default template, hh
-    ("trl", {"template": "raw"}),      # the text as stored
-    ("trl-chat", {}),
-    ("hh", {}),
-])
+@pytest.mark.parametrize(
+    "fmt, params",
+    [
+        ("trl", {}),  # the default template, hh
+        ("trl", {"template": "raw"}),  # the text as stored
+        ("trl-chat", {}),
+        ("hh", {}),
+    ],
+)
 def test_export_import_export_keeps_the_pairs(client, db, make_project, staff, ranked, fmt, params):
     first = rows_of(client.get(EXPORT.format(ranked.id), params={"format": fmt, **params}, headers=staff))
     triples = {key(r) for r in first}
@@ -87,23 +106,29 @@ def test_export_import_export_keeps_the_pairs(client, db, make_project, staff, r
     body = upload(client, pairwise.id, "\n".join(json.dumps(r) for r in first).encode(), staff).json()
     assert (body["imported"], body["skipped"], body["errors"]) == (len(triples), len(first) - len(triples), [])
 
-    second = rows_of(client.get(EXPORT.format(pairwise.id), params={"format": fmt, "labels": "reference", **params},
-                                headers=staff))
+    second = rows_of(
+        client.get(EXPORT.format(pairwise.id), params={"format": fmt, "labels": "reference", **params}, headers=staff)
+    )
     assert {key(r) for r in second} == triples and len(second) == len(triples)
-    assert all(r["annotator_id"] is None and r["annotation_id"] is None and r["reference_source"] == f"{fmt}: export.jsonl"
-               for r in second)
+    assert all(
+        r["annotator_id"] is None and r["annotation_id"] is None and r["reference_source"] == f"{fmt}: export.jsonl"
+        for r in second
+    )
     # Exact texts, whitespace included: the stored prompt and responses are the labelled project's.
     db.rollback()
-    stored = {m["content"] for messages in db.scalars(select(Prompt.messages).where(Prompt.project_id == pairwise.id))
-              for m in messages}
+    stored = {
+        m["content"] for messages in db.scalars(select(Prompt.messages).where(Prompt.project_id == pairwise.id)) for m in messages
+    }
     stored |= set(db.scalars(select(Response.text).join(Prompt).where(Prompt.project_id == pairwise.id)))
     assert {" starts with a space", "two  spaces\n", "tab\tend ", "d\n\n", "  Indented question?\n", " Never."} <= stored
 
 
 def test_labels_reference_listwise_and_the_annotators_default(client, make_project, staff):
     pairwise = make_project(kind="pairwise", allow_ties=True)
-    records = [{"prompt": "Sky?", "chosen": "Blue.", "rejected": "Green."},
-               {"prompt": "Sea?", "chosen": "Wet.", "rejected": "Dry.", "tie": True}]
+    records = [
+        {"prompt": "Sky?", "chosen": "Blue.", "rejected": "Green."},
+        {"prompt": "Sea?", "chosen": "Wet.", "rejected": "Dry.", "tie": True},
+    ]
     assert upload(client, pairwise.id, jsonl(records), staff, "prefs.jsonl").json()["imported"] == 2
     # No human label yet: the default (annotators) exports nothing, the reference labels export both prompts.
     assert client.get(EXPORT.format(pairwise.id), headers=staff).text == ""
@@ -150,22 +175,27 @@ def test_pairwise_ties_round_trip_as_tied_references(client, db, make_user, make
 
 def test_a_tie_in_either_order_is_one_item(client, make_project, staff):
     pairwise = make_project(kind="pairwise", allow_ties=True)
-    records = [{"prompt_id": "q", "prompt": "P?", "chosen": "x", "rejected": "y", "tie": True},
-               {"prompt_id": "q", "prompt": "P?", "chosen": "y", "rejected": "x", "tie": True},
-               {"prompt_id": "q", "prompt": "P?", "chosen": "x", "rejected": "y", "tie": False}]
+    records = [
+        {"prompt_id": "q", "prompt": "P?", "chosen": "x", "rejected": "y", "tie": True},
+        {"prompt_id": "q", "prompt": "P?", "chosen": "y", "rejected": "x", "tie": True},
+        {"prompt_id": "q", "prompt": "P?", "chosen": "x", "rejected": "y", "tie": False},
+    ]
     body = upload(client, pairwise.id, jsonl(records), staff).json()
     assert (body["imported"], body["skipped"]) == (2, 1)
     bad = upload(client, make_project(kind="pairwise").id, jsonl([records[0] | {"tie": "yes"}]), staff)
     assert bad.status_code == 422 and bad.json()["errors"] == ['line 1, field "tie": must be true or false, got a string']
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"labels": "reference", "format": "raw"}, "labels"),
-    ({"labels": "reference", "consensus": "borda"}, "consensus"),
-    ({"labels": "reference", "min_agreement": "0.5"}, "min_agreement"),
-    ({"labels": "reference", "min_annotators": "2"}, "min_annotators"),
-    ({"labels": "humans"}, "labels"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"labels": "reference", "format": "raw"}, "labels"),
+        ({"labels": "reference", "consensus": "borda"}, "consensus"),
+        ({"labels": "reference", "min_agreement": "0.5"}, "min_agreement"),
+        ({"labels": "reference", "min_annotators": "2"}, "min_annotators"),
+        ({"labels": "humans"}, "labels"),
+    ],
+)
 def test_reference_options_that_do_not_apply_are_422(client, make_project, staff, params, field):
     response = client.get(EXPORT.format(make_project(kind="pairwise").id), params=params, headers=staff)
     assert response.status_code == 422 and field in response.json()["detail"], response.text
@@ -180,8 +210,9 @@ def test_reference_dataset_folder_counts_no_annotators(client, make_project, sta
     pairwise = make_project(kind="pairwise", allow_ties=True)
     records = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(6)]
     assert upload(client, pairwise.id, jsonl(records), staff).json()["imported"] == 6
-    response = client.get(EXPORT.format(pairwise.id), headers=staff,
-                          params={"labels": "reference", "folder": "true", "file_type": "parquet"})
+    response = client.get(
+        EXPORT.format(pairwise.id), headers=staff, params={"labels": "reference", "folder": "true", "file_type": "parquet"}
+    )
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         archive.extractall(tmp_path / "ds")
@@ -201,8 +232,25 @@ def test_cli_exports_reference_labels(client, make_project, staff, tmp_path):
     records = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3)]
     assert upload(client, pairwise.id, jsonl(records), staff).json()["imported"] == 3
     out = tmp_path / "ref.jsonl"
-    result = subprocess.run([sys.executable, "-m", "app.cli", "export", "imported prefs", "--labels", "reference",
-                             "--template", "raw", "--out", str(out)], capture_output=True, text=True, env=os.environ, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "export",
+            "imported prefs",
+            "--labels",
+            "reference",
+            "--template",
+            "raw",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+    )
     assert result.returncode == 0 and "wrote 3 pairs" in result.stderr, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(r["prompt"], r["chosen"], r["rejected"]) for r in rows} == {(f"Q{i}?", f"good {i}", f"bad {i}") for i in range(3)}

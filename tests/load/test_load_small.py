@@ -1,6 +1,7 @@
 """The small load test (the long one is bench/load_test.py): simulated annotators against a real
 `preflab serve --workers 2` subprocess on the test database (SQLite or TEST_DATABASE_URL), until the
 project is fully labelled or 10 s pass; then the database must hold exactly what was accepted."""
+
 import os
 
 from sqlalchemy import func, select, update

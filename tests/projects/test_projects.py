@@ -8,8 +8,14 @@ class TestCreateProject:
     def test_admin_creates_ranking_project(self, client, make_user, bearer):
         response = client.post(
             "/api/projects",
-            json={"name": "helpfulness v1", "kind": "ranking", "overlap": 4, "allow_ties": True,
-                  "rating_criteria": [{"name": "helpfulness", "min": 1, "max": 7}], "guidelines": "# Rank"},
+            json={
+                "name": "helpfulness v1",
+                "kind": "ranking",
+                "overlap": 4,
+                "allow_ties": True,
+                "rating_criteria": [{"name": "helpfulness", "min": 1, "max": 7}],
+                "guidelines": "# Rank",
+            },
             headers=bearer(make_user(Role.admin)),
         )
         assert response.status_code == 201
@@ -24,7 +30,8 @@ class TestCreateProject:
     def test_pairwise_with_strength_scale(self, client, make_user, bearer):
         scale = ["significantly better", "better", "slightly better", "negligibly better / unsure"]
         body = client.post(
-            "/api/projects", json={"name": "p", "kind": "pairwise", "strength_scale": scale},
+            "/api/projects",
+            json={"name": "p", "kind": "pairwise", "strength_scale": scale},
             headers=bearer(make_user(Role.admin)),
         ).json()
         assert body["strength_scale"] == scale
@@ -57,11 +64,21 @@ class TestCreateProject:
     def test_form_creates_project_and_shows_errors(self, client, make_user):
         login(client, make_user(Role.admin))
         token = client.headers["X-CSRF-Token"]
-        bad = client.post("/projects/new", data={"name": "p", "kind": "ranking", "overlap": "3",
-                                                  "rating_criteria": "helpfulness seven", "csrf_token": token})
+        bad = client.post(
+            "/projects/new",
+            data={"name": "p", "kind": "ranking", "overlap": "3", "rating_criteria": "helpfulness seven", "csrf_token": token},
+        )
         assert bad.status_code == 400 and "rating criteria, line 1" in bad.text
-        good = client.post("/projects/new", data={"name": "Form project", "kind": "pairwise", "overlap": "2",
-                                                   "strength_scale": "better\nslightly better", "csrf_token": token})
+        good = client.post(
+            "/projects/new",
+            data={
+                "name": "Form project",
+                "kind": "pairwise",
+                "overlap": "2",
+                "strength_scale": "better\nslightly better",
+                "csrf_token": token,
+            },
+        )
         assert good.status_code == 200 and "Form project" in good.text and "better / slightly better" in good.text
 
 

@@ -1,4 +1,5 @@
 """Batch upload through the API, the form and the service: atomic, idempotent, with clear errors."""
+
 import io
 
 import orjson
@@ -14,17 +15,13 @@ def jsonl(*rows) -> bytes:
 
 
 def upload(client, project_id, content: bytes, filename="batch.jsonl", headers=None):
-    return client.post(
-        f"/api/projects/{project_id}/imports", files={"file": (filename, io.BytesIO(content))}, headers=headers
-    )
+    return client.post(f"/api/projects/{project_id}/imports", files={"file": (filename, io.BytesIO(content))}, headers=headers)
 
 
 def counts(db, project_id):
     db.rollback()
     prompts = db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project_id))
-    responses = db.scalar(
-        select(func.count()).select_from(Response).join(Prompt).where(Prompt.project_id == project_id)
-    )
+    responses = db.scalar(select(func.count()).select_from(Response).join(Prompt).where(Prompt.project_id == project_id))
     return prompts, responses
 
 
@@ -38,13 +35,21 @@ class TestImport:
         project = make_project()
         content = jsonl(
             {"id": "a", "prompt": "Hi?", "responses": ["r1", "r2", "r3", "r4"], "metadata": {"src": "x"}},
-            {"id": "b", "prompt": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Why?"}],
-             "responses": [{"text": "Because.", "model": "m-1", "metadata": {"t": 0.7}}, "No idea"]},
+            {
+                "id": "b",
+                "prompt": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Why?"}],
+                "responses": [{"text": "Because.", "model": "m-1", "metadata": {"t": 0.7}}, "No idea"],
+            },
         )
         response = upload(client, project.id, content, headers=staff)
         assert response.status_code == 200, response.text
         assert response.json() | {"batch_id": None} == {
-            "imported": 2, "skipped": 0, "errors": [], "total_errors": 0, "batch_id": None}
+            "imported": 2,
+            "skipped": 0,
+            "errors": [],
+            "total_errors": 0,
+            "batch_id": None,
+        }
         assert counts(db, project.id) == (2, 6)
         chat = db.scalar(select(Prompt).where(Prompt.external_id == "b"))
         assert chat.is_chat and chat.messages[1] == {"role": "user", "content": "Why?"}
@@ -65,10 +70,15 @@ class TestImport:
         monkeypatch.setattr(prompts_service, "CHUNK_SIZE", 1000)  # chunks are written before the errors come
         project = make_project(kind="pairwise")
         rows = [{"id": f"ok{i}", "prompt": "p", "responses": ["a", "b"]} for i in range(2500)]  # spans chunks
-        content = jsonl(*rows) + b"\n" + jsonl(
-            {"id": "bad1", "prompt": "p", "responses": ["a", "b", "c"]},
-            {"id": "bad2", "prompt": "", "responses": ["a", "b"]},
-        ) + b"\n{not json"
+        content = (
+            jsonl(*rows)
+            + b"\n"
+            + jsonl(
+                {"id": "bad1", "prompt": "p", "responses": ["a", "b", "c"]},
+                {"id": "bad2", "prompt": "", "responses": ["a", "b"]},
+            )
+            + b"\n{not json"
+        )
         response = upload(client, project.id, content, headers=staff)
         assert response.status_code == 422
         body = response.json()
@@ -84,8 +94,15 @@ class TestImport:
     def test_bulk_writes_keep_each_response_with_its_prompt(self, client, db, make_project, staff, monkeypatch):
         monkeypatch.setattr(prompts_service, "CHUNK_SIZE", 3)  # several bulk writes, ids drawn per chunk
         project = make_project()
-        rows = [{"id": f"q{i}", "prompt": f"prompt {i}", "responses": [f"{i}-a", {"text": f"{i}-b", "model": "m", "metadata": {"t": i}}],
-                 **({"metadata": {"n": i}} if i % 2 else {})} for i in range(8)]
+        rows = [
+            {
+                "id": f"q{i}",
+                "prompt": f"prompt {i}",
+                "responses": [f"{i}-a", {"text": f"{i}-b", "model": "m", "metadata": {"t": i}}],
+                **({"metadata": {"n": i}} if i % 2 else {}),
+            }
+            for i in range(8)
+        ]
         assert upload(client, project.id, jsonl(*rows), headers=staff).json()["imported"] == 8
         db.rollback()
         prompts = db.scalars(select(Prompt).where(Prompt.project_id == project.id).order_by(Prompt.external_id)).all()
@@ -142,8 +159,10 @@ class TestImport:
 
         def post(content):
             return browser.post(
-                f"/projects/{project.id}/imports", data={"csrf_token": token},
-                files={"file": ("b.jsonl", io.BytesIO(content))}, headers={"accept": "text/html"},
+                f"/projects/{project.id}/imports",
+                data={"csrf_token": token},
+                files={"file": ("b.jsonl", io.BytesIO(content))},
+                headers={"accept": "text/html"},
             )
 
         ok = post(jsonl({"id": "a", "prompt": "p", "responses": ["x", "y"]}))

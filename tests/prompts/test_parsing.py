@@ -171,8 +171,7 @@ class TestRecordValidation:
 
     def test_missing_fields_and_unknown_keys(self) -> None:
         assert errors(jsonl({"prompt": "x", "reponses": ["a", "b"]}, {"responses": ["a", "b"], "extra": 1})) == [
-            'line 1, field "reponses": unknown key; allowed keys: id, prompt, responses, metadata '
-            '(did you mean "responses"?)',
+            'line 1, field "reponses": unknown key; allowed keys: id, prompt, responses, metadata (did you mean "responses"?)',
             'line 1, field "responses": is required',
             'line 2, field "extra": unknown key; allowed keys: id, prompt, responses, metadata',
             'line 2, field "prompt": is required',
@@ -200,10 +199,8 @@ class TestRecordValidation:
             'line 1, field "prompt[2]": must be an object with "role" and "content", got a string',
             'line 1, field "prompt[3].role": is required',
             'line 1, field "prompt[3].content": must be a string, got a number',
-            'line 2, field "prompt[1].role": the last message must be from the user (the responses answer it), '
-            'got "assistant"',
-            'line 3, field "prompt[0].role": the last message must be from the user (the responses answer it), '
-            'got "system"',
+            'line 2, field "prompt[1].role": the last message must be from the user (the responses answer it), got "assistant"',
+            'line 3, field "prompt[0].role": the last message must be from the user (the responses answer it), got "system"',
         ]
 
     def test_responses(self) -> None:
@@ -262,11 +259,14 @@ class TestRecordValidation:
         ]
 
     def test_nul_characters_and_surrogates(self) -> None:
-        data = jsonl(
-            ok(prompt="a\x00b"),
-            ok(responses=["ok", {"text": "x", "model": "m\x00"}]),
-            ok(metadata={"a.b": {"c": ["\x00"]}, "k\x00": 1}),
-        ) + '{"prompt": "\\ud800", "responses": ["a", "b"]}\n'
+        data = (
+            jsonl(
+                ok(prompt="a\x00b"),
+                ok(responses=["ok", {"text": "x", "model": "m\x00"}]),
+                ok(metadata={"a.b": {"c": ["\x00"]}, "k\x00": 1}),
+            )
+            + '{"prompt": "\\ud800", "responses": ["a", "b"]}\n'
+        )
         assert errors(data) == [
             'line 1, field "prompt": contains a NUL character (\\x00) at position 2; remove it',
             'line 2, field "responses[1].model": contains a NUL character (\\x00) at position 2; remove it',
@@ -295,15 +295,13 @@ class TestEncoding:
         data = b"[\n" + json.dumps(ok()).encode() + b',\n{"prompt": "\xe9t\xe9", "responses": ["a", "b"]}\n]'
         items = parse(data, "batch.json")
         assert isinstance(items[0], ParsedPrompt)
-        assert [str(e) for e in items[1:]] == [
-            "line 3: not valid UTF-8 (byte 0xe9 at position 13); save the file as UTF-8"
-        ]
+        assert [str(e) for e in items[1:]] == ["line 3: not valid UTF-8 (byte 0xe9 at position 13); save the file as UTF-8"]
 
     def test_invalid_utf8_in_csv_reports_the_line_and_goes_on(self) -> None:
-        data = b"prompt,response_1,response_2\nq,a,b\n\"multi\nline \xff\",a,b\nq,a,\n"
+        data = b'prompt,response_1,response_2\nq,a,b\n"multi\nline \xff",a,b\nq,a,\n'
         assert errors(data, "batch.csv") == [
             "line 4: not valid UTF-8 (byte 0xff at position 6); save the file as UTF-8",
-            'row 4 (line 5): expected 2 to 9 responses, got 1',
+            "row 4 (line 5): expected 2 to 9 responses, got 1",
         ]
 
 
@@ -319,12 +317,10 @@ class TestJsonArray:
         ]
 
     def test_syntax_error_stops_with_its_line(self) -> None:
-        data = "[\n" + json.dumps(ok()) + ",\n" + json.dumps(ok(id="a")) + ",\n{\"prompt\": }\n]"
+        data = "[\n" + json.dumps(ok()) + ",\n" + json.dumps(ok(id="a")) + ',\n{"prompt": }\n]'
         items = parse(data, "batch.json")
         assert [p.external_id for p in items[:2]] == [None, "a"]
-        assert [str(e) for e in items[2:]] == [
-            "line 4: not valid JSON: parse error: unallowed token at this point in JSON text"
-        ]
+        assert [str(e) for e in items[2:]] == ["line 4: not valid JSON: parse error: unallowed token at this point in JSON text"]
 
     @pytest.mark.parametrize(
         ("data", "message"),
@@ -338,9 +334,7 @@ class TestJsonArray:
         assert errors(data, "batch.json")[-1] == message
 
     def test_a_json_file_must_hold_an_array(self) -> None:
-        assert errors('"prompts"', "batch.json") == [
-            'a .json file must hold a JSON array of prompt objects, starting with "["'
-        ]
+        assert errors('"prompts"', "batch.json") == ['a .json file must hold a JSON array of prompt objects, starting with "["']
 
 
 class TestCsv:
@@ -353,19 +347,14 @@ class TestCsv:
             "d,q,x,y,,,,,\n"
         )
         assert errors(data, "batch.csv") == [
-            'row 2, field "response_2": is empty but response_3 is filled; fill responses from left to right '
-            "without gaps",
+            'row 2, field "response_2": is empty but response_3 is filled; fill responses from left to right without gaps',
             'row 3, field "model_3": is set but response_3 is empty',
             "row 4: has 9 cells but the header has 8 columns",
         ]
 
     def test_cell_rules(self) -> None:
         data = (
-            "id,prompt,response_1,response_2,metadata\n"
-            "a, ,x,y,\n"
-            "a,q,x\x00,y,[1]\n"
-            "b,q,x,,{bad\n"
-            "c,q,x,y,\"{\"\"k\"\": \"\"\\u0000\"\"}\"\n"
+            'id,prompt,response_1,response_2,metadata\na, ,x,y,\na,q,x\x00,y,[1]\nb,q,x,,{bad\nc,q,x,y,"{""k"": ""\\u0000""}"\n'
         )
         assert errors(data, "batch.csv", lo=2, hi=2) == [
             'row 2, field "prompt": must not be empty',
@@ -388,8 +377,7 @@ class TestCsv:
             'row 1, field "model_4": has no matching response_4 column',
         ]
         assert errors("text,response_1\n", "batch.csv", lo=2, hi=2) == [
-            'row 1, field "text": unknown column; allowed: id, prompt, response_1 … response_N, '
-            "model_1 … model_N, metadata",
+            'row 1, field "text": unknown column; allowed: id, prompt, response_1 … response_N, model_1 … model_N, metadata',
             'row 1, field "prompt": column is missing',
             "row 1: needs at least 2 response columns (response_1 … response_2), found 1",
         ]
@@ -401,18 +389,22 @@ class TestCsv:
     def test_broken_quoting_stops_with_row_and_line(self) -> None:
         data = 'prompt,response_1,response_2\n"a\nb",x,y\n"q"x,a,b\nq,a,b\n'
         assert errors(data, "batch.csv") == ["row 3 (line 4): malformed CSV: ',' expected after '\"'"]
-        assert errors('prompt,response_1,response_2\nq,"a,b\n', "batch.csv") == [
-            "row 2: malformed CSV: unexpected end of data"
-        ]
+        assert errors('prompt,response_1,response_2\nq,"a,b\n', "batch.csv") == ["row 2: malformed CSV: unexpected end of data"]
 
 
 class TestErrorCollector:
     def test_caps_errors_but_counts_them_all(self) -> None:
         collector = ErrorCollector(max_errors=50)
-        chunks = list(collector.chunks(parse_batch(
-            io.BytesIO(jsonl(ok()).encode() + b"nope\n" * 120),
-            filename="a.jsonl", min_responses=2, max_responses=9,
-        )))
+        chunks = list(
+            collector.chunks(
+                parse_batch(
+                    io.BytesIO(jsonl(ok()).encode() + b"nope\n" * 120),
+                    filename="a.jsonl",
+                    min_responses=2,
+                    max_responses=9,
+                )
+            )
+        )
         assert chunks == [] and not collector.ok and collector.truncated
         assert (len(collector.errors), collector.total_errors, collector.prompt_count) == (50, 120, 1)
         messages = collector.messages()
@@ -422,9 +414,9 @@ class TestErrorCollector:
     def test_yields_chunks_while_clean_and_none_after_an_error(self) -> None:
         data = jsonl(*(ok(id=i) for i in range(7))) + "oops\n" + jsonl(*(ok(id=i) for i in range(10, 15)))
         collector = ErrorCollector()
-        chunks = list(collector.chunks(parse_batch(
-            io.BytesIO(data.encode()), filename="a.jsonl", min_responses=2, max_responses=9
-        ), size=3))
+        chunks = list(
+            collector.chunks(parse_batch(io.BytesIO(data.encode()), filename="a.jsonl", min_responses=2, max_responses=9), size=3)
+        )
         assert [[p.external_id for p in chunk] for chunk in chunks] == [["0", "1", "2"], ["3", "4", "5"]]
         assert collector.messages() == ["line 8: not valid JSON: Expecting value at position 1"]
         assert (collector.total_errors, collector.prompt_count, collector.truncated) == (1, 12, False)
@@ -432,8 +424,9 @@ class TestErrorCollector:
     def test_clean_file_yields_everything(self) -> None:
         collector = ErrorCollector()
         data = jsonl(*(ok(id=i) for i in range(5))).encode()
-        chunks = list(collector.chunks(parse_batch(io.BytesIO(data), filename="a.jsonl", min_responses=2,
-                                                   max_responses=2), size=2))
+        chunks = list(
+            collector.chunks(parse_batch(io.BytesIO(data), filename="a.jsonl", min_responses=2, max_responses=2), size=2)
+        )
         assert [len(chunk) for chunk in chunks] == [2, 2, 1] and collector.ok and collector.messages() == []
 
 

@@ -1,5 +1,6 @@
 """Importing preference datasets through the API, the form and the CLI: the stored reference label, all or
 nothing, re-imports skipped, the v1 trl export read back, and annotators never see the reference."""
+
 import io
 import json
 import os
@@ -21,8 +22,9 @@ def jsonl(*rows) -> bytes:
 
 def upload(client, project_id, content: bytes, headers, filename="prefs.jsonl", fmt: str | None = None):
     params = {"format": fmt} if fmt else None
-    return client.post(f"/api/projects/{project_id}/imports", params=params,
-                       files={"file": (filename, io.BytesIO(content))}, headers=headers)
+    return client.post(
+        f"/api/projects/{project_id}/imports", params=params, files={"file": (filename, io.BytesIO(content))}, headers=headers
+    )
 
 
 def stored_pairs(db, project_id) -> dict[str, tuple]:
@@ -54,18 +56,33 @@ def pairwise(make_project):
 
 FILES = {
     "trl": {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."},
-    "trl-chat": {"prompt": [{"role": "user", "content": "Sky colour?"}], "chosen": [{"role": "assistant", "content": "Blue."}],
-                 "rejected": [{"role": "assistant", "content": "Green."}]},
+    "trl-chat": {
+        "prompt": [{"role": "user", "content": "Sky colour?"}],
+        "chosen": [{"role": "assistant", "content": "Blue."}],
+        "rejected": [{"role": "assistant", "content": "Green."}],
+    },
     "hh": {"chosen": SHARED + "\n\nAssistant: 6.022e23 entities.", "rejected": SHARED + "\n\nAssistant: A small mammal."},
-    "ultrafeedback": {"prompt": "Hi?", "prompt_id": "u1", "score_chosen": 9.0, "score_rejected": 9.0,
-                      "chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}],
-                      "rejected": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Go away."}]},
+    "ultrafeedback": {
+        "prompt": "Hi?",
+        "prompt_id": "u1",
+        "score_chosen": 9.0,
+        "score_rejected": 9.0,
+        "chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}],
+        "rejected": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Go away."}],
+    },
 }
 EXPECTED = {
     "trl": ([{"role": "user", "content": "The sky is"}], " blue.", " green."),
     "trl-chat": ([{"role": "user", "content": "Sky colour?"}], "Blue.", "Green."),
-    "hh": ([{"role": "user", "content": "What is a mole?"}, {"role": "assistant", "content": "An animal, or a unit?"},
-            {"role": "user", "content": "The unit."}], "6.022e23 entities.", "A small mammal."),
+    "hh": (
+        [
+            {"role": "user", "content": "What is a mole?"},
+            {"role": "assistant", "content": "An animal, or a unit?"},
+            {"role": "user", "content": "The unit."},
+        ],
+        "6.022e23 entities.",
+        "A small mammal.",
+    ),
     "ultrafeedback": ([{"role": "user", "content": "Hi?"}], "tie", "Go away.", "Hello!"),  # equal scores
 }
 
@@ -74,8 +91,9 @@ class TestImport:
     @pytest.mark.parametrize("fmt", ["auto", "explicit"])
     def test_each_format_stores_the_reference(self, client, db, pairwise, staff, fmt):
         for name, row in FILES.items():
-            body = upload(client, pairwise.id, jsonl(row), staff, filename=f"{name}.jsonl",
-                          fmt=name if fmt == "explicit" else None)
+            body = upload(
+                client, pairwise.id, jsonl(row), staff, filename=f"{name}.jsonl", fmt=name if fmt == "explicit" else None
+            )
             assert body.status_code == 200 and body.json()["imported"] == 1, body.text
         stored = stored_pairs(db, pairwise.id)
         assert sorted(json.dumps(v[:-1]) for v in stored.values()) == sorted(json.dumps(v) for v in EXPECTED.values())
@@ -98,8 +116,10 @@ class TestImport:
 
     def test_bad_records_import_nothing_and_name_line_and_field(self, client, db, pairwise, staff):
         good = [{"prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(2500)]
-        bad = [{"prompt": "p", "chosen": "same", "rejected": "same"},
-               {"chosen": SHARED + "\n\nAssistant: a", "rejected": "\n\nHuman: Other\n\nAssistant: b"}]
+        bad = [
+            {"prompt": "p", "chosen": "same", "rejected": "same"},
+            {"chosen": SHARED + "\n\nAssistant: a", "rejected": "\n\nHuman: Other\n\nAssistant: b"},
+        ]
         response = upload(client, pairwise.id, jsonl(*good, *bad), staff)  # the good ones span several chunks
         assert response.status_code == 422
         body = response.json()
@@ -120,11 +140,14 @@ class TestImport:
         ranking = make_project(kind="ranking")
         response = upload(client, ranking.id, jsonl(FILES["trl"]), staff, fmt="trl")
         assert response.status_code == 422
-        assert response.json()["errors"] == ["the trl format holds preference pairs (chosen/rejected): import it into "
-                                             "a pairwise project; this is a ranking project"]
+        assert response.json()["errors"] == [
+            "the trl format holds preference pairs (chosen/rejected): import it into "
+            "a pairwise project; this is a ranking project"
+        ]
         auto = upload(client, ranking.id, jsonl({"prompt": "p", "responses": ["a", "b"]}, FILES["hh"]), staff).json()
-        assert auto["errors"] == ["line 2: preference records (chosen/rejected) can only be imported into a pairwise "
-                                  "project; this is a ranking project"]
+        assert auto["errors"] == [
+            "line 2: preference records (chosen/rejected) can only be imported into a pairwise project; this is a ranking project"
+        ]
         assert count(db, ranking.id) == 0
 
     def test_unknown_format_is_a_validation_error(self, client, pairwise, staff):
@@ -134,11 +157,17 @@ class TestImport:
         browser = login_as(make_user(Role.admin))
         page = browser.get(f"/projects/{pairwise.id}")
         assert 'name="format"' in page.text and 'value="hh"' in page.text
-        response = browser.post(f"/projects/{pairwise.id}/imports", data={"csrf_token": browser.headers["X-CSRF-Token"],
-                                "format": "hh"}, files={"file": ("h.jsonl", io.BytesIO(jsonl(FILES["hh"])))})
+        response = browser.post(
+            f"/projects/{pairwise.id}/imports",
+            data={"csrf_token": browser.headers["X-CSRF-Token"], "format": "hh"},
+            files={"file": ("h.jsonl", io.BytesIO(jsonl(FILES["hh"])))},
+        )
         assert response.status_code == 200 and "Imported 1, skipped 0" in response.text
-        wrong = browser.post(f"/projects/{pairwise.id}/imports", data={"csrf_token": browser.headers["X-CSRF-Token"],
-                             "format": "hh"}, files={"file": ("t.jsonl", io.BytesIO(jsonl(FILES["trl"])))})
+        wrong = browser.post(
+            f"/projects/{pairwise.id}/imports",
+            data={"csrf_token": browser.headers["X-CSRF-Token"], "format": "hh"},
+            files={"file": ("t.jsonl", io.BytesIO(jsonl(FILES["trl"])))},
+        )
         assert wrong.status_code == 422 and "HH transcript" in wrong.text
 
     @pytest.mark.usefixtures("database")
@@ -147,8 +176,13 @@ class TestImport:
         path.write_bytes(jsonl(FILES["hh"]))
 
         def preflab(*args):
-            return subprocess.run([sys.executable, "-m", "app.cli", "import", str(pairwise.id), str(path), *args],
-                                  capture_output=True, text=True, env=os.environ, timeout=120)
+            return subprocess.run(
+                [sys.executable, "-m", "app.cli", "import", str(pairwise.id), str(path), *args],
+                capture_output=True,
+                text=True,
+                env=os.environ,
+                timeout=120,
+            )
 
         bad = preflab("--format", "trl-chat")
         assert bad.returncode == 1 and 'line 1, field "chosen": must be a list' in bad.stderr
@@ -168,8 +202,12 @@ def test_v1_trl_export_imports_as_one_item_per_distinct_pair(client, db, make_us
         while (task := client.get(f"/api/projects/{ranking.id}/next", headers=headers)).status_code == 200:
             ids = sorted(r["id"] for r in task.json()["responses"])
             tiers = [[i] for i in ids] if n < 2 else [[ids[2]], [ids[0], ids[1]]]  # two agree, one differs with a tie
-            assert client.post(f"/api/tasks/{task.json()['task_id']}/annotations", json={"ranking": tiers},
-                               headers=headers).status_code == 201
+            assert (
+                client.post(
+                    f"/api/tasks/{task.json()['task_id']}/annotations", json={"ranking": tiers}, headers=headers
+                ).status_code
+                == 201
+            )
     export = client.get(f"/api/projects/{ranking.id}/export?format=trl&template=raw", headers=staff).content  # v1: text as stored
     rows = [json.loads(line) for line in export.splitlines()]
     triples = {(r["prompt"], r["chosen"], r["rejected"]) for r in rows}
@@ -190,19 +228,40 @@ def test_v1_trl_export_imports_as_one_item_per_distinct_pair(client, db, make_us
 def test_annotators_never_see_the_reference(client, db, make_user, make_project, bearer, login_as, staff):
     annotator = make_user(Role.annotator)
     project = make_project(kind="pairwise", overlap=1, members=[annotator])
-    rows = [{"chosen": SHARED + f"\n\nAssistant: good {i}", "rejected": SHARED + f"\n\nAssistant: bad {i}",
-             "prompt_id": f"secret-id-{i}", "score_chosen": 9, "score_rejected": 1} for i in range(40)]
+    rows = [
+        {
+            "chosen": SHARED + f"\n\nAssistant: good {i}",
+            "rejected": SHARED + f"\n\nAssistant: bad {i}",
+            "prompt_id": f"secret-id-{i}",
+            "score_chosen": 9,
+            "score_rejected": 1,
+        }
+        for i in range(40)
+    ]
     assert upload(client, project.id, jsonl(*rows), staff, filename="hidden-source.jsonl").json()["imported"] == 40
     headers = bearer(annotator)
     forbidden = ("hidden-source", "reference", "secret-id", "score", "chosen")
 
     first = client.get(f"/api/projects/{project.id}/next", headers=headers)
     task = first.json()
-    assert set(task) == {"task_id", "project_id", "kind", "prompt_id", "prompt", "responses", "allow_ties",
-                         "strength_scale", "rating_criteria", "lease_expires_at"}
+    assert set(task) == {
+        "task_id",
+        "project_id",
+        "kind",
+        "prompt_id",
+        "prompt",
+        "responses",
+        "allow_ties",
+        "strength_scale",
+        "rating_criteria",
+        "lease_expires_at",
+    }
     assert all(set(r) == {"id", "text", "label"} for r in task["responses"])
-    for text in (first.text, client.get(f"/api/tasks/{task['task_id']}", headers=headers).text,
-                 login_as(annotator).get(f"/projects/{project.id}/annotate").text):
+    for text in (
+        first.text,
+        client.get(f"/api/tasks/{task['task_id']}", headers=headers).text,
+        login_as(annotator).get(f"/projects/{project.id}/annotate").text,
+    ):
         assert not [word for word in forbidden if word in text.lower()]
     # Nor the researcher pages or the report.
     assert client.get(f"/api/projects/{project.id}/agreement", headers=headers).status_code == 403
@@ -210,6 +269,8 @@ def test_annotators_never_see_the_reference(client, db, make_user, make_project,
 
     # The ids and the canonical A/B order do not give the reference away: the chosen response is not always first.
     db.rollback()
-    first_is_chosen = [p.reference_ranking[0][0] == min(p.reference_ranking[0] + p.reference_ranking[1])
-                       for p in db.scalars(select(Prompt).where(Prompt.project_id == project.id))]
+    first_is_chosen = [
+        p.reference_ranking[0][0] == min(p.reference_ranking[0] + p.reference_ranking[1])
+        for p in db.scalars(select(Prompt).where(Prompt.project_id == project.id))
+    ]
     assert 8 <= sum(first_is_chosen) <= 32

@@ -1,5 +1,6 @@
 """Preference records (trl, trl-chat, hh, ultrafeedback) through the streaming parser: what each format becomes,
 the reference it carries, the stored response order, and errors that name the line and the field."""
+
 import io
 import json
 
@@ -37,8 +38,16 @@ def msg(role, content):
 
 class TestFormats:
     def test_trl_explicit_prompt_and_extra_columns_of_the_v1_export(self):
-        row = {"prompt": "How do I reverse a list?", "chosen": "l[::-1]", "rejected": "Use reversed()",
-               "prompt_id": "q-1", "annotator_id": 3, "annotation_id": 17, "chosen_response_id": 42, "rejected_response_id": 41}
+        row = {
+            "prompt": "How do I reverse a list?",
+            "chosen": "l[::-1]",
+            "rejected": "Use reversed()",
+            "prompt_id": "q-1",
+            "annotator_id": 3,
+            "annotation_id": 17,
+            "chosen_response_id": 42,
+            "rejected_response_id": 41,
+        }
         (p,) = pairs([row])
         assert p.messages == [msg("user", "How do I reverse a list?")] and not p.is_chat
         assert chosen_rejected(p) == ("l[::-1]", "Use reversed()")
@@ -49,8 +58,11 @@ class TestFormats:
 
     def test_trl_prompt_in_the_hh_template_is_read_as_its_turns(self):
         """Preflab's default trl export: the prompt in the HH template, responses after one space (which is dropped)."""
-        row = {"prompt": "\n\nSystem: Be brief.\n\nHuman:  Hi!\n\nAssistant: Hello.\n\nHuman: And?\n\nAssistant:",
-               "chosen": "  two spaces", "rejected": " one\n"}
+        row = {
+            "prompt": "\n\nSystem: Be brief.\n\nHuman:  Hi!\n\nAssistant: Hello.\n\nHuman: And?\n\nAssistant:",
+            "chosen": "  two spaces",
+            "rejected": " one\n",
+        }
         (p,) = pairs([row], "trl")
         assert p.messages == [msg("system", "Be brief."), msg("user", " Hi!"), msg("assistant", "Hello."), msg("user", "And?")]
         assert p.is_chat and chosen_rejected(p) == (" two spaces", "one\n")
@@ -93,20 +105,30 @@ class TestFormats:
         shared = "\n\nHuman: What is a mole?\n\nAssistant: An animal, or a unit.\n\nHuman: The unit, please."
         row = {"chosen": shared + "\n\nAssistant: 6.022e23 entities.", "rejected": shared + "\n\nAssistant: A small mammal."}
         (p,) = pairs([row])
-        assert p.messages == [msg("user", "What is a mole?"), msg("assistant", "An animal, or a unit."),
-                              msg("user", "The unit, please.")]
+        assert p.messages == [
+            msg("user", "What is a mole?"),
+            msg("assistant", "An animal, or a unit."),
+            msg("user", "The unit, please."),
+        ]
         assert p.is_chat and chosen_rejected(p) == ("6.022e23 entities.", "A small mammal.")
         assert p.reference_source == "hh: prefs.jsonl"
-        (single,) = pairs([{"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}], "hh")
+        (single,) = pairs(
+            [{"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}], "hh"
+        )
         assert single.messages == [msg("user", "Hi")] and not single.is_chat
 
     def test_ultrafeedback_rows_with_scores_and_ties(self):
         def row(i, score_chosen, score_rejected):
             prompt = f"Question {i}?"
-            return {"prompt": prompt, "prompt_id": f"{i:064x}", "score_chosen": score_chosen, "score_rejected": score_rejected,
-                    "chosen": [msg("user", prompt), msg("assistant", f"good {i}")],
-                    "rejected": [msg("user", prompt), msg("assistant", f"bad {i}")],
-                    "messages": [msg("user", prompt), msg("assistant", f"good {i}")]}
+            return {
+                "prompt": prompt,
+                "prompt_id": f"{i:064x}",
+                "score_chosen": score_chosen,
+                "score_rejected": score_rejected,
+                "chosen": [msg("user", prompt), msg("assistant", f"good {i}")],
+                "rejected": [msg("user", prompt), msg("assistant", f"bad {i}")],
+                "messages": [msg("user", prompt), msg("assistant", f"good {i}")],
+            }
 
         strict, tie = pairs([row(1, 8.5, 6.0), row(2, 7.0, 7.0)])
         assert strict.messages == [msg("user", "Question 1?")] and not strict.is_chat
@@ -138,72 +160,140 @@ class TestResponseOrder:
         assert 60 <= chosen_first <= 140  # a hash decides: about half, never all
         for p in first:
             assert chosen_rejected(p)[0].startswith("good")
-            assert [r.text for r in p.responses] == sorted((r.text for r in p.responses),
-                                                            reverse=p.reference == [[0], [1]])
-        assert [(p.external_id, [r.text for r in p.responses]) for p in pairs(rows)] == \
-               [(p.external_id, [r.text for r in p.responses]) for p in first]
+            assert [r.text for r in p.responses] == sorted((r.text for r in p.responses), reverse=p.reference == [[0], [1]])
+        assert [(p.external_id, [r.text for r in p.responses]) for p in pairs(rows)] == [
+            (p.external_id, [r.text for r in p.responses]) for p in first
+        ]
 
 
 HH_OK = "\n\nHuman: Hi\n\nAssistant: Hello"
 
 
 class TestErrors:
-    @pytest.mark.parametrize(("record", "fmt", "expected"), [
-        ({"prompt": "p", "chosen": "same", "rejected": "same"}, "auto",
-         'line 1, field "rejected": is the same as chosen'),
-        ({"prompt": "p", "chosen": "  ", "rejected": "b"}, "auto", 'line 1, field "chosen": must not be empty'),
-        ({"prompt": "", "chosen": "a", "rejected": "b"}, "trl", 'line 1, field "prompt": must not be empty'),
-        ({"prompt": "p", "chosen": "a"}, "auto", 'line 1, field "rejected": is required'),
-        ({"chosen": HH_OK, "rejected": "\n\nHuman: Hey\n\nAssistant: Yo"}, "auto",
-         'line 1, field "rejected": does not share the conversation before the last Assistant turn with chosen '
-         "(they differ from character 11)"),
-        ({"chosen": HH_OK + "\n\nHuman: and?", "rejected": "\n\nHuman: Hi\n\nAssistant: Go"}, "hh",
-         'line 1, field "chosen": must end with an Assistant turn'),
-        ({"chosen": "\n\nHuman: Hi there", "rejected": "\n\nHuman: Hi you"}, "hh",
-         'line 1, field "chosen": is not an HH transcript: it has no "\\n\\nAssistant:" turn'),
-        ({"chosen": HH_OK, "rejected": "\n\nHuman: Hi\n\nAssistant:  "}, "hh",
-         'line 1, field "rejected": the last Assistant turn (the response) is empty'),
-        ({"chosen": "Preamble" + HH_OK, "rejected": "Preamble\n\nHuman: Hi\n\nAssistant: Go"}, "hh",
-         'line 1, field "chosen": must start with a "\\n\\nHuman:" turn'),
-        ({"prompt": "p", "chosen": HH_OK, "rejected": HH_OK + "!"}, "hh", 'line 1, field "prompt": is not part of the hh format'),
-        ({"chosen": "blue", "rejected": "green"}, "trl", 'line 1, field "rejected": shares no prompt with chosen'),
-        ({"prompt": "p", "chosen": [msg("assistant", "a")], "rejected": "b"}, "trl",
-         'line 1, field "chosen": must be a string in the trl format, got a list'),
-        ({"prompt": [msg("user", "p")], "chosen": [msg("assistant", "a"), msg("assistant", "b")],
-          "rejected": [msg("assistant", "c")]}, "trl-chat",
-         'line 1, field "chosen": must hold exactly one assistant message (the response), got 2'),
-        ({"prompt": [msg("user", "p")], "chosen": [msg("user", "a")], "rejected": [msg("assistant", "c")]}, "trl-chat",
-         'line 1, field "chosen[0].role": must be "assistant"'),
-        ({"prompt": [msg("user", "p")], "chosen": [msg("assistant", "")], "rejected": [msg("assistant", "c")]}, "auto",
-         'line 1, field "chosen[0].content": must not be empty'),
-        ({"chosen": [msg("user", "p"), msg("assistant", "a")], "rejected": [msg("user", "q"), msg("assistant", "b")]},
-         "auto", 'line 1, field "rejected": shares no leading message with chosen'),
-        ({"prompt": "Other?", "chosen": [msg("user", "p"), msg("assistant", "a")],
-          "rejected": [msg("user", "p"), msg("assistant", "b")]}, "ultrafeedback",
-         'line 1, field "prompt": differs from the last user message'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 1, "score_rejected": 2}, "auto",
-         'line 1, field "score_chosen": is lower than score_rejected (1 < 2)'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 1}, "auto",
-         'line 1, field "score_rejected": is required when score_chosen is given'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": "high", "score_rejected": 1}, "auto",
-         'line 1, field "score_chosen": must be a number, got a string'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "prompt_id": "x" * 190}, "auto",
-         'line 1, field "prompt_id": must be at most 187 characters, got 190'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "prompt_id": ["x"]}, "auto",
-         'line 1, field "prompt_id": must be a string, got an array'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "responses": ["a", "b"]}, "auto",
-         'line 1, field "responses": a preference record has "chosen" and "rejected" instead'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b", "extra": "nul\u0000"}, "auto",
-         'line 1, field "extra": contains a NUL character'),
-        ({"prompt": "p", "responses": ["a", "b"]}, "trl", 'line 1, field "chosen": is required'),
-        ({"prompt": "p", "chosen": "a", "rejected": "b"}, "prompts", 'line 1, field "chosen": unknown key'),
-    ])
+    @pytest.mark.parametrize(
+        ("record", "fmt", "expected"),
+        [
+            ({"prompt": "p", "chosen": "same", "rejected": "same"}, "auto", 'line 1, field "rejected": is the same as chosen'),
+            ({"prompt": "p", "chosen": "  ", "rejected": "b"}, "auto", 'line 1, field "chosen": must not be empty'),
+            ({"prompt": "", "chosen": "a", "rejected": "b"}, "trl", 'line 1, field "prompt": must not be empty'),
+            ({"prompt": "p", "chosen": "a"}, "auto", 'line 1, field "rejected": is required'),
+            (
+                {"chosen": HH_OK, "rejected": "\n\nHuman: Hey\n\nAssistant: Yo"},
+                "auto",
+                'line 1, field "rejected": does not share the conversation before the last Assistant turn with chosen '
+                "(they differ from character 11)",
+            ),
+            (
+                {"chosen": HH_OK + "\n\nHuman: and?", "rejected": "\n\nHuman: Hi\n\nAssistant: Go"},
+                "hh",
+                'line 1, field "chosen": must end with an Assistant turn',
+            ),
+            (
+                {"chosen": "\n\nHuman: Hi there", "rejected": "\n\nHuman: Hi you"},
+                "hh",
+                'line 1, field "chosen": is not an HH transcript: it has no "\\n\\nAssistant:" turn',
+            ),
+            (
+                {"chosen": HH_OK, "rejected": "\n\nHuman: Hi\n\nAssistant:  "},
+                "hh",
+                'line 1, field "rejected": the last Assistant turn (the response) is empty',
+            ),
+            (
+                {"chosen": "Preamble" + HH_OK, "rejected": "Preamble\n\nHuman: Hi\n\nAssistant: Go"},
+                "hh",
+                'line 1, field "chosen": must start with a "\\n\\nHuman:" turn',
+            ),
+            (
+                {"prompt": "p", "chosen": HH_OK, "rejected": HH_OK + "!"},
+                "hh",
+                'line 1, field "prompt": is not part of the hh format',
+            ),
+            ({"chosen": "blue", "rejected": "green"}, "trl", 'line 1, field "rejected": shares no prompt with chosen'),
+            (
+                {"prompt": "p", "chosen": [msg("assistant", "a")], "rejected": "b"},
+                "trl",
+                'line 1, field "chosen": must be a string in the trl format, got a list',
+            ),
+            (
+                {
+                    "prompt": [msg("user", "p")],
+                    "chosen": [msg("assistant", "a"), msg("assistant", "b")],
+                    "rejected": [msg("assistant", "c")],
+                },
+                "trl-chat",
+                'line 1, field "chosen": must hold exactly one assistant message (the response), got 2',
+            ),
+            (
+                {"prompt": [msg("user", "p")], "chosen": [msg("user", "a")], "rejected": [msg("assistant", "c")]},
+                "trl-chat",
+                'line 1, field "chosen[0].role": must be "assistant"',
+            ),
+            (
+                {"prompt": [msg("user", "p")], "chosen": [msg("assistant", "")], "rejected": [msg("assistant", "c")]},
+                "auto",
+                'line 1, field "chosen[0].content": must not be empty',
+            ),
+            (
+                {"chosen": [msg("user", "p"), msg("assistant", "a")], "rejected": [msg("user", "q"), msg("assistant", "b")]},
+                "auto",
+                'line 1, field "rejected": shares no leading message with chosen',
+            ),
+            (
+                {
+                    "prompt": "Other?",
+                    "chosen": [msg("user", "p"), msg("assistant", "a")],
+                    "rejected": [msg("user", "p"), msg("assistant", "b")],
+                },
+                "ultrafeedback",
+                'line 1, field "prompt": differs from the last user message',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 1, "score_rejected": 2},
+                "auto",
+                'line 1, field "score_chosen": is lower than score_rejected (1 < 2)',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 1},
+                "auto",
+                'line 1, field "score_rejected": is required when score_chosen is given',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": "high", "score_rejected": 1},
+                "auto",
+                'line 1, field "score_chosen": must be a number, got a string',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "prompt_id": "x" * 190},
+                "auto",
+                'line 1, field "prompt_id": must be at most 187 characters, got 190',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "prompt_id": ["x"]},
+                "auto",
+                'line 1, field "prompt_id": must be a string, got an array',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "responses": ["a", "b"]},
+                "auto",
+                'line 1, field "responses": a preference record has "chosen" and "rejected" instead',
+            ),
+            (
+                {"prompt": "p", "chosen": "a", "rejected": "b", "extra": "nul\u0000"},
+                "auto",
+                'line 1, field "extra": contains a NUL character',
+            ),
+            ({"prompt": "p", "responses": ["a", "b"]}, "trl", 'line 1, field "chosen": is required'),
+            ({"prompt": "p", "chosen": "a", "rejected": "b"}, "prompts", 'line 1, field "chosen": unknown key'),
+        ],
+    )
     def test_bad_record_names_line_and_field(self, record, fmt, expected):
         found = errors([record], fmt)
         assert any(e.startswith(expected) for e in found), found
 
     def test_errors_of_later_lines_and_duplicate_ids(self):
-        rows = [{"id": "a", "prompt": "p", "chosen": "x", "rejected": "y"}] * 2 + [{"prompt": "p", "chosen": "x", "rejected": "x"}]
+        rows = [{"id": "a", "prompt": "p", "chosen": "x", "rejected": "y"}] * 2 + [
+            {"prompt": "p", "chosen": "x", "rejected": "x"}
+        ]
         found = errors(rows)
         assert found[0].startswith('line 2, field "id": duplicate id "a", first seen on line 1')
         assert found[1].startswith('line 3, field "rejected"')
@@ -211,14 +301,17 @@ class TestErrors:
     def test_ranking_project_gets_one_clear_error(self):
         rows = [{"prompt": f"p{i}", "chosen": "a", "rejected": "b"} for i in range(100)]
         found = errors([{"prompt": "p", "responses": ["a", "b", "c"]}, *rows], lo=2, hi=9)
-        assert found == ["line 2: preference records (chosen/rejected) can only be imported into a pairwise project; "
-                         "this is a ranking project"]
+        assert found == [
+            "line 2: preference records (chosen/rejected) can only be imported into a pairwise project; this is a ranking project"
+        ]
 
     def test_unknown_format_and_csv(self):
         assert errors([{"prompt": "p", "chosen": "a", "rejected": "b"}], "dpo") == [
-            'unknown format "dpo"; choose from auto, prompts, trl, trl-chat, hh, ultrafeedback']
+            'unknown format "dpo"; choose from auto, prompts, trl, trl-chat, hh, ultrafeedback'
+        ]
         assert errors(None, "trl", raw=b"prompt,chosen,rejected\np,a,b\n", filename="x.csv") == [
-            "the trl format is read from JSON Lines, a JSON array or Parquet, not CSV"]
+            "the trl format is read from JSON Lines, a JSON array or Parquet, not CSV"
+        ]
 
 
 class TestParquet:
@@ -235,10 +328,15 @@ class TestParquet:
 
     def uf_row(self, i, score_chosen=8.0, score_rejected=5.0):
         prompt = f"Question {i}?"
-        return {"prompt": prompt, "prompt_id": f"id{i}", "score_chosen": score_chosen, "score_rejected": score_rejected,
-                "chosen": [msg("user", prompt), msg("assistant", f"good {i}")],
-                "rejected": [msg("user", prompt), msg("assistant", f"bad {i}")],
-                "messages": [msg("user", prompt), msg("assistant", f"good {i}")]}
+        return {
+            "prompt": prompt,
+            "prompt_id": f"id{i}",
+            "score_chosen": score_chosen,
+            "score_rejected": score_rejected,
+            "chosen": [msg("user", prompt), msg("assistant", f"good {i}")],
+            "rejected": [msg("user", prompt), msg("assistant", f"bad {i}")],
+            "messages": [msg("user", prompt), msg("assistant", f"good {i}")],
+        }
 
     def test_ultrafeedback_parquet_over_several_batches(self):
         rows = [self.uf_row(i) for i in range(2500)]
@@ -250,11 +348,15 @@ class TestParquet:
     def test_prompt_records_and_errors_name_the_row(self):
         bad = errors(None, raw=self.parquet([self.uf_row(1), self.uf_row(2, float("nan"), 1.0)]), filename="x.parquet")
         assert bad == ['row 2, field "score_chosen": must be a finite number, got nan']
-        plain = pairs(None, raw=self.parquet([{"id": "a", "prompt": "p", "responses": ["x", "y"], "metadata": None}]),
-                      filename="x.parquet")
+        plain = pairs(
+            None, raw=self.parquet([{"id": "a", "prompt": "p", "responses": ["x", "y"], "metadata": None}]), filename="x.parquet"
+        )
         assert plain[0].external_id == "a" and plain[0].reference is None
-        nan_meta = errors(None, raw=self.parquet([{"prompt": "p", "chosen": "a", "rejected": "b", "margin": float("inf")}]),
-                          filename="x.parquet")
+        nan_meta = errors(
+            None,
+            raw=self.parquet([{"prompt": "p", "chosen": "a", "rejected": "b", "margin": float("inf")}]),
+            filename="x.parquet",
+        )
         assert nan_meta == ['row 1, field "margin": must be a finite number, got inf']
 
     def test_unreadable_or_unseekable_parquet(self):

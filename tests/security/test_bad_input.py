@@ -1,5 +1,6 @@
 """Awkward files end to end, through the upload API: what parses is stored exactly, what doesn't is a
 422 naming the line, and nothing of a failed upload is stored (the parser's own cases: tests/prompts)."""
+
 import io
 
 from sqlalchemy import func, select
@@ -8,14 +9,17 @@ from app.models import Prompt, Response, Role
 
 
 def upload(client, project_id, content: bytes, filename: str, headers):
-    return client.post(f"/api/projects/{project_id}/imports", headers=headers,
-                       files={"file": (filename, io.BytesIO(content))})
+    return client.post(f"/api/projects/{project_id}/imports", headers=headers, files={"file": (filename, io.BytesIO(content))})
 
 
 def stored(db, project_id) -> dict[str, list[str]]:
     db.rollback()
-    rows = db.execute(select(Prompt.external_id, Response.text).join(Response).where(Prompt.project_id == project_id)
-                      .order_by(Prompt.external_id, Response.position)).all()
+    rows = db.execute(
+        select(Prompt.external_id, Response.text)
+        .join(Response)
+        .where(Prompt.project_id == project_id)
+        .order_by(Prompt.external_id, Response.position)
+    ).all()
     out: dict[str, list[str]] = {}
     for external_id, text in rows:
         out.setdefault(external_id, []).append(text)
@@ -26,9 +30,11 @@ def test_csv_with_bom_crlf_multiline_cells_and_long_responses(client, db, make_u
     project = make_project()
     long = "ü" * 10_000
     unbroken = "y" * 10_000
-    content = ("\ufeffid,prompt,response_1,response_2\r\n"
-               f'a,"Line one\r\nline two, with a comma and ""quotes""",{long},"first\r\n\r\nsecond"\r\n'
-               f"b,plain,{unbroken},short\r\n").encode()
+    content = (
+        "\ufeffid,prompt,response_1,response_2\r\n"
+        f'a,"Line one\r\nline two, with a comma and ""quotes""",{long},"first\r\n\r\nsecond"\r\n'
+        f"b,plain,{unbroken},short\r\n"
+    ).encode()
     response = upload(client, project.id, content, "batch.csv", bearer(make_user(Role.researcher)))
     assert response.status_code == 200, response.text
     assert response.json()["imported"] == 2
@@ -50,8 +56,9 @@ def test_jsonl_with_bom_and_crlf(client, db, make_user, make_project, bearer):
 
 def test_latin1_bytes_fail_clearly_and_store_nothing(client, db, make_user, make_project, bearer):
     project = make_project()
-    content = ('{"id": "a", "prompt": "ok", "responses": ["x", "y"]}\n'
-               '{"id": "b", "prompt": "café", "responses": ["crème", "brûlée"]}\n').encode("latin-1")
+    content = (
+        '{"id": "a", "prompt": "ok", "responses": ["x", "y"]}\n{"id": "b", "prompt": "café", "responses": ["crème", "brûlée"]}\n'
+    ).encode("latin-1")
     response = upload(client, project.id, content, "batch.jsonl", bearer(make_user(Role.researcher)))
     assert response.status_code == 422
     body = response.json()
@@ -63,7 +70,7 @@ def test_latin1_bytes_fail_clearly_and_store_nothing(client, db, make_user, make
 
 def test_latin1_csv_names_the_line(client, make_user, make_project, bearer):
     project = make_project()
-    content = "prompt,response_1,response_2\nq,a,b\nq2,\"na\u00efve\",c\n".encode("latin-1")
+    content = 'prompt,response_1,response_2\nq,a,b\nq2,"na\u00efve",c\n'.encode("latin-1")
     response = upload(client, project.id, content, "batch.csv", bearer(make_user(Role.researcher)))
     assert response.status_code == 422
     assert response.json()["errors"][0].startswith("line 3: not valid UTF-8")

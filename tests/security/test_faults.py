@@ -1,5 +1,6 @@
 """Faults: an import killed half-way leaves nothing; leases outlive a restart and expire; a database
 outage is a 503 with a clear message and the app recovers by itself; no error shows a stack trace."""
+
 import io
 import os
 import signal
@@ -40,21 +41,34 @@ def assert_no_internals(body: str) -> None:
 
 # --- a process killed in the middle of an import ---------------------------------------------------
 
+
 def _big_batch(path: Path, n: int) -> None:
     with path.open("wb") as out:
         for i in range(n):
-            out.write(orjson.dumps({"id": f"k{i}", "prompt": f"prompt {i} " + "p" * 200,
-                                    "responses": [f"a{i} " + "a" * 300, f"b{i} " + "b" * 300, f"c{i}"]}) + b"\n")
+            out.write(
+                orjson.dumps(
+                    {
+                        "id": f"k{i}",
+                        "prompt": f"prompt {i} " + "p" * 200,
+                        "responses": [f"a{i} " + "a" * 300, f"b{i} " + "b" * 300, f"c{i}"],
+                    }
+                )
+                + b"\n"
+            )
 
 
 def _writing_started(database, wal: Path | None) -> bool:
     """True once another process holds an open transaction that has written rows into prompts."""
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect() as connection:
-            return bool(connection.scalar(text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'prompts' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
-            )))
+            return bool(
+                connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE c.relname = 'prompts' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
+                    )
+                )
+            )
     # SQLite: the writer holds the write lock, and its uncommitted pages spill into the WAL file.
     probe = sqlite3.connect(make_url(get_settings().DATABASE_URL).database, timeout=0, isolation_level=None)
     try:
@@ -96,9 +110,11 @@ def test_import_killed_midway_leaves_no_partial_batch(database, db, make_project
 
     def counts():
         db.rollback()
-        return (db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id)),
-                db.scalar(select(func.count()).select_from(ImportBatch).where(ImportBatch.project_id == project.id)),
-                db.scalar(select(func.count()).select_from(Response)))
+        return (
+            db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id)),
+            db.scalar(select(func.count()).select_from(ImportBatch).where(ImportBatch.project_id == project.id)),
+            db.scalar(select(func.count()).select_from(Response)),
+        )
 
     assert counts() == (0, 0, 0), "a killed import left rows behind"
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -109,11 +125,15 @@ def test_import_killed_midway_leaves_no_partial_batch(database, db, make_project
 
 # --- leases survive a restart, and expire ----------------------------------------------------------
 
+
 def test_expired_leases_return_to_the_pool_after_a_restart(database, db, make_user, make_project, bearer):
     first_annotator, second_annotator = make_user(Role.annotator), make_user(Role.annotator)
     project = make_project(members=[first_annotator, second_annotator], overlap=1)
     assert prompts_service.import_batch(
-        session=db, project=project, filename="one.jsonl", uploaded_by=None,
+        session=db,
+        project=project,
+        filename="one.jsonl",
+        uploaded_by=None,
         stream=io.BytesIO(b'{"id": "only", "prompt": "p", "responses": ["a", "b"]}\n'),
     ).ok
     db.commit()
@@ -145,6 +165,7 @@ def test_expired_leases_return_to_the_pool_after_a_restart(database, db, make_us
 
 
 # --- the database unreachable ----------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -281,6 +302,7 @@ def test_outage_and_recovery_through_a_proxy(make_user, bearer):
 
 
 # --- no stack traces -------------------------------------------------------------------------------
+
 
 def test_an_unexpected_error_shows_no_stack_trace(app, caplog):
     @app.get("/api/boom")

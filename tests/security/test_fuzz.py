@@ -4,6 +4,7 @@ admin with a bearer token: no 500s, and every answer (status, content type, body
 Bounded for CI: a few examples per operation, no deadline. Ids are random, so most calls on a path
 with an id get 404; the fixture still creates a project, prompts and a task so some hit real rows.
 """
+
 import io
 
 import pytest
@@ -32,8 +33,9 @@ def admin_headers(database, db, make_user, make_project, bearer) -> dict[str, st
     fuzzed_app.state.database = database
     admin = make_user(Role.admin)
     project = make_project(members=[admin], overlap=2)
-    result = prompts_service.import_batch(session=db, project=project, stream=io.BytesIO(_jsonl(5)),
-                                          filename="p.jsonl", uploaded_by=None)
+    result = prompts_service.import_batch(
+        session=db, project=project, stream=io.BytesIO(_jsonl(5)), filename="p.jsonl", uploaded_by=None
+    )
     assert result.ok
     db.commit()
     return bearer(admin)

@@ -1,4 +1,5 @@
 """Uploads over MAX_UPLOAD_MB: 413 naming the limit (API and form), refused while streaming."""
+
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,12 +46,14 @@ def test_api_upload_over_the_limit_is_413_naming_it(small_app, db, make_user, ma
     project = make_project()
     headers = bearer(make_user(Role.researcher))
     with TestClient(small_app) as client:
-        small = client.post(f"/api/projects/{project.id}/imports", headers=headers,
-                            files={"file": ("ok.jsonl", io.BytesIO(batch(LIMIT // 2)))})
+        small = client.post(
+            f"/api/projects/{project.id}/imports", headers=headers, files={"file": ("ok.jsonl", io.BytesIO(batch(LIMIT // 2)))}
+        )
         assert small.status_code == 200, small.text
         imported = prompt_count(db)
-        big = client.post(f"/api/projects/{project.id}/imports", headers=headers,
-                          files={"file": ("big.jsonl", io.BytesIO(batch(LIMIT + 1000)))})
+        big = client.post(
+            f"/api/projects/{project.id}/imports", headers=headers, files={"file": ("big.jsonl", io.BytesIO(batch(LIMIT + 1000)))}
+        )
     assert big.status_code == 413
     assert big.json()["detail"] == "The upload is larger than the limit of 0.05 MB (MAX_UPLOAD_MB)"
     assert prompt_count(db) == imported
@@ -61,8 +64,10 @@ def test_form_upload_over_the_limit_is_an_error_page(small_app, make_user, make_
     with TestClient(small_app) as client:
         login(client, make_user(Role.admin))
         response = client.post(
-            f"/projects/{project.id}/imports", data={"csrf_token": client.headers["X-CSRF-Token"]},
-            files={"file": ("big.jsonl", io.BytesIO(batch(LIMIT * 2)))}, headers={"accept": "text/html"},
+            f"/projects/{project.id}/imports",
+            data={"csrf_token": client.headers["X-CSRF-Token"]},
+            files={"file": ("big.jsonl", io.BytesIO(batch(LIMIT * 2)))},
+            headers={"accept": "text/html"},
         )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
@@ -88,9 +93,18 @@ def _call_asgi(app, headers: list[tuple[bytes, bytes]], chunks: int, chunk_size:
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/api/projects/1/imports", "raw_path": b"/api/projects/1/imports", "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/projects/1/imports",
+        "raw_path": b"/api/projects/1/imports",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
     }
     with ThreadPoolExecutor(1) as pool:  # its own thread: the browser tests may leave an event loop in this one
         pool.submit(anyio.run, app, scope, receive, send).result()
@@ -117,8 +131,11 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(small_app):
 
 def test_json_bodies_are_limited_too(small_app, make_user, bearer):
     with TestClient(small_app) as client:
-        response = client.post("/api/projects", headers=bearer(make_user(Role.admin)),
-                               json={"name": "x", "kind": "ranking", "guidelines": "g" * (LIMIT + 1)})
+        response = client.post(
+            "/api/projects",
+            headers=bearer(make_user(Role.admin)),
+            json={"name": "x", "kind": "ranking", "guidelines": "g" * (LIMIT + 1)},
+        )
     assert response.status_code == 413
 
 

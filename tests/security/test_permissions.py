@@ -3,6 +3,7 @@
 A route missing from EXPECTED fails `test_every_route_has_an_entry`, so a new route needs a row here
 (and in docs/permissions.md: `python tests/security/test_permissions.py` rewrites it from this table).
 """
+
 import io
 import json
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ SECRET = "OTHER-ANNOTATORS-RATIONALE-7f3a"  # the other annotator's label; must 
 # Calls send a bearer token (anonymous: nothing) and no Accept: text/html, so errors come back as JSON.
 EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     # public
-    "GET /login": (200, 303, 303, 303, 303),             # logged in: redirected on
-    "POST /login": (303, 303, 303, 303, 303),            # valid credentials (+ CSRF token of the form)
+    "GET /login": (200, 303, 303, 303, 303),  # logged in: redirected on
+    "POST /login": (303, 303, 303, 303, 303),  # valid credentials (+ CSRF token of the form)
     "POST /logout": (303, 303, 303, 303, 303),
     "GET /healthz": (200, 200, 200, 200, 200),
     "GET /openapi.json": (200, 200, 200, 200, 200),
@@ -121,14 +122,15 @@ def render_doc() -> str:
 
 # --- the world every call runs against -------------------------------------------------------------
 
+
 @dataclass
 class World:
     users: dict
-    headers: dict          # role -> request headers
+    headers: dict  # role -> request headers
     project_id: int
-    prompt_id: int         # labelled by the other annotator
-    annotation_id: int     # the other annotator's label
-    task_id: int           # the member's leased task
+    prompt_id: int  # labelled by the other annotator
+    annotation_id: int  # the other annotator's label
+    task_id: int  # the member's leased task
     task_ranking: list
     member_token_id: int
     other_member_id: int
@@ -156,8 +158,9 @@ def world(client, db, make_user, make_project, bearer) -> World:
     }
     project = make_project(members=[users["member"], users["other"]], overlap=3)
     db.commit()
-    result = prompts_service.import_batch(session=db, project=project, stream=io.BytesIO(_jsonl(3)),
-                                          filename="p.jsonl", uploaded_by=None)
+    result = prompts_service.import_batch(
+        session=db, project=project, stream=io.BytesIO(_jsonl(3)), filename="p.jsonl", uploaded_by=None
+    )
     assert result.ok, result
     db.commit()
     headers = {role: bearer(users[role]) for role in ("member", "outsider", "researcher", "admin")}
@@ -165,28 +168,43 @@ def world(client, db, make_user, make_project, bearer) -> World:
     other = bearer(users["other"])
     task = client.get(f"/api/projects/{project.id}/next", headers=other).json()
     ranking = [[r["id"]] for r in task["responses"]]
-    stored = client.post(f"/api/tasks/{task['task_id']}/annotations", headers=other,
-                         json={"ranking": ranking, "rationale": SECRET})
+    stored = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", headers=other, json={"ranking": ranking, "rationale": SECRET}
+    )
     assert stored.status_code == 201, stored.text
     mine = client.get(f"/api/projects/{project.id}/next", headers=headers["member"]).json()
     db.rollback()
     from sqlalchemy import select
+
     token_id = db.scalar(select(ApiToken.id).where(ApiToken.user_id == users["member"].id))
-    return World(users=users, headers=headers, project_id=project.id, prompt_id=task["prompt_id"],
-                 annotation_id=stored.json()["id"], task_id=mine["task_id"],
-                 task_ranking=[[r["id"]] for r in mine["responses"]], member_token_id=token_id,
-                 other_member_id=users["other"].id)
+    return World(
+        users=users,
+        headers=headers,
+        project_id=project.id,
+        prompt_id=task["prompt_id"],
+        annotation_id=stored.json()["id"],
+        task_id=mine["task_id"],
+        task_ranking=[[r["id"]] for r in mine["responses"]],
+        member_token_id=token_id,
+        other_member_id=users["other"].id,
+    )
 
 
 def call(client: TestClient, key: str, w: World, role: str):
     method, path = key.split(" ", 1)
-    ids = {"project_id": w.project_id, "prompt_id": w.prompt_id, "task_id": w.task_id,
-           "token_id": w.member_token_id, "user_id": w.other_member_id}
+    ids = {
+        "project_id": w.project_id,
+        "prompt_id": w.prompt_id,
+        "task_id": w.task_id,
+        "token_id": w.member_token_id,
+        "user_id": w.other_member_id,
+    }
     kwargs: dict = {"headers": dict(w.headers[role]), "follow_redirects": False}
     if key == "POST /login":
         page = client.get("/login", headers=kwargs["headers"], follow_redirects=False)
         token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0] if page.status_code == 200 else ""
         from tests.conftest import PASSWORD
+
         kwargs["data"] = {"email": w.users["admin"].email, "password": PASSWORD, "csrf_token": token}
     elif key == "GET /static":
         path = "/static/css/" + sorted(p.name for p in (Path(__file__).resolve().parents[2] / "static" / "css").iterdir())[0]
@@ -220,6 +238,7 @@ def call(client: TestClient, key: str, w: World, role: str):
 
 
 # --- tests ------------------------------------------------------------------------------------------
+
 
 def test_every_route_has_an_entry(app):
     routes = app_routes(app)

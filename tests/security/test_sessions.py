@@ -1,5 +1,6 @@
 """Sessions and accounts: CSRF on every cookie-authenticated state change, the session cookie's flags,
 login throttling (in the database, shared by app processes), and passwords kept out of the logs."""
+
 import logging
 from datetime import timedelta
 
@@ -67,10 +68,12 @@ def test_wrong_csrf_token_is_refused(client, make_user):
 
 # --- the session cookie ----------------------------------------------------------------------------
 
+
 def _login_cookie(client: TestClient, user, **kwargs) -> str:
     token = csrf_from(client.get("/login", **kwargs).text)
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token},
-                           follow_redirects=False, **kwargs)
+    response = client.post(
+        "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False, **kwargs
+    )
     assert response.status_code == 303, response.text
     cookies = [c for c in response.headers.get_list("set-cookie") if c.startswith("preflab_session=")]
     assert len(cookies) == 1
@@ -93,6 +96,7 @@ def test_cookie_is_secure_over_https(app, make_user):
 
 def test_cookie_is_secure_behind_a_tls_proxy(app):
     """uvicorn --proxy-headers (as `preflab serve` runs it) takes the scheme from X-Forwarded-Proto."""
+
     def session_cookie(headers: dict) -> str:
         with TestClient(ProxyHeadersMiddleware(app, trusted_hosts="*")) as client:
             page = client.get("/login", headers=headers)  # the first page sets the session (its CSRF token)
@@ -113,10 +117,10 @@ def test_session_https_only_setting_always_marks_it_secure(database, make_user):
 
 # --- login throttling ------------------------------------------------------------------------------
 
+
 def _try(client: TestClient, email: str, password: str):
     token = csrf_from(client.get("/login").text)
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token},
-                       follow_redirects=False)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=False)
 
 
 def age_failures(db, by: timedelta) -> None:
@@ -210,6 +214,7 @@ class TestThrottling:
 
 # --- passwords never logged ------------------------------------------------------------------------
 
+
 def test_passwords_never_reach_the_logs(client, make_user, bearer, caplog):
     caplog.set_level(logging.DEBUG)  # everything, from every logger (SQLAlchemy's statements too)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
@@ -218,17 +223,21 @@ def test_passwords_never_reach_the_logs(client, make_user, bearer, caplog):
         wrong, created, short = "Wr0ng-Secret-9a1b", "Cre4ted-Secret-77c2", "Sh0rt"
         token = csrf_from(client.get("/login").text)
         for password, status in ((wrong, 400), (PASSWORD, 303)):
-            response = client.post("/login", data={"email": admin.email, "password": password, "csrf_token": token},
-                                   follow_redirects=False)
+            response = client.post(
+                "/login", data={"email": admin.email, "password": password, "csrf_token": token}, follow_redirects=False
+            )
             assert response.status_code == status
         body = {"email": "n1@example.org", "role": "annotator", "password": created}
         assert client.post("/api/users", json=body, headers=bearer(admin)).status_code == 201
-        too_short = client.post("/api/users", json=body | {"email": "n2@example.org", "password": short},
-                                headers=bearer(admin))
+        too_short = client.post("/api/users", json=body | {"email": "n2@example.org", "password": short}, headers=bearer(admin))
         assert too_short.status_code == 422
         assert short not in too_short.text  # the error names the field, never echoes the value
-        form = client.post("/admin/users", headers={"accept": "text/html"}, follow_redirects=False,
-                           data={"email": "n3@example.org", "role": "annotator", "password": created, "csrf_token": token})
+        form = client.post(
+            "/admin/users",
+            headers={"accept": "text/html"},
+            follow_redirects=False,
+            data={"email": "n3@example.org", "role": "annotator", "password": created, "csrf_token": token},
+        )
         assert form.status_code == 303
         assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records), "SQL was not captured"
         logged = caplog.text + "".join(str(r.args) for r in caplog.records)

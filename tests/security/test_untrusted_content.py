@@ -1,5 +1,6 @@
 """Untrusted text (model output, prompts, guidelines) through app.markdown, without a browser, and the
 security headers on every kind of answer. tests/browser/test_annotate.py checks the same in Chromium."""
+
 import re
 from html.parser import HTMLParser
 
@@ -10,8 +11,33 @@ from app.main import SECURITY_HEADERS
 from app.markdown import render_markdown
 from tests.security.test_permissions import EXPECTED, ROLES, call, world  # noqa: F401  (world is a fixture)
 
-SAFE_TAGS = {"p", "br", "hr", "em", "strong", "del", "code", "pre", "blockquote", "ul", "ol", "li",
-             "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td"}
+SAFE_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 
 
 class _Elements(HTMLParser):
@@ -39,26 +65,29 @@ def active_parts(html: str) -> list:
     return problems
 
 
-@pytest.mark.parametrize("text", [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(2)>",
-    '<svg onload="alert(3)"><circle r="1"/></svg>',
-    '<svg><script>alert(4)</script></svg>',
-    "<math><mtext><img src=x onerror=alert(5)></mtext></math>",
-    "[click](javascript:alert(6))",
-    "[click](JaVaScRiPt:alert(7))",
-    "[click](java\tscript:alert(8))",
-    "[click](&#106;avascript:alert(9))",
-    "![img](javascript:alert(10))",
-    "<a href=\"javascript:alert(11)\">raw</a>",
-    "[ref]\n\n[ref]: javascript:alert(12)",
-    "<iframe src=//evil.example></iframe>",
-    '<p style="background:url(javascript:alert(13))">x</p>',
-    "**bold <b onmouseover=alert(14)>x</b>**",
-    "<details open ontoggle=alert(15)>",
-    "```html\n<script>alert(16)</script>\n```",
-    "<!-- --><script>alert(17)</script>",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(2)>",
+        '<svg onload="alert(3)"><circle r="1"/></svg>',
+        "<svg><script>alert(4)</script></svg>",
+        "<math><mtext><img src=x onerror=alert(5)></mtext></math>",
+        "[click](javascript:alert(6))",
+        "[click](JaVaScRiPt:alert(7))",
+        "[click](java\tscript:alert(8))",
+        "[click](&#106;avascript:alert(9))",
+        "![img](javascript:alert(10))",
+        '<a href="javascript:alert(11)">raw</a>',
+        "[ref]\n\n[ref]: javascript:alert(12)",
+        "<iframe src=//evil.example></iframe>",
+        '<p style="background:url(javascript:alert(13))">x</p>',
+        "**bold <b onmouseover=alert(14)>x</b>**",
+        "<details open ontoggle=alert(15)>",
+        "```html\n<script>alert(16)</script>\n```",
+        "<!-- --><script>alert(17)</script>",
+    ],
+)
 def test_markdown_of_hostile_text_is_inert_and_still_readable(text):
     html = str(render_markdown(text))
     assert active_parts(html) == [], html
@@ -97,6 +126,7 @@ def test_the_stylesheet_wraps_long_lines_in_markdown():
 
 
 # --- security headers on every answer --------------------------------------------------------------
+
 
 def test_csp_allows_no_inline_script_and_no_framing():
     csp = dict(part.strip().split(" ", 1) for part in SECURITY_HEADERS["Content-Security-Policy"].split(";"))

@@ -112,7 +112,8 @@ class TestUserManagement:
     def test_admin_creates_user_via_api(self, client, make_user, bearer):
         admin = make_user(Role.admin)
         response = client.post(
-            "/api/users", json={"email": "New@Example.org", "role": "annotator", "password": "longenough"},
+            "/api/users",
+            json={"email": "New@Example.org", "role": "annotator", "password": "longenough"},
             headers=bearer(admin),
         )
         assert response.status_code == 201
@@ -136,7 +137,12 @@ class TestUserManagement:
         login(client, make_user(Role.admin))
         response = client.post(
             "/admin/users",
-            data={"email": "form@example.org", "role": "researcher", "password": "longenough", "csrf_token": client.headers["X-CSRF-Token"]},
+            data={
+                "email": "form@example.org",
+                "role": "researcher",
+                "password": "longenough",
+                "csrf_token": client.headers["X-CSRF-Token"],
+            },
             headers={"accept": "text/html"},
         )
         assert response.status_code == 200
