@@ -4,14 +4,16 @@ from app.models.annotation import Annotation, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
-from app.models.user import ApiToken, LoginAttempt, Role, User
+from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, Role, User, UserSession
 
 __all__ = [
     "Annotation",
     "ApiToken",
+    "AppSecret",
     "Assignment",
     "AssignmentStatus",
     "Base",
+    "HeavyRequest",
     "ImportBatch",
     "LoginAttempt",
     "Project",
@@ -21,4 +23,5 @@ __all__ = [
     "Response",
     "Role",
     "User",
+    "UserSession",
 ]

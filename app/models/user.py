@@ -40,8 +40,48 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # written at most once a minute (app.users.service)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: until revoked
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie carries only a random id whose SHA-256 is stored here, so a session
+    ends on the server: logout deletes its row; deactivation, a password change and "sign out everywhere"
+    delete all of the user's rows, and reactivating a user revives none of them."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class HeavyRequest(Base):
+    """A heavy read (agreement report, export, later reports) in progress, so the per-user limit on them
+    holds across every app process. A row outlives a killed process only until `expires_at`."""
+
+    __tablename__ = "heavy_requests"
+    __table_args__ = (Index("ix_heavy_requests_user_id_expires_at", "user_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class AppSecret(Base):
+    """Values every app process must share and no repository may know: the session-signing key generated
+    on first start when SECRET_KEY is not set (app.config / app.secrets)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LoginAttempt(Base):
