@@ -69,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
-        "SECRET_KEY": "browser-test-secret",
+        "SECRET_KEY": "browser-test-secret-at-least-32-characters",
         "DATABASE_URL": shared_url or f"sqlite:///{tmp}/preflab.db",
     }
     if shared_url:
@@ -82,7 +82,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     assert DEMO_PROJECTS <= projects.keys(), output
 
     try:
-        with serve(env["DATABASE_URL"], env={"ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret"}) as running:
+        with serve(
+            env["DATABASE_URL"], env={"ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret-at-least-32-characters"}
+        ) as running:
             yield Server(url=f"http://127.0.0.1:{running.port}", projects=projects, database_url=env["DATABASE_URL"])
     finally:
         if shared_url:
