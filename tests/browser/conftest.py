@@ -75,9 +75,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     if shared_url:
         if "--reset" not in _cli(env, "demo", "--help"):
             pytest.skip("TEST_DATABASE_URL is set but `app.cli demo --reset` is not available to empty it")
-        output = _cli(env, "demo", "--reset")
+        output = _cli(env, "demo", "--reset", "--known-passwords")
     else:
-        output = _cli(env, "demo")
+        output = _cli(env, "demo", "--known-passwords")
     projects = {name: int(pid) for name, pid in re.findall(r"project '(.+?)' \(id (\d+)\)", output)}
     assert DEMO_PROJECTS <= projects.keys(), output
 
