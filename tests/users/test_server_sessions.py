@@ -4,7 +4,7 @@
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from app.models import ApiToken, Role, User, UserSession
 from app.models.base import utcnow
@@ -137,15 +137,25 @@ class TestTokenExpiryAndUse:
         db.rollback()
         assert db.scalars(select(ApiToken)).all() == []
 
-    def test_last_used_at_is_written_at_most_once_a_minute(self, client, make_user, bearer, db):
+    def test_last_used_at_is_written_at_most_once_a_minute(self, client, make_user, bearer, db, database):
         headers = bearer(make_user())
         assert client.get("/api/me", headers=headers).status_code == 200
         db.rollback()
         first = db.scalar(select(ApiToken.last_used_at))
         assert first is not None
-        assert client.get("/api/me", headers=headers).status_code == 200
+        writes: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            writes.extend([statement] if statement.startswith("UPDATE api_tokens") else [])
+
+        event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/api/me", headers=headers).status_code == 200
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count)
+        assert writes == []  # within the minute: not even an UPDATE is sent
         db.rollback()
-        assert db.scalar(select(ApiToken.last_used_at)) == first  # within the minute: no write
+        assert db.scalar(select(ApiToken.last_used_at)) == first
         db.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(minutes=2)))
         db.commit()
         assert client.get("/api/me", headers=headers).status_code == 200
