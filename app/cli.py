@@ -1,7 +1,6 @@
 """The `preflab` command line: serve, users, projects, import, export, demo."""
 
 import inspect
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -78,7 +77,7 @@ def serve(
         workers=workers,
         reload=reload,
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        forwarded_allow_ips=get_settings().FORWARDED_ALLOW_IPS,
     )
 
 
@@ -370,16 +369,34 @@ def format_report(report: dict) -> list[str]:
 @cli.command()
 def demo(
     reset: Annotated[bool, typer.Option(help="Delete all data first (never on a production database)")] = False,
+    known_passwords: Annotated[
+        bool,
+        typer.Option(
+            "--known-passwords",
+            help="Give new demo accounts the published password of the README (trials on this machine only; "
+            "never on a server others can reach)",
+        ),
+    ] = False,
 ) -> None:
-    """Create demo accounts and two demo projects with realistic prompts."""
+    """Create demo accounts (random passwords, printed once) and two demo projects with realistic prompts."""
     from app import demo as demo_data
 
-    if reset and get_settings().ENVIRONMENT == "production":
+    settings = get_settings()
+    if reset and settings.ENVIRONMENT == "production":
         _fail("refusing --reset with ENVIRONMENT=production")
+    if known_passwords and settings.ENVIRONMENT == "production":
+        _fail("refusing --known-passwords with ENVIRONMENT=production")
+    if known_passwords:
+        typer.secho(
+            f"warning: demo accounts created now get the published password {demo_data.KNOWN_PASSWORD!r}; "
+            "serve only on 127.0.0.1 (the default of `preflab serve`)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     with _Transaction() as session:
         if reset:
             demo_data.wipe(session)
-        for line in demo_data.create(session):
+        for line in demo_data.create(session, known_passwords=known_passwords):
             typer.echo(line)
 
 

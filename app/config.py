@@ -3,12 +3,14 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: templates/, static/, migrations/ live here
-INSECURE_SECRET = "changethis"
+INSECURE_SECRET = "changethis"  # the value an old default shipped with: refused everywhere
+MIN_SECRET_LENGTH = 32  # `python -c "import secrets; print(secrets.token_urlsafe(48))"` gives 64
 
 
 class Settings(BaseSettings):
@@ -16,19 +18,42 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Literal["local", "test", "production"] = "local"
     DATABASE_URL: str = "sqlite:///./data/preflab.db"  # postgresql+psycopg://user@host/db in production
-    SECRET_KEY: str = INSECURE_SECRET  # signs session cookies; must be set in production
+    # Signs session cookies. Unset: generated once and kept in the database (app.secrets), shared by every process.
+    SECRET_KEY: str | None = None
     LEASE_MINUTES: int = 30  # an abandoned task returns to the pool after this
     GOLD_RATE: float = 0.1  # share of "next task" calls that try a gold prompt first
     MAX_UPLOAD_MB: float = 200  # larger request bodies (uploads) are refused with 413
     SESSION_HTTPS_ONLY: bool = False  # mark the session cookie Secure (set behind HTTPS)
     DB_POOL_SIZE: int = 10  # per app process (PostgreSQL only)
     DB_MAX_OVERFLOW: int = 10
+    # Where users reach the app, e.g. https://labels.example.org: redirects are built from it, never from the
+    # request's Host header. Unset: redirects are relative (Location: /path).
+    PUBLIC_BASE_URL: str | None = None
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto `preflab serve` believes
 
-    @model_validator(mode="after")
-    def _enforce_secret_outside_local(self) -> "Settings":
-        if self.ENVIRONMENT == "production" and self.SECRET_KEY == INSECURE_SECRET:
-            raise ValueError("SECRET_KEY must be set to a random value when ENVIRONMENT=production")
-        return self
+    @field_validator("SECRET_KEY")
+    @classmethod
+    def _refuse_known_or_short_secret(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value == INSECURE_SECRET:
+            raise ValueError(
+                f"SECRET_KEY={INSECURE_SECRET!r} is a published default; unset it (a random key is then generated "
+                "and kept in the database) or set a random value"
+            )
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters (or unset: one is generated)")
+        return value
+
+    @field_validator("PUBLIC_BASE_URL")
+    @classmethod
+    def _origin_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
+            raise ValueError("PUBLIC_BASE_URL must be a scheme and host only, like https://labels.example.org")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,20 +2,21 @@
 
 import io
 import random
+import secrets
 from collections.abc import Iterator
 
 import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import Base, Project, ProjectKind, Response, Role
+from app.models import AppSecret, Base, Project, ProjectKind, Response, Role
 from app.projects import service as projects
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, RatingCriterion
 from app.prompts import service as prompts
 from app.users import service as users
 from app.users.schemas import UserCreate
 
-PASSWORD = "preflab-demo"
+KNOWN_PASSWORD = "preflab-demo"  # only with `preflab demo --known-passwords`, for trials on this machine
 ACCOUNTS = [
     ("admin@example.org", "Ada Admin", Role.admin),
     ("researcher@example.org", "Rosa Researcher", Role.researcher),
@@ -235,18 +236,25 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
 
 
 def wipe(session: Session) -> None:
-    """Delete every row (tests and --reset); children first."""
+    """Delete every row (tests and --reset); children first. The generated signing key stays: the app
+    processes running now keep it, and so must the next ones."""
     for table in reversed(Base.metadata.sorted_tables):
-        session.execute(delete(table))
+        if table is not AppSecret.__table__:
+            session.execute(delete(table))
 
 
-def create(session: Session) -> Iterator[str]:
-    """Idempotent: existing accounts and projects are reused, prompts already present are skipped."""
+def create(session: Session, *, known_passwords: bool = False) -> Iterator[str]:
+    """Idempotent: existing accounts and projects are reused, prompts already present are skipped.
+    Accounts it creates get a random password each (printed here, once), or KNOWN_PASSWORD if asked;
+    existing accounts keep theirs."""
     accounts = {}
+    created: list[tuple[str, Role, str]] = []
     for email, name, role in ACCOUNTS:
         user = users.get_user_by_email(session=session, email=email)
         if user is None:
-            user = users.create_user(session=session, data=UserCreate(email=email, name=name, role=role, password=PASSWORD))
+            password = KNOWN_PASSWORD if known_passwords else secrets.token_urlsafe(12)
+            user = users.create_user(session=session, data=UserCreate(email=email, name=name, role=role, password=password))
+            created.append((email, role, password))
         accounts[email] = user
     specs = [
         (
@@ -293,4 +301,8 @@ def create(session: Session) -> Iterator[str]:
             f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
             f"{seeded} labels by the seeded raters ({', '.join(SEEDED_RATERS)})"
         )
-    yield f"accounts (password {PASSWORD!r}): " + ", ".join(f"{e} ({r.value})" for e, _, r in ACCOUNTS)
+    if created:
+        yield "accounts created (note the passwords: they are shown only now):"
+        yield from (f"  {email:<26} {password:<18} {role.value}" for email, role, password in created)
+    else:
+        yield "accounts already there (passwords unchanged): " + ", ".join(e for e, _, _ in ACCOUNTS)

@@ -20,8 +20,10 @@ from app.export.routes import router as export_router
 from app.limits import BodySizeLimitMiddleware
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
+from app.secrets import SESSION_SECRET, shared_secret
 from app.users.dependencies import csrf_protect
 from app.users.routes import router as users_router
+from app.users.service import SESSION_LIFETIME
 
 SECURITY_HEADERS = {
     # No inline script anywhere: everything the pages run comes from /static.
@@ -55,6 +57,33 @@ class SessionCookieMiddleware(SessionMiddleware):
             await send(message)
 
         await super().__call__(scope, receive, send_secure)
+
+
+class PublicUrlMiddleware:
+    """Redirects never point at the Host header a client sent (README, "Security"): a Location on the
+    request's own origin (what `request.url_for` and Starlette's slash redirects build from Host) becomes
+    PUBLIC_BASE_URL + path, or a relative path when that is unset. Templates link by path alone
+    (app.templating), so no page carries the Host either."""
+
+    def __init__(self, app: ASGIApp, base_url: str | None) -> None:
+        self.app = app
+        self.base_url = base_url or ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_public(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                location = headers.get("location")
+                if location and "://" in location:
+                    own = str(Request(scope).base_url).rstrip("/")
+                    if location == own or location.startswith(own + "/"):
+                        headers["location"] = self.base_url + (location[len(own) :] or "/")
+            await send(message)
+
+        await self.app(scope, receive, send_public)
 
 
 class SecurityHeadersMiddleware:
@@ -102,13 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)  # innermost: its 413 page still has the session and the headers
     app.add_middleware(
         SessionCookieMiddleware,
-        secret_key=settings.SECRET_KEY,
+        secret_key=settings.SECRET_KEY or shared_secret(database.engine, SESSION_SECRET),
         session_cookie="preflab_session",
-        max_age=14 * 24 * 3600,
+        max_age=int(SESSION_LIFETIME.total_seconds()),  # the server-side row (UserSession) ends with it
         same_site="lax",
         https_only=settings.SESSION_HTTPS_ONLY,
     )
 
+    app.add_middleware(PublicUrlMiddleware, base_url=settings.PUBLIC_BASE_URL)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer of the app gets them
 
     install_error_handlers(app)

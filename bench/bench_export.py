@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("SECRET_KEY", "bench")
+os.environ.setdefault("SECRET_KEY", "bench-export-secret-at-least-32-characters")
 
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 

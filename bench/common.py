@@ -203,7 +203,12 @@ def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, time
     port = free_port()
     environ = (
         os.environ
-        | {"DATABASE_URL": url, "ENVIRONMENT": "local", "SECRET_KEY": "bench-secret", "PYTHONUNBUFFERED": "1"}
+        | {
+            "DATABASE_URL": url,
+            "ENVIRONMENT": "local",
+            "SECRET_KEY": "bench-secret-at-least-32-characters-long",
+            "PYTHONUNBUFFERED": "1",
+        }
         | (env or {})
     )
     log = tempfile.TemporaryFile()

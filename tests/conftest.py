@@ -11,7 +11,7 @@ from pathlib import Path
 _tmp = Path(tempfile.mkdtemp(prefix="preflab-tests-"))
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_tmp}/test.db"
 os.environ["ENVIRONMENT"] = "test"
-os.environ["SECRET_KEY"] = "test-secret-key"
+os.environ["SECRET_KEY"] = "test-secret-key-at-least-32-characters-long"
 
 import pytest  # noqa: E402
 from argon2 import PasswordHasher  # noqa: E402
@@ -123,7 +123,7 @@ def login(client: TestClient, user: User, password: str = PASSWORD) -> TestClien
         "/login", data={"email": user.email, "password": password, "csrf_token": token}, follow_redirects=False
     )
     assert response.status_code == 303, response.text
-    client.headers["X-CSRF-Token"] = token
+    client.headers["X-CSRF-Token"] = csrf_from(client.get("/").text)  # login rotates the token
     return client
 
 

@@ -69,6 +69,10 @@ def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipReq
 
 @router.get("/projects/{project_id}/annotate", name="annotation:page")
 def annotate_page(request: Request, project: MemberProject, session: SessionDep, user: CurrentUser) -> Response:
+    if "prefetch" in request.headers.get("sec-purpose", request.headers.get("purpose", "")).lower():
+        # A browser's speculative load must not lease a task nobody sees. Not a 2xx: browsers discard such a
+        # prefetch and load the page for real when the user does navigate.
+        return Response(status_code=425, headers={"Cache-Control": "no-store"})
     assignment = _lease_next(session, project, user)
     done = service.annotator_done_count(session=session, project=project, annotator=user)
     context = {

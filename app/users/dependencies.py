@@ -11,6 +11,7 @@ from app.users import service
 from app.users.security import csrf_token_matches
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SESSION_KEY = "sid"  # in the signed cookie: the id of a user_sessions row (app.users.service.start_session)
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -25,7 +26,7 @@ async def csrf_protect(request: Request) -> None:
     """
     if request.method in SAFE_METHODS or _bearer_token(request):
         return
-    if "user_id" not in request.session and request.url.path != "/login":
+    if SESSION_KEY not in request.session and request.url.path != "/login":
         return  # anonymous: the route's own check answers 401
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
@@ -43,13 +44,12 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
         if user is None:
             raise NotAuthenticated("Invalid or revoked API token")
         return user
-    user_id = request.session.get("user_id")
-    if user_id is None:
+    session_id = request.session.get(SESSION_KEY)
+    if not isinstance(session_id, str):
         return None
-    user = session.get(User, user_id)
-    if user is None or not user.is_active:
+    user = service.user_for_session(session=session, session_id=session_id)
+    if user is None:  # logged out, signed out everywhere, deactivated or expired: the cookie is dead
         request.session.clear()
-        return None
     return user
 
 

@@ -25,6 +25,17 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+_dummy: tuple[PasswordHasher, str] | None = None  # a hash of nothing anyone knows, made by the current hasher
+
+
+def verify_unknown_user(password: str) -> None:
+    """Spend what checking a real password costs, for an email with no account (same hasher parameters)."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(16)))
+    verify_password(_dummy[1], password)
+
+
 def new_api_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -32,6 +43,12 @@ def new_api_token() -> str:
 def hash_api_token(token: str) -> str:
     # Tokens are 256 random bits, so a fast unsalted hash is enough (unlike passwords).
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def rotate_csrf_token(request: Request) -> str:
+    """A new CSRF token (at login): one an attacker planted or read before login stops working."""
+    request.session["csrf"] = token = secrets.token_urlsafe(32)
+    return token
 
 
 def ensure_csrf_token(request: Request) -> str:

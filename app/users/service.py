@@ -1,19 +1,26 @@
 """Users and API tokens: the rules, no HTTP."""
 
-from sqlalchemy import bindparam, select
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
-from app.models import ApiToken, User
-from app.models.base import utcnow
+from app.errors import Conflict, NotAuthenticated, NotFound
+from app.models import ApiToken, Role, User, UserSession
+from app.models.base import as_utc, utcnow
 from app.users.schemas import UserCreate
 from app.users.security import (
     hash_api_token,
     hash_password,
     new_api_token,
     verify_password,
+    verify_unknown_user,
 )
+
+SESSION_LIFETIME = timedelta(days=14)  # as the cookie's max_age (app.main)
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # api_tokens.last_used_at is written at most this often
 
 
 def create_user(*, session: Session, data: UserCreate) -> User:
@@ -37,14 +44,58 @@ def get_user_by_email(*, session: Session, email: str) -> User | None:
 
 def authenticate(*, session: Session, email: str, password: str) -> User | None:
     user = get_user_by_email(session=session, email=email)
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    if user is None:
+        verify_unknown_user(password)  # as slow as a real check: the timing does not tell which emails exist
+        return None
+    if not verify_password(user.password_hash, password) or not user.is_active:
         return None
     return user
 
 
-def create_api_token(*, session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+# --- browser sessions: the cookie holds a random id, the server its SHA-256 --------------------------------
+
+
+def start_session(*, session: Session, user: User) -> str:
+    """A new server-side session for `user`; returns the id to put in the signed cookie."""
+    now = utcnow()
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now))
+    session_id = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, token_hash=hash_api_token(session_id), expires_at=now + SESSION_LIFETIME))
+    session.flush()
+    return session_id
+
+
+# Built once: it runs on every request with a session cookie.
+_USER_FOR_SESSION = (
+    select(User)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(UserSession.token_hash == bindparam("token_hash"), UserSession.expires_at > bindparam("now"), User.is_active)
+)
+
+
+def user_for_session(*, session: Session, session_id: str) -> User | None:
+    """The active user of a live session, in one query."""
+    return session.scalar(_USER_FOR_SESSION, {"token_hash": hash_api_token(session_id), "now": utcnow()})
+
+
+def end_session(*, session: Session, session_id: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_hash == hash_api_token(session_id)))
+
+
+def revoke_sessions(*, session: Session, user: User, keep: str | None = None) -> int:
+    """End every session of `user` (sign out everywhere; a password change keeps its own: `keep`)."""
+    statement = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep is not None:
+        statement = statement.where(UserSession.token_hash != hash_api_token(keep))
+    return session.execute(statement).rowcount
+
+
+# --- API tokens -------------------------------------------------------------------------------------------
+
+
+def create_api_token(*, session: Session, user: User, name: str = "", expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     token = new_api_token()
-    record = ApiToken(user_id=user.id, token_hash=hash_api_token(token), name=name)
+    record = ApiToken(user_id=user.id, token_hash=hash_api_token(token), name=name, expires_at=expires_at)
     session.add(record)
     session.flush()
     return record, token
@@ -52,15 +103,42 @@ def create_api_token(*, session: Session, user: User, name: str = "") -> tuple[A
 
 # Built once: it runs on every API call (see app.annotation.service on why statements are prebuilt there).
 _USER_FOR_TOKEN = (
-    select(User)
+    select(User, ApiToken.id, ApiToken.last_used_at, ApiToken.expires_at)
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
+)
+# SKIP LOCKED (PostgreSQL): when another request of the same token is writing it right now, skip rather than wait.
+_TOUCH_TOKEN = (
+    update(ApiToken)
+    .where(
+        ApiToken.id.in_(
+            select(ApiToken.id)
+            .where(
+                ApiToken.id == bindparam("token_id"),
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < bindparam("stale_before")),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(last_used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
 )
 
 
 def user_for_token(*, session: Session, token: str) -> User | None:
-    """The active user of an unrevoked token, in one query."""
-    return session.scalar(_USER_FOR_TOKEN, {"token_hash": hash_api_token(token)})
+    """The active user of an unrevoked token, in one query; raises NotAuthenticated when it has expired.
+    `last_used_at` is written only when it is a minute old, so most calls add no write."""
+    row = session.execute(_USER_FOR_TOKEN, {"token_hash": hash_api_token(token)}).one_or_none()
+    if row is None:
+        return None
+    user, token_id, last_used_at, expires_at = row
+    now = utcnow()
+    if expires_at is not None and as_utc(expires_at) <= now:
+        raise NotAuthenticated(f"API token expired at {as_utc(expires_at):%Y-%m-%d %H:%M} UTC; create a new one")
+    if last_used_at is None or as_utc(last_used_at) < now - TOKEN_TOUCH_INTERVAL:
+        stale_before = now - TOKEN_TOUCH_INTERVAL
+        session.execute(_TOUCH_TOKEN, {"token_id": token_id, "stale_before": stale_before, "now": now})
+    return user
 
 
 def revoke_api_token(*, session: Session, user: User, token_id: int) -> None:
@@ -74,9 +152,33 @@ def list_users(*, session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.role, User.email)))
 
 
-def set_active(*, session: Session, user_id: int, active: bool) -> User:
+def get_user(*, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("User not found")
+    return user
+
+
+def sign_out_everywhere(*, session: Session, user_id: int) -> User:
+    user = get_user(session=session, user_id=user_id)
+    revoke_sessions(session=session, user=user)
+    return user
+
+
+def set_active(*, session: Session, user_id: int, active: bool) -> User:
+    """Deactivation ends the user's sessions and revokes their API tokens, so reactivating revives neither."""
+    user = get_user(session=session, user_id=user_id)
+    if not active and user.is_active and user.role == Role.admin:
+        # Locked, so two admins deactivating each other at once cannot both succeed.
+        admins = session.scalars(
+            select(User.id).where(User.role == Role.admin, User.is_active).order_by(User.id).with_for_update()
+        ).all()
+        if admins == [user.id]:
+            raise Conflict("The last active admin cannot be deactivated; make another user admin first")
+    if not active:
+        revoke_sessions(session=session, user=user)
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
     user.is_active = active
     return user

@@ -69,20 +69,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
-        "SECRET_KEY": "browser-test-secret",
+        "SECRET_KEY": "browser-test-secret-at-least-32-characters",
         "DATABASE_URL": shared_url or f"sqlite:///{tmp}/preflab.db",
     }
     if shared_url:
         if "--reset" not in _cli(env, "demo", "--help"):
             pytest.skip("TEST_DATABASE_URL is set but `app.cli demo --reset` is not available to empty it")
-        output = _cli(env, "demo", "--reset")
+        output = _cli(env, "demo", "--reset", "--known-passwords")
     else:
-        output = _cli(env, "demo")
+        output = _cli(env, "demo", "--known-passwords")
     projects = {name: int(pid) for name, pid in re.findall(r"project '(.+?)' \(id (\d+)\)", output)}
     assert DEMO_PROJECTS <= projects.keys(), output
 
     try:
-        with serve(env["DATABASE_URL"], env={"ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret"}) as running:
+        with serve(
+            env["DATABASE_URL"], env={"ENVIRONMENT": "test", "SECRET_KEY": "browser-test-secret-at-least-32-characters"}
+        ) as running:
             yield Server(url=f"http://127.0.0.1:{running.port}", projects=projects, database_url=env["DATABASE_URL"])
     finally:
         if shared_url:

@@ -13,7 +13,7 @@ requires_browser = pytest.mark.skipif(
     reason="needs Debian's chromium (apt-get install chromium)",
 )
 
-PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py)
+PASSWORD = "preflab-demo"  # the demo accounts' (app/demo.py, `demo --known-passwords`)
 ANNOTATOR, RESEARCHER, ADMIN = "annotator@example.org", "researcher@example.org", "admin@example.org"
 RANKING_PROJECT, PAIRWISE_PROJECT = "Demo: assistant responses", "Demo: chosen vs rejected"
 

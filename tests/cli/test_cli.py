@@ -71,15 +71,37 @@ def test_clear_errors(tmp_path):
     assert result.returncode == 1 and "No project named or numbered 'nope'" in result.stderr
 
 
-def test_demo_is_idempotent_and_logs_in(client):
-    first = preflab("demo").stdout
-    assert "8 prompts imported" in first and "annotator@example.org" in first
-    assert "0 prompts imported, 8 already there" in preflab("demo").stdout
+def test_demo_is_idempotent_and_logs_in_with_the_passwords_it_printed_once(client):
+    import re
+
     from tests.conftest import csrf_from
 
-    token = csrf_from(client.get("/login").text)
-    response = client.post("/login", data={"email": "annotator@example.org", "password": "preflab-demo", "csrf_token": token})
+    first = preflab("demo").stdout
+    assert "8 prompts imported" in first
+    passwords = dict(re.findall(r"^  (\S+@example\.org) +(\S+) ", first, re.M))
+    assert len(passwords) == 8 and "preflab-demo" not in first
+    assert len(set(passwords.values())) == 8  # random, one each
+    again = preflab("demo").stdout
+    assert "0 prompts imported, 8 already there" in again
+    assert not any(p in again for p in passwords.values()), "a re-run printed (or reset) the passwords"
+
+    def log_in(password: str):
+        token = csrf_from(client.get("/login").text)
+        return client.post("/login", data={"email": "annotator@example.org", "password": password, "csrf_token": token})
+
+    assert log_in("preflab-demo").status_code == 400
+    response = log_in(passwords["annotator@example.org"])
     assert response.status_code == 200 and "Demo: assistant responses" in response.text
+
+
+def test_demo_known_passwords_only_when_asked(client):
+    from tests.conftest import csrf_from
+
+    result = preflab("demo", "--known-passwords")
+    assert "preflab-demo" in result.stderr and "127.0.0.1" in result.stderr  # the warning
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login", data={"email": "admin@example.org", "password": "preflab-demo", "csrf_token": token})
+    assert response.status_code == 200
 
 
 def test_demo_dashboard_singles_out_the_careless_seeded_raters(client, db, make_user, bearer, monkeypatch):

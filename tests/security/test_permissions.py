@@ -42,9 +42,11 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /admin/users": (401, 403, 403, 403, 200),
     "POST /admin/users": (401, 403, 403, 403, 303),
     "POST /admin/users/{user_id}/active": (401, 403, 403, 403, 303),
+    "POST /admin/users/{user_id}/sign-out": (401, 403, 403, 403, 303),
     "GET /api/me": (401, 200, 200, 200, 200),
     "GET /api/users": (401, 403, 403, 403, 200),
     "POST /api/users": (401, 403, 403, 403, 201),
+    "POST /api/users/{user_id}/sign-out": (401, 403, 403, 403, 204),
     "POST /api/me/tokens": (401, 201, 201, 201, 201),
     "GET /api/me/tokens": (401, 200, 200, 200, 200),
     "DELETE /api/me/tokens/{token_id}": (401, 204, 404, 404, 204),  # the member's own token

@@ -135,7 +135,7 @@ def age_failures(db, by: timedelta) -> None:
 class TestThrottling:
     def test_fifth_failure_blocks_the_account_even_with_the_right_password(self, client, make_user):
         user = make_user()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES):
+        for _ in range(throttle.MAX_PAIR_FAILURES):
             assert _try(client, user.email, "wrong password").status_code == 400
         blocked = _try(client, user.email, PASSWORD)
         assert blocked.status_code == 429
@@ -146,13 +146,13 @@ class TestThrottling:
 
     def test_other_accounts_are_not_blocked(self, client, make_user):
         victim, other = make_user(), make_user()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES):
+        for _ in range(throttle.MAX_PAIR_FAILURES):
             _try(client, victim.email, "wrong password")
         assert _try(client, other.email, PASSWORD).status_code == 303
 
     def test_block_ends_when_the_failures_leave_the_window(self, client, db, make_user):
         user = make_user()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES):
+        for _ in range(throttle.MAX_PAIR_FAILURES):
             _try(client, user.email, "wrong password")
         assert _try(client, user.email, PASSWORD).status_code == 429
         age_failures(db, timedelta(minutes=16))
@@ -160,7 +160,7 @@ class TestThrottling:
 
     def test_retry_after_counts_from_the_oldest_failure(self, client, db, make_user):
         user = make_user()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES):
+        for _ in range(throttle.MAX_PAIR_FAILURES):
             _try(client, user.email, "wrong password")
         age_failures(db, timedelta(minutes=10))
         retry = int(_try(client, user.email, PASSWORD).headers["Retry-After"])
@@ -168,12 +168,12 @@ class TestThrottling:
 
     def test_success_resets_the_account_count(self, client, make_user):
         user = make_user()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES - 1):
+        for _ in range(throttle.MAX_PAIR_FAILURES - 1):
             _try(client, user.email, "wrong password")
         assert _try(client, user.email, PASSWORD).status_code == 303
         client.post("/logout", headers={"X-CSRF-Token": csrf_from(client.get("/login").text)})
         client.cookies.clear()
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES - 1):
+        for _ in range(throttle.MAX_PAIR_FAILURES - 1):
             assert _try(client, user.email, "wrong password").status_code == 400
         assert _try(client, user.email, PASSWORD).status_code == 303
 
@@ -190,7 +190,7 @@ class TestThrottling:
             assert _try(elsewhere, user.email, PASSWORD).status_code == 303
 
     def test_unknown_accounts_are_throttled_too(self, client):
-        for _ in range(throttle.MAX_ACCOUNT_FAILURES):
+        for _ in range(throttle.MAX_PAIR_FAILURES):
             assert _try(client, "nobody@example.org", "x").status_code == 400
         assert _try(client, "nobody@example.org", "x").status_code == 429
 
@@ -203,7 +203,7 @@ class TestThrottling:
             first.state.database.dispose()
             first.state.database = database
             with TestClient(first) as a, TestClient(second) as b:
-                for i in range(throttle.MAX_ACCOUNT_FAILURES):
+                for i in range(throttle.MAX_PAIR_FAILURES):
                     assert _try(a if i % 2 else b, user.email, "wrong password").status_code == 400
                 assert _try(b, user.email, PASSWORD).status_code == 429
                 assert _try(a, user.email, PASSWORD).status_code == 429
@@ -228,6 +228,7 @@ def test_passwords_never_reach_the_logs(client, make_user, bearer, caplog):
             )
             assert response.status_code == status
         body = {"email": "n1@example.org", "role": "annotator", "password": created}
+        token = csrf_from(client.get("/").text)  # rotated at login
         assert client.post("/api/users", json=body, headers=bearer(admin)).status_code == 201
         too_short = client.post("/api/users", json=body | {"email": "n2@example.org", "password": short}, headers=bearer(admin))
         assert too_short.status_code == 422
