@@ -246,6 +246,7 @@ def export_file(project: str, out: Path = Path("-"), **given: Any) -> None:
                 counts = None
             else:
                 counts = export.write_file(session=session, project=target, options=options, path=out, progress=progress)
+                export.write_sidecar(project=target, options=options, counts=counts, path=out)
     except AppError as exc:
         _fail(exc.message)
     finally:

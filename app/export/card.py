@@ -91,6 +91,14 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
             else []
         ),
         "- left out by the filters: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["dropped"].items()),
+        *(
+            [
+                "- `tie=true` rows: two tied responses, written once in each order (each as `chosen` once), so they "
+                "teach no direction; filter on `tie` to drop or weigh them"
+            ]
+            if options.get("ties") == "keep" and "tie" in dict(cols)
+            else []
+        ),
         "",
         "## Agreement (all labels of the project, before the export's filters)",
         "",

@@ -36,7 +36,7 @@ class ExportOptions(BaseModel):
         "none", description="Float margin column: Llama 2 tables from the pairwise strength, or the tier distance"
     )
     ties: Literal["drop", "keep"] = Field(
-        "drop", description="keep: tied responses become rows with tie=true (never a direction)"
+        "drop", description="keep: two tied responses become two rows with tie=true, one in each order (no direction)"
     )
     min_agreement: float | None = Field(None, ge=0, le=1, description="Drop prompts whose agreement (tie_half) is below this")
     min_annotators: int = Field(1, ge=1, le=1000, description="Drop prompts with fewer labelling annotators")

@@ -16,11 +16,13 @@ def pairs_from_tiers(tiers: list[list[int]]) -> Iterator[tuple[int, int]]:
 
 
 def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator[tuple[int, int, int]]:
-    """(better, worse, tier distance) pairs of a ranking; distance 0 is a tie (lower id first).
+    """(better, worse, tier distance) pairs of a ranking; distance 0 is a tie, written in both orders.
 
     mode: "all" (every pair, InstructGPT's K choose 2), "best_vs_rest" (the top tier against each
     other response, as UltraFeedback-binarized picks its chosen one), "adjacent" (neighbouring tiers only).
-    Ties (with keep_ties) are the pairs inside a tier the mode looks at: every tier, or the top one.
+    Ties (with keep_ties) are the pairs inside a tier the mode looks at: every tier, or the top one. A trainer
+    that ignores the `tie` column reads "chosen" as the better one; a tie in both orders pulls the two rewards
+    together and teaches no direction (one order alone would teach the lower id is better).
     """
     if mode == "all":
         for i, better_tier in enumerate(tiers):
@@ -46,3 +48,4 @@ def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator
             for x, a in enumerate(ordered):
                 for b in ordered[x + 1 :]:
                     yield a, b, 0
+                    yield b, a, 0

@@ -46,5 +46,6 @@ def export(
     return StreamingResponse(
         body,
         media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        # The options (filters) travel with every download; a JSONL body has nowhere else to record them.
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Preflab-Export-Options": options.model_dump_json()},
     )

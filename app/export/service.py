@@ -25,6 +25,7 @@ from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, st
 from app.models import Project
 
 Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
+PARQUET_KEY = "preflab"  # the Parquet footer key holding the export's manifest (options, counts) as JSON
 
 
 def check(*, project: Project, options: ExportOptions) -> None:
@@ -53,15 +54,39 @@ def stream_file(*, session: Session, project: Project, options: ExportOptions) -
     return stream_jsonl((batch for _, batch in rows), compress=options.file_type == "jsonl.gz")
 
 
+def manifest_head(project: Project, options: ExportOptions) -> dict[str, Any]:
+    """What every export records about itself: when, from which project, with which options (the filters)."""
+    return {
+        "preflab_export": 2,
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "project": {"id": project.id, "name": project.name, "kind": project.kind},
+        "options": options.model_dump(),
+    }
+
+
 def write_file(
     *, session: Session, project: Project, options: ExportOptions, path: Path, progress: Progress = None
 ) -> dict[str, Any]:
-    """One data file (all splits, with a `split` column when there is a test split). Returns its counts."""
+    """One data file (all splits, with a `split` column when there is a test split). Returns its counts.
+    A Parquet file carries its manifest (options and counts) in its footer, under PARQUET_KEY."""
     check(project=project, options=options)
     split_column = len(options.splits) > 1
     writer = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
-    builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column)
+    head = manifest_head(project, options)
+    builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column, head)
     return _counts(builder)
+
+
+def write_sidecar(*, project: Project, options: ExportOptions, counts: dict[str, Any], path: Path) -> Path:
+    """`<file>.manifest.json` beside a single data file: its options, counts, bytes and sha256 (a JSONL file
+    has no place of its own for them)."""
+    manifest = manifest_head(project, options) | {
+        "counts": counts,
+        "files": [{"path": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}],
+    }
+    target = path.with_name(path.name + ".manifest.json")
+    target.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    return target
 
 
 def write_folder(
@@ -77,15 +102,9 @@ def write_folder(
     schema = arrow_schema(cols)
     data_files = {split: f"data/{split}{EXTENSIONS[options.file_type]}" for split in options.splits}
     writers = {split: open_writer(options.file_type, directory / path, schema=schema) for split, path in data_files.items()}
-    builder = _drain(session, project, options, writers, progress, False)
-    manifest = {
-        "preflab_export": 2,
-        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "project": {"id": project.id, "name": project.name, "kind": project.kind},
-        "options": options.model_dump(),
-        "counts": _counts(builder),
-        "files": [],
-    }
+    head = manifest_head(project, options)
+    builder = _drain(session, project, options, writers, progress, False, head)
+    manifest = head | {"counts": _counts(builder), "files": []}
     # `datasets` refuses a split without rows: an empty split gets no file and no entry in the card.
     rows = manifest["counts"]["rows"]
     data_files = {s: path for s, path in data_files.items() if rows[s]} or {"train": data_files["train"]}
@@ -147,8 +166,9 @@ def _drain(
     writers: dict[str, RowWriter],
     progress: Progress,
     split_column: bool,
+    head: dict[str, Any],
 ) -> RowBuilder:
-    written = 0
+    written, done = 0, False
 
     def tick() -> None:
         if progress:
@@ -159,9 +179,11 @@ def _drain(
         for split, batch in rows:
             writers[split].write_many(batch)
             written += len(batch)
+        done = True
     finally:
+        metadata = {PARQUET_KEY: orjson.dumps(head | {"counts": _counts(builder)}).decode()} if done else None
         for writer in {id(w): w for w in writers.values()}.values():
-            writer.close()
+            writer.close(metadata)
     tick()
     return builder
 

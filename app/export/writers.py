@@ -22,7 +22,7 @@ class RowWriter(Protocol):
 
     def write_many(self, rows: list[dict]) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, metadata: dict[str, str] | None = None) -> None: ...
 
 
 class JsonlWriter:
@@ -37,7 +37,8 @@ class JsonlWriter:
         self.out.write(b"".join([dumps(row, option=option) for row in rows]))
         self.rows += len(rows)
 
-    def close(self) -> None:
+    def close(self, metadata: dict[str, str] | None = None) -> None:
+        # JSONL has no place for metadata: the CLI writes a sidecar manifest, HTTP a response header.
         if self.out is not self.sink:
             self.out.close()  # writes the gzip trailer; GzipFile leaves the sink open
         if self.owns_sink:
@@ -63,8 +64,11 @@ class ParquetWriter:
             self.writer.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
             self.batch = []
 
-    def close(self) -> None:
+    def close(self, metadata: dict[str, str] | None = None) -> None:
+        """metadata: key-value pairs for the file's footer, known only once every row is written (counts)."""
         self._flush()
+        if metadata:
+            self.writer.add_key_value_metadata(metadata)
         self.writer.close()
 
 

@@ -239,8 +239,10 @@ def test_pairwise_ties_kept_as_tie_rows_with_zero_margin(db, pairwise, tmp_path)
     project, (a, _, _) = pairwise
     path, _ = export(db, project, tmp_path, format="trl", margin="llama2_large", ties="keep")
     ties = [r for r in load(path) if r["tie"]]
-    assert len(ties) == 1 and ties[0]["annotator_id"] == a.id and ties[0]["margin"] == 0.0
-    assert ties[0]["chosen_response_id"] < ties[0]["rejected_response_id"]  # no direction: lower id first
+    assert {r["annotator_id"] for r in ties} == {a.id} and [r["margin"] for r in ties] == [0.0, 0.0]
+    # No direction: a's one tie on p1 is two rows, each response once as chosen and once as rejected.
+    (x, y) = [(r["chosen_response_id"], r["rejected_response_id"]) for r in ties]
+    assert x == y[::-1] and x[0] != x[1]
 
 
 def test_pairwise_consensus_carries_votes_and_agreement(db, pairwise, tmp_path):
@@ -284,9 +286,21 @@ def test_pair_modes(db, ranking, tmp_path, mode, n):
 
 def test_select_pairs_ties_and_distances():
     tiers = [[5], [1, 2], [7]]
-    assert sorted(select_pairs(tiers, "all", True)) == [(1, 2, 0), (1, 7, 1), (2, 7, 1), (5, 1, 1), (5, 2, 1), (5, 7, 2)]
+    # A tie is written in both orders (distance 0), so it teaches no direction.
+    assert sorted(select_pairs(tiers, "all", True)) == [
+        (1, 2, 0),
+        (1, 7, 1),
+        (2, 1, 0),
+        (2, 7, 1),
+        (5, 1, 1),
+        (5, 2, 1),
+        (5, 7, 2),
+    ]
     assert sorted(select_pairs(tiers, "best_vs_rest", True)) == [(5, 1, 1), (5, 2, 1), (5, 7, 2)]
-    assert sorted(select_pairs([[3, 1], [2]], "best_vs_rest", True)) == [(1, 2, 1), (1, 3, 0), (3, 2, 1)]
+    assert sorted(select_pairs([[3, 1], [2]], "best_vs_rest", True)) == [(1, 2, 1), (1, 3, 0), (3, 1, 0), (3, 2, 1)]
+    assert sorted(select_pairs([[4, 6, 8]], "adjacent", True)) == sorted(
+        (a, b, 0) for a in (4, 6, 8) for b in (4, 6, 8) if a != b
+    )  # a 3-way tie: all 6 ordered pairs
     assert sorted(select_pairs(tiers, "adjacent", False)) == [(1, 7, 1), (2, 7, 1), (5, 1, 1), (5, 2, 1)]
 
 

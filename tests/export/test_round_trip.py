@@ -6,8 +6,8 @@ Which equality holds: the first export has one row per annotator and pair, so a 
 is several identical rows; the import derives an item's id from (prompt_id, prompt, chosen, rejected) and skips a
 repeated pair. So the second export's rows are the *set* of the first export's (prompt, chosen, rejected) triples,
 one row each: equal sets, and as many rows as distinct triples. Opposite preferences of two annotators are two
-different triples and both come back. A tie (ties=keep) has no direction: the export writes the lower response id
-first and the re-import stores the two responses in its own order, so ties compare as unordered pairs.
+different triples and both come back. A tie (ties=keep) has no direction: the export writes it in both orders, the
+re-import reads the two rows as one tied item, so ties compare as unordered pairs.
 """
 
 import io
@@ -156,19 +156,19 @@ def test_pairwise_ties_round_trip_as_tied_references(client, db, make_user, make
             assert client.post(f"/api/tasks/{task['task_id']}/annotations", json=body, headers=headers).status_code == 201
 
     first = rows_of(client.get(EXPORT.format(project.id), params={"ties": "keep"}, headers=staff))
-    assert sum(r["tie"] for r in first) == 2 and len(first) == 6
+    assert sum(r["tie"] for r in first) == 2 * 2 and len(first) == 4 + 4  # each tie in both orders
     triples = {key(r) for r in first}
     assert len(triples) == 5  # t2's two identical preferences are one pair; a tie and a preference stay apart
 
     target = make_project(kind="pairwise", allow_ties=True)
     body = upload(client, target.id, "\n".join(json.dumps(r) for r in first).encode(), staff).json()
-    assert (body["imported"], body["skipped"]) == (5, 1)
+    assert (body["imported"], body["skipped"]) == (5, 3)  # t2's repeat and the second order of each tie
     db.rollback()
     references = [p.reference_ranking for p in db.scalars(select(Prompt).where(Prompt.project_id == target.id))]
     assert sum(len(r) == 1 and len(r[0]) == 2 for r in references) == 2  # two tied references [[a, b]]
 
     second = rows_of(client.get(EXPORT.format(target.id), params={"ties": "keep", "labels": "reference"}, headers=staff))
-    assert {key(r) for r in second} == triples and len(second) == 5
+    assert {key(r) for r in second} == triples and len(second) == 3 + 2 * 2
     dropped = rows_of(client.get(EXPORT.format(target.id), params={"labels": "reference"}, headers=staff))
     assert {key(r) for r in dropped} == {t for t in triples if t[-1] != "tie"}  # ties=drop (default) drops them
 
