@@ -11,6 +11,7 @@ from app.db import SessionDep
 from app.errors import AppError, validation_messages
 from app.models import ApiToken
 from app.templating import templates
+from app.text import StorableText
 from app.users import service, throttle
 from app.users.dependencies import AdminUser, CurrentUser, OptionalUser
 from app.users.schemas import TokenCreate, TokenCreated, UserCreate, UserRead
@@ -36,7 +37,7 @@ def login_page(request: Request, user: OptionalUser, next: str | None = None) ->
 def login_submit(
     request: Request,
     session: SessionDep,
-    email: Annotated[str, Form()] = "",
+    email: Annotated[StorableText, Form()] = "",  # looked up in the database: a NUL is a 422, not a driver error
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
