@@ -14,8 +14,10 @@ Parquet "row 5", counting data rows from 1.
 Fields: JSON paths index from 0 like jq and Pydantic ("responses[0].text"); CSV errors name the column ("response_2").
 
 Limits: a CSV cell holds at most `csv.field_size_limit()` characters (131,072 by default; we don't change that
-process-wide setting). Text that PostgreSQL can't store (NUL, unpaired surrogates) is rejected, also inside metadata,
-and so are NaN/Infinity (jsonb rejects them).
+process-wide setting). Text that PostgreSQL can't store (NUL, unpaired surrogates; app.text) is rejected, also inside
+metadata, and so are NaN/Infinity (jsonb rejects them). `ImportLimits` (the MAX_* settings) bounds nesting, checked
+while parsing (a JSON array item stops being read at the limit; Parquet by its schema), the length of prompts,
+responses, model names and metadata, and a Parquet file's decompressed size.
 """
 
 import codecs
