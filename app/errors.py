@@ -10,6 +10,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from app.text import shorten
+
 log = logging.getLogger("preflab")
 
 
@@ -59,9 +61,29 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
 
 
+MAX_DETAILS = 50  # entries of an error's `errors` list; the rest are counted
+
+
+def _short_details(details: Any) -> Any:
+    """Error details with every string shortened and at most MAX_DETAILS entries: a 1 MB list of bad values
+    must not come back as a larger list of errors."""
+    if isinstance(details, str):
+        return shorten(details)
+    if isinstance(details, dict):
+        return {key: _short_details(value) for key, value in details.items()}
+    if isinstance(details, list):
+        shown = [_short_details(item) for item in details[:MAX_DETAILS]]
+        if len(details) > MAX_DETAILS:
+            shown.append(f"… and {len(details) - MAX_DETAILS:,} more")
+        return shown
+    return details
+
+
 def render_error(
     request: Request, status: int, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
+    # Messages quote inputs (a bad name, a value): the one place that keeps them short.
+    message, details = shorten(message, 1000), _short_details(details)
     if wants_json(request):
         body: dict[str, Any] = {"detail": message}
         if details is not None:

@@ -1,25 +1,76 @@
-"""The request-body limit (MAX_UPLOAD_MB), enforced while the body streams in, not after.
+"""Request-body limits, enforced while the body streams in, not after (docs/security.md).
 
-A declared Content-Length over the limit is refused before a byte is read; a body without one
-(chunked) is counted as it arrives and refused as soon as it passes the limit, so a huge upload never
-fills the disk or the memory of the server. Either way: 413 naming the limit, JSON for the API and
-scripts, the error page for a browser.
+Every request may send at most MAX_REQUEST_KB. Only upload routes take more, up to MAX_UPLOAD_MB, and only once
+the caller is known and allowed: such a route declares `UploadForm` after its user and permission dependencies
+(FastAPI solves them in order), and `upload_form` raises this request's limit before it reads the multipart
+body. Nothing else reads an upload route's body (`is_upload_route` tells `csrf_protect` to want the header).
+
+A declared Content-Length over the limit is refused before a byte is read; a body without one (chunked) is
+counted as it arrives and refused as soon as it passes the limit. Either way: 413 naming the limit, JSON for
+the API and scripts, the error page for a browser.
 """
 
-from starlette.requests import Request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.config import Settings
 from app.errors import PayloadTooLarge, render_error
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+SCOPE_KEY = "preflab.body_limit"
+UPLOAD_FIELDS = 10  # the upload form's own fields (file, format, ...); more is not our form
+UPLOAD_FIELD_BYTES = 64 * 1024  # each non-file field
 
 
 class _TooLarge(PayloadTooLarge):
     """An AppError, so whichever handler sees it first answers quietly (no "unhandled error" log)."""
 
 
-def limit_message(limit_mb: float) -> str:
-    return f"The upload is larger than the limit of {limit_mb:g} MB (MAX_UPLOAD_MB)"
+@dataclass
+class BodyLimit:
+    bytes: int
+    message: str
+
+    @classmethod
+    def request(cls, settings: Settings) -> "BodyLimit":
+        kb = settings.MAX_REQUEST_KB
+        return cls(int(kb * 1024), f"The request body is larger than the limit of {kb:g} KB (MAX_REQUEST_KB)")
+
+    @classmethod
+    def upload(cls, settings: Settings) -> "BodyLimit":
+        mb = settings.MAX_UPLOAD_MB
+        return cls(int(mb * 1024 * 1024), f"The upload is larger than the limit of {mb:g} MB (MAX_UPLOAD_MB)")
+
+
+async def upload_form(request: Request) -> AsyncIterator[FormData]:
+    """The multipart body of an upload route, read only when the dependencies before this one have passed.
+    Files are spooled to disk past 1 MB (Starlette), so memory stays small whatever the upload's size."""
+    limit, upload = request.scope[SCOPE_KEY], BodyLimit.upload(request.app.state.settings)
+    limit.bytes, limit.message = upload.bytes, upload.message  # the middleware counts against this object
+    form = await request.form(max_files=1, max_fields=UPLOAD_FIELDS, max_part_size=UPLOAD_FIELD_BYTES)
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+UploadForm = Annotated[FormData, Depends(upload_form)]
+
+
+def is_upload_route(request: Request) -> bool:
+    route = request.scope.get("route")
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is upload_form:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
 
 
 class BodySizeLimitMiddleware:
@@ -29,24 +80,29 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             return await self.app(scope, receive, send)
-        limit_mb = scope["app"].state.settings.MAX_UPLOAD_MB
-        limit = int(limit_mb * 1024 * 1024)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            return await self._refuse(scope, send, limit_mb)
+        settings = scope["app"].state.settings
+        limit = scope[SCOPE_KEY] = BodyLimit.request(settings)  # upload_form raises it
+        declared_header = dict(scope["headers"]).get(b"content-length", b"")
+        declared = int(declared_header) if declared_header.isdigit() else 0
+        largest = max(limit, BodyLimit.upload(settings), key=lambda candidate: candidate.bytes)
+        if declared > largest.bytes:  # no route takes that much
+            return await self._refuse(scope, send, largest.message)
 
         received = 0
-        exceeded = False
+        exceeded: str | None = None
         response_started = False
 
         async def counting_receive() -> Message:
             nonlocal received, exceeded
+            if declared > limit.bytes:  # refused before reading: a route without upload_form keeps the small limit
+                exceeded = limit.message
+                raise _TooLarge(exceeded)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise _TooLarge(limit_message(limit_mb))  # whoever is reading the body stops here
+                if received > limit.bytes:
+                    exceeded = limit.message
+                    raise _TooLarge(exceeded)  # whoever is reading the body stops here
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -61,14 +117,14 @@ class BodySizeLimitMiddleware:
         except _TooLarge:
             pass
         if exceeded and not response_started:
-            await self._refuse(scope, send, limit_mb)
+            await self._refuse(scope, send, exceeded)
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send, limit_mb: float) -> None:
+    async def _refuse(scope: Scope, send: Send, message: str) -> None:
         async def no_body() -> Message:
             return {"type": "http.disconnect"}
 
         request = Request(scope, no_body)
-        response = render_error(request, 413, limit_message(limit_mb))
+        response = render_error(request, 413, message)
         response.headers["Connection"] = "close"
         await response(scope, no_body, send)

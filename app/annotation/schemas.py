@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.models import ProjectKind
+from app.text import StorableText
 
 
 class ResponseView(BaseModel):
@@ -34,8 +35,8 @@ class AnnotationCreate(BaseModel):
     strength: int | None = Field(default=None, ge=0, description="Index into the project's strength scale, 0 = strongest")
     none_acceptable: bool = False  # "none of these is acceptable" / "both are bad"
     flag: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")  # e.g. "harmful"
-    flag_reason: str | None = Field(default=None, max_length=5000)
-    rationale: str | None = Field(default=None, max_length=20000)
+    flag_reason: StorableText | None = Field(default=None, max_length=5000)
+    rationale: StorableText | None = Field(default=None, max_length=20000)
     ratings: dict[str, dict[int, float]] | None = None  # criterion -> response id -> value
     time_spent_ms: int | None = Field(default=None, ge=0, le=86_400_000)
 
@@ -53,4 +54,4 @@ class AnnotationRead(BaseModel):
 
 
 class SkipRequest(BaseModel):
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: StorableText | None = Field(default=None, max_length=2000)

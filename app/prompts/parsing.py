@@ -14,14 +14,17 @@ Parquet "row 5", counting data rows from 1.
 Fields: JSON paths index from 0 like jq and Pydantic ("responses[0].text"); CSV errors name the column ("response_2").
 
 Limits: a CSV cell holds at most `csv.field_size_limit()` characters (131,072 by default; we don't change that
-process-wide setting). Text that PostgreSQL can't store (NUL, unpaired surrogates) is rejected, also inside metadata,
-and so are NaN/Infinity (jsonb rejects them).
+process-wide setting). Text that PostgreSQL can't store (NUL, unpaired surrogates; app.text) is rejected, also inside
+metadata, and so are NaN/Infinity (jsonb rejects them). `ImportLimits` (the MAX_* settings) bounds nesting, checked
+while parsing (a JSON array item stops being read at the limit; Parquet by its schema), the length of prompts,
+responses, model names and metadata, and a Parquet file's decompressed size.
 """
 
 import codecs
 import csv
 import difflib
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -33,6 +36,8 @@ from typing import BinaryIO, Literal
 
 import ijson
 import orjson
+
+from app.text import shorten, unstorable
 
 Format = Literal["jsonl", "json", "csv", "parquet"]
 
@@ -93,6 +98,110 @@ class ParseError:
         return f"{where}: {self.message}" if where else self.message
 
 
+@dataclass(frozen=True, slots=True)
+class ImportLimits:
+    """Per-field and per-file limits of an upload (settings MAX_*, docs/security.md), checked before anything is
+    written: each breach is an error naming the line and the field."""
+
+    prompt_chars: int  # a plain prompt, or all the messages of a chat
+    response_chars: int
+    model_name_chars: int
+    metadata_bytes: int  # as compact JSON
+    metadata_depth: int  # nesting below a record's top-level field; metadata's own braces are level 1
+    parquet_bytes: int  # a Parquet file's data after decompression
+
+    @classmethod
+    def from_settings(cls, settings=None) -> "ImportLimits":
+        if settings is None:
+            from app.config import get_settings  # here: the parser itself needs no configuration
+
+            settings = get_settings()
+        return cls(
+            prompt_chars=settings.MAX_PROMPT_CHARS,
+            response_chars=settings.MAX_RESPONSE_CHARS,
+            model_name_chars=settings.MAX_MODEL_NAME_CHARS,
+            metadata_bytes=int(settings.MAX_METADATA_KB * 1024),
+            metadata_depth=settings.MAX_METADATA_DEPTH,
+            parquet_bytes=int(settings.MAX_PARQUET_UNCOMPRESSED_MB * 1024 * 1024),
+        )
+
+    def problems(self, prompt: "ParsedPrompt") -> list["ParseError"]:
+        """The length limits a parsed prompt breaks (its nesting was checked while parsing)."""
+        problems = _Problems(prompt.location)
+        prompt_chars = sum(len(m["content"]) for m in prompt.messages)
+        _check_length(problems, "prompt", prompt_chars, self.prompt_chars, "MAX_PROMPT_CHARS")
+        _check_metadata_size(problems, "metadata", prompt.metadata, self.metadata_bytes)
+        for i, response in enumerate(prompt.responses):
+            _check_length(problems, f"responses[{i}].text", len(response.text), self.response_chars, "MAX_RESPONSE_CHARS")
+            if response.model is not None:
+                limit = self.model_name_chars
+                _check_length(problems, f"responses[{i}].model", len(response.model), limit, "MAX_MODEL_NAME_CHARS")
+            _check_metadata_size(problems, f"responses[{i}].metadata", response.metadata, self.metadata_bytes)
+        return problems
+
+
+def _check_length(problems: "_Problems", field: str, length: int, limit: int, setting: str) -> None:
+    if length > limit:
+        problems.add(field, f"is {length:,} characters long; the limit is {limit:,} ({setting})")
+
+
+def _check_metadata_size(problems: "_Problems", field: str, metadata: dict | None, limit: int) -> None:
+    if metadata is not None and (size := len(orjson.dumps(metadata))) > limit:
+        problems.add(field, f"is {size:,} bytes as JSON; the limit is {limit:,} (MAX_METADATA_KB)")
+
+
+def _deep_message(limit: int) -> str:
+    return f"nested deeper than {limit} (MAX_METADATA_DEPTH)"
+
+
+def _field_path(path: Sequence[str | int]) -> str:
+    """A record's field as errors name it, from its top-level key down to the first "metadata" key, if any."""
+    end = path.index("metadata") + 1 if "metadata" in path else 1
+    field: str | None = None
+    for part in path[:end]:
+        field = f"{field or ''}[{part}]" if isinstance(part, int) else _key_path(field, part)
+    return field or ""
+
+
+def _too_deep(record: object, limit: int) -> str | None:
+    """The field of `record` nested deeper than `limit` levels below the record's top level, or None.
+    Iterative: a record's depth is bounded by the parser (orjson: 1,024), not by Python's recursion limit."""
+    items = record.items() if isinstance(record, dict) else enumerate(record) if isinstance(record, list) else ()
+    pending = [(value, 1, (key,)) for key, value in items if isinstance(value, dict | list)]
+    while pending:
+        value, depth, path = pending.pop()
+        if depth > limit:
+            return _field_path(path)
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        pending.extend((child, depth + 1, (*path, key)) for key, child in children if isinstance(child, dict | list))
+    return None
+
+
+class _DepthGuard:
+    """`_too_deep` for a record arriving as ijson `basic_parse` events, so a deep record is refused before it
+    is built (building one costs memory in proportion to the square of its depth)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: list[list] = []  # per open container: [is_array, current key or index]
+
+    def event(self, event: str, value: object) -> str | None:
+        """The field nested too deeply, once this event opens a container past the limit; else None."""
+        if event == "map_key":
+            self.open[-1][1] = value
+            return None
+        if event in ("end_map", "end_array"):
+            self.open.pop()
+            return None
+        if self.open and self.open[-1][0]:
+            self.open[-1][1] += 1
+        if event in ("start_map", "start_array"):
+            self.open.append([event == "start_array", -1])
+            if len(self.open) - 1 > self.limit:
+                return _field_path([key for _, key in self.open[:-1]])
+        return None
+
+
 class UnsupportedFormatError(ValueError):
     pass
 
@@ -124,13 +233,20 @@ def content_digest(messages: list[dict[str, str]], texts: list[str]) -> str:
 
 
 def parse_batch(
-    stream: BinaryIO, *, filename: str, min_responses: int, max_responses: int, record_format: str = "auto"
+    stream: BinaryIO,
+    *,
+    filename: str,
+    min_responses: int,
+    max_responses: int,
+    record_format: str = "auto",
+    limits: ImportLimits | None = None,
 ) -> Iterator[ParsedPrompt | ParseError]:
     """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line.
 
     `record_format` (see app/prompts/preferences.py): "auto" reads a record with chosen/rejected as a preference
     pair and any other as a prompt; "prompts" reads only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read
-    only preference records of that format."""
+    only preference records of that format. `limits`: ImportLimits, by default from the settings."""
+    limits = limits or ImportLimits.from_settings()
     if not 1 <= min_responses <= max_responses:
         raise ValueError(f"bad response bounds {min_responses}..{max_responses}")
     if record_format not in RECORD_FORMATS:
@@ -149,12 +265,15 @@ def parse_batch(
         yield ParseError(None, None, f"the {record_format} format is read from JSON Lines, a JSON array or Parquet, not CSV")
         return
     parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv, "parquet": _parse_parquet}[fmt]
-    validator = _Validator(min_responses, max_responses, record_format=record_format, filename=filename)
+    validator = _Validator(min_responses, max_responses, record_format=record_format, filename=filename, limits=limits)
     anything = False
     try:
         for item in parse(reader, validator):
             anything = True
-            yield item
+            if isinstance(item, ParsedPrompt) and (too_long := limits.problems(item)):
+                yield from too_long
+            else:
+                yield item
     except _StopParsing as stop:  # a file-level problem found at a record (e.g. the wrong project kind)
         yield stop.error
         return
@@ -210,7 +329,7 @@ class ErrorCollector:
             yield chunk
 
     def messages(self) -> list[str]:
-        lines = [str(error) for error in self.errors]
+        lines = [shorten(str(error), 1000) for error in self.errors]  # a message may quote a (long) key or value
         if self.truncated:
             lines.append(f"… and {self.total_errors - len(self.errors)} more errors; first {len(self.errors)} shown")
         return lines
@@ -331,6 +450,22 @@ def _has_long_digit_run(text: str) -> bool:
     return _LONG_DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_NUL)
 
 
+class _TooDeep(ValueError):
+    """JSON nested deeper than the JSON parser goes; the caller names the field (`_DepthGuard`)."""
+
+
+def _deep_field(raw: bytes, limit: int) -> str | None:
+    """The field of a JSON record (one line) nested deeper than `limit`, found without building the record."""
+    guard = _DepthGuard(limit)
+    try:
+        for event, value in ijson.basic_parse(io.BytesIO(raw)):
+            if (field := guard.event(event, value)) is not None:
+                return field
+    except ijson.JSONError:
+        pass
+    return None
+
+
 def _loads(text: str) -> object:
     """JSON without NaN/Infinity; the ValueError carries a message for the user.
 
@@ -341,15 +476,16 @@ def _loads(text: str) -> object:
     if not _has_long_digit_run(text):
         try:
             return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
+        except orjson.JSONDecodeError as exc:
+            if str(exc).startswith("depth limit exceeded"):  # 1,024 levels, past any MAX_METADATA_DEPTH
+                raise _TooDeep from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         message = exc.msg.removesuffix(" at")  # "Invalid control character at"
         raise ValueError(f"not valid JSON: {message} at position {exc.pos + 1}") from None
     except RecursionError:
-        raise ValueError("not valid JSON: nested too deeply") from None
+        raise _TooDeep from None
     except ValueError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
 
@@ -369,6 +505,10 @@ def _parse_jsonl(reader: _ByteReader, validator: "_Validator") -> Iterator[Parse
             continue
         try:
             obj = _loads(text)
+        except _TooDeep:
+            limit = validator.limits.metadata_depth
+            yield ParseError(location, _deep_field(raw, limit), _deep_message(limit))
+            continue
         except ValueError as exc:
             yield ParseError(location, None, str(exc))
             continue
@@ -380,14 +520,16 @@ def _parse_json_array(reader: _ByteReader, validator: "_Validator") -> Iterator[
         yield ParseError(None, None, 'a .json file must hold a JSON array of prompt objects, starting with "["')
         return
     feed = _JsonFeed(reader)
+    limit = validator.limits.metadata_depth
     index = 0
     location = ""
     builder: ijson.ObjectBuilder | None = None
+    guard = _DepthGuard(limit)
     try:
-        # Events rather than ijson.items() so we learn the line each item starts on.
-        for prefix, event, value in ijson.parse(feed, use_float=True):
+        # basic_parse: ijson's prefixes ("item.metadata.a.a…") would cost time and memory growing with the depth.
+        for event, value in itertools.islice(ijson.basic_parse(feed, use_float=True), 1, None):  # after the "["
             if builder is None:
-                if prefix != "item":  # the array's own brackets
+                if event == "end_array":  # the file's array closes
                     continue
                 index += 1
                 location = f"item {index} (line {feed.line})"
@@ -395,8 +537,11 @@ def _parse_json_array(reader: _ByteReader, validator: "_Validator") -> Iterator[
                     yield from validator.json_record(value, location)
                     continue
                 builder = ijson.ObjectBuilder()
+            if (field := guard.event(event, value)) is not None:
+                yield ParseError(location, field, _deep_message(limit))
+                return  # the file is refused; the rest of the item would be as costly to read
             builder.event(event, value)
-            if prefix == "item" and event in ("end_map", "end_array"):
+            if not guard.open:  # the item's closing bracket
                 yield from validator.json_record(builder.value, location)
                 builder = None
     except ijson.JSONError as exc:
@@ -409,16 +554,87 @@ def _parse_parquet(reader: _ByteReader, validator: "_Validator") -> Iterator[Par
     import pyarrow as pa  # imported here: heavy, and only Parquet uploads need it
     import pyarrow.parquet as pq
 
+    limit = validator.limits.parquet_bytes
+    too_large = f"holds more than {limit:,} bytes of data once decompressed (MAX_PARQUET_UNCOMPRESSED_MB)"
     row = 0
     try:
         reader.rewind()  # Parquet's index is at the end of the file
-        batches = pq.ParquetFile(reader.stream).iter_batches(batch_size=_PARQUET_BATCH)
-        for batch in batches:
-            for record in batch.to_pylist():
+        file = pq.ParquetFile(reader.stream)
+        if schema_errors := _parquet_schema_errors(file.schema_arrow, validator.limits.metadata_depth):
+            yield from schema_errors
+            return
+        groups = (file.metadata.row_group(i) for i in range(file.metadata.num_row_groups))
+        if sum(group.total_byte_size for group in groups) > limit:  # declared by the writer: refused before reading
+            yield ParseError(None, None, f"the file {too_large}")
+            return
+        decoded = 0  # and counted while reading, in case the declared sizes lie
+        for batch in file.iter_batches(batch_size=_PARQUET_BATCH):
+            decoded += batch.nbytes
+            if decoded > limit:
+                yield ParseError(f"row {row + 1}", None, f"the file {too_large}")
+                return
+            for record in _parquet_records(batch, row):
                 row += 1
-                yield from validator.json_record(record, f"row {row}")
+                if isinstance(record, ParseError):
+                    yield record
+                else:
+                    yield from validator.json_record(record, f"row {row}")
     except (OSError, pa.ArrowException) as exc:  # io.UnsupportedOperation (not seekable) is an OSError
         yield ParseError(f"row {row + 1}" if row else None, None, f"not a readable Parquet file: {exc}")
+
+
+def _parquet_records(batch, first_row: int) -> list[dict | ParseError]:
+    """The rows of a record batch as dicts; a row holding text that is not UTF-8 becomes an error naming its column."""
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        pass
+    records: list[dict | ParseError] = []
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            records.extend(one.to_pylist())
+        except UnicodeDecodeError:
+            column = next(name for name, values in zip(one.schema.names, one.columns) if _not_utf8(values))
+            records.append(ParseError(f"row {first_row + i + 1}", column, "holds text that is not valid UTF-8"))
+    return records
+
+
+def _not_utf8(values) -> bool:
+    try:
+        values.to_pylist()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _parquet_schema_errors(schema, depth_limit: int) -> list[ParseError]:
+    """Columns nested deeper than MAX_METADATA_DEPTH, and structs repeating a field name (a record can't hold
+    both), found in the schema before any data is read."""
+    import pyarrow as pa
+
+    errors: list[ParseError] = []
+    if repeated := sorted({name for name in schema.names if schema.names.count(name) > 1}):
+        errors.append(ParseError(None, repeated[0], "is the name of more than one column"))
+    for top in schema:
+        pending: list[tuple[object, int, tuple[str, ...]]] = [(top.type, 1, (top.name,))]
+        deep = False
+        while pending:
+            arrow_type, depth, path = pending.pop()
+            children = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
+            if not children:
+                continue
+            if depth > depth_limit:
+                deep = True
+                continue
+            names = [child.name for child in children]
+            is_struct = pa.types.is_struct(arrow_type)
+            if is_struct and (twice := sorted({n for n in names if names.count(n) > 1})):
+                errors.append(ParseError(None, _field_path(path), f"repeats the field name {json.dumps(twice[0])}"))
+            pending.extend((child.type, depth + 1, (*path, child.name) if is_struct else path) for child in children)
+        if deep:
+            errors.append(ParseError(None, top.name, _deep_message(depth_limit)))
+    return errors
 
 
 def _parse_csv(reader: _ByteReader, validator: "_Validator") -> Iterator[ParsedPrompt | ParseError]:
@@ -564,18 +780,6 @@ def _unknown_keys(obj: dict, allowed: Sequence[str], field: str | None, problems
             problems.add(_key_path(field, key), f"unknown key; allowed keys: {', '.join(allowed)}{suggestion}")
 
 
-def _unstorable(text: str) -> str | None:
-    """Why PostgreSQL text/jsonb can't store `text`, or None."""
-    if (i := text.find("\x00")) >= 0:
-        return f"contains a NUL character (\\x00) at position {i + 1}; remove it"
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:  # only JSON escapes like "\ud800" produce these
-            return f"contains an unpaired surrogate (\\u{ord(text[exc.start]):04x}) at position {exc.start + 1}"
-    return None
-
-
 def _text(value: object, field: str, problems: _Problems) -> str | None:
     if value is _MISSING:
         problems.add(field, "is required")
@@ -583,7 +787,7 @@ def _text(value: object, field: str, problems: _Problems) -> str | None:
         problems.add(field, f"must be a string, got {_kind(value)}")
     elif not value or value.isspace():  # blank; unlike strip(), no copy of a long text
         problems.add(field, "must not be empty")
-    elif problem := _unstorable(value):
+    elif problem := unstorable(value):
         problems.add(field, problem)
     else:
         return value
@@ -597,7 +801,7 @@ def _optional_text(value: object, field: str, problems: _Problems) -> str | None
 
 def _json_problems(value: object, field: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
-        if problem := _unstorable(value):
+        if problem := unstorable(value):
             yield field, problem
     elif isinstance(value, float):
         if not math.isfinite(value):  # Parquet holds NaN and Infinity; jsonb can't
@@ -608,7 +812,7 @@ def _json_problems(value: object, field: str) -> Iterator[tuple[str, str]]:
         yield field, f"holds a {type(value).__name__}, which cannot be stored as JSON"
     elif isinstance(value, dict):
         for key, item in value.items():
-            if problem := _unstorable(key):
+            if problem := unstorable(key):
                 yield field, f"key {json.dumps(key)} {problem}"
             yield from _json_problems(item, _key_path(field, key))
     elif isinstance(value, list):
@@ -663,9 +867,18 @@ def _chat(value: list, problems: _Problems, name: str = "prompt", *, ends_with_u
 class _Validator:
     """Checks records of one file; remembers ids to catch duplicates."""
 
-    def __init__(self, min_responses: int, max_responses: int, *, record_format: str = "auto", filename: str = "") -> None:
+    def __init__(
+        self,
+        min_responses: int,
+        max_responses: int,
+        *,
+        record_format: str = "auto",
+        filename: str = "",
+        limits: ImportLimits | None = None,
+    ) -> None:
         from app.prompts.preferences import PreferenceReader  # it builds on this module's helpers
 
+        self.limits = limits or ImportLimits.from_settings()
         self.min_responses = min_responses
         self.max_responses = max_responses
         self.record_format = record_format
@@ -673,6 +886,8 @@ class _Validator:
         self._preferences = PreferenceReader(self, record_format, filename)
 
     def json_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
+        if (deep := _too_deep(obj, self.limits.metadata_depth)) is not None:  # before anything walks it recursively
+            return iter([ParseError(location, deep, _deep_message(self.limits.metadata_depth))])
         if self.record_format != "prompts" and (self.record_format != "auto" or self._preferences.is_preference(obj)):
             return self._preferences.record(obj, location)
         problems = _Problems(location)
@@ -730,10 +945,18 @@ class _Validator:
         self._check_count(count, None, problems)
         metadata = None
         if (raw_metadata := cell(columns.metadata)).strip():
+            depth = self.limits.metadata_depth
             try:
-                metadata = _metadata(_loads(raw_metadata), "metadata", problems)
+                value = _loads(raw_metadata)
+            except _TooDeep:
+                problems.add("metadata", _deep_message(depth))
             except ValueError as exc:
                 problems.add("metadata", str(exc))
+            else:
+                if (deep := _too_deep({"metadata": value}, depth)) is not None:
+                    problems.add(deep, _deep_message(depth))
+                else:
+                    metadata = _metadata(value, "metadata", problems)
         messages = [{"role": "user", "content": text}] if text else None
         return self._result(problems, external_id, messages, False, responses, metadata)
 

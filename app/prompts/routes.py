@@ -1,17 +1,22 @@
-"""Batch upload: over the API (JSON result) and from the project page's form."""
+"""Batch upload: over the API (JSON result) and from the project page's form.
+
+Both take the file through `UploadForm` (app.limits), declared after the user and the project: the body,
+up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this project."""
 
 from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData, UploadFile
 
 from app.db import SessionDep
-from app.errors import BadRequest
+from app.errors import BadRequest, Unprocessable
+from app.limits import UploadForm
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import service
-from app.prompts.parsing import RECORD_FORMATS
+from app.prompts.parsing import RECORD_FORMATS, ImportLimits
 from app.templating import templates
 from app.users.dependencies import StaffUser
 
@@ -20,44 +25,63 @@ router = APIRouter()
 # "auto": a record with chosen/rejected is a preference pair (its format told by its keys), any other a prompt.
 RecordFormat = Literal[RECORD_FORMATS]  # type: ignore[valid-type]
 
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
 
-def _run_import(session, project, user, file: UploadFile | None, record_format: str) -> service.ImportResult:
-    if file is None or not file.filename:
+
+def _run_import(request: Request, session, project, user, form: FormData, record_format: str) -> service.ImportResult:
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
+    if record_format not in RECORD_FORMATS:
+        raise Unprocessable(f"format: must be one of {', '.join(RECORD_FORMATS)}")
     return service.import_batch(
-        session=session, project=project, stream=file.file, filename=file.filename, uploaded_by=user, record_format=record_format
+        session=session,
+        project=project,
+        stream=file.file,
+        filename=file.filename,
+        uploaded_by=user,
+        record_format=record_format,
+        limits=ImportLimits.from_settings(request.app.state.settings),
     )
 
 
 @router.post(
     "/api/projects/{project_id}/imports",
     responses={422: {"description": "Nothing imported; `errors` lists why, by line and field"}},
+    openapi_extra=UPLOAD_BODY,
 )
 def api_import(
     request: Request,
     project: VisibleProject,
     session: SessionDep,
     user: StaffUser,
-    file: UploadFile | None = None,
+    form: UploadForm,  # last: read only after the checks above
     format: Annotated[RecordFormat, Query(description="Record format; preference formats need a pairwise project")] = "auto",
 ) -> JSONResponse:
-    result = _run_import(session, project, user, file, format)
+    result = _run_import(request, session, project, user, form, format)
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
-    detail = f"Nothing imported: {result.total_errors} error(s) in {file.filename}"
+    detail = f"Nothing imported: {result.total_errors} error(s) in {form['file'].filename}"
     return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
-def import_form(
-    request: Request,
-    project: VisibleProject,
-    session: SessionDep,
-    user: StaffUser,
-    file: UploadFile | None = None,
-    format: Annotated[RecordFormat, Form()] = "auto",
-) -> Response:
-    result = _run_import(session, project, user, file, format)
+def import_form(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, form: UploadForm) -> Response:
+    record_format = form.get("format") or "auto"
+    result = _run_import(request, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.db import is_postgres
 from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
-from app.prompts.parsing import PREFERENCE_FORMATS, ErrorCollector, ParsedPrompt, content_digest, parse_batch
+from app.prompts.parsing import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
+from app.text import unstorable
 
 CHUNK_SIZE = 5000
 
@@ -89,11 +90,15 @@ def import_batch(
     filename: str,
     uploaded_by: User | None,
     record_format: str = "auto",
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Imports every prompt of the file, or none (then `result.errors` says why, by line and field).
 
     `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
-    ultrafeedback; app/prompts/preferences.py) whose records become pairwise prompts with a reference label."""
+    ultrafeedback; app/prompts/preferences.py) whose records become pairwise prompts with a reference label.
+    `limits`: the per-field and per-file limits (ImportLimits), by default from the settings."""
+    if problem := unstorable(filename):
+        return _rejected(f"file name: {problem}")
     if record_format in PREFERENCE_FORMATS and project.kind != ProjectKind.pairwise:  # else the parser says so
         return _rejected(
             f"the {record_format} format holds preference pairs (chosen/rejected): import it into a "
@@ -110,7 +115,9 @@ def import_batch(
             session.add(batch)
             session.flush()
             seen: set[str] = set()  # ids of this file, for content ids repeated inside it
-            items = parse_batch(stream, filename=filename, min_responses=low, max_responses=high, record_format=record_format)
+            items = parse_batch(
+                stream, filename=filename, min_responses=low, max_responses=high, record_format=record_format, limits=limits
+            )
             for chunk in collector.chunks(items, size=CHUNK_SIZE):
                 _write_chunk(session=session, project=project, batch=batch, chunk=chunk, seen=seen, result=result)
             if not collector.ok:

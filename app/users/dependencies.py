@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from app.db import SessionDep
 from app.errors import Forbidden, NotAuthenticated
+from app.limits import is_upload_route
 from app.models import Role, User
 from app.users import service
 from app.users.security import csrf_token_matches
@@ -29,10 +30,13 @@ async def csrf_protect(request: Request) -> None:
     if SESSION_KEY not in request.session and request.url.path != "/login":
         return  # anonymous: the route's own check answers 401
     sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
+    # An upload's body is read only after its route's permission checks (app.limits): its page sends the header.
+    if (
+        sent is None
+        and not is_upload_route(request)
+        and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
     ):
-        sent = (await request.form()).get("csrf_token")  # parsed once; the route reuses it
+        sent = (await request.form()).get("csrf_token")  # parsed once, within MAX_REQUEST_KB; the route reuses it
     if not csrf_token_matches(request, sent if isinstance(sent, str) else None):
         raise Forbidden("CSRF token missing or invalid; reload the page and try again")
 

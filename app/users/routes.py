@@ -12,6 +12,7 @@ from app.db import SessionDep
 from app.errors import AppError, validation_messages
 from app.models import ApiToken
 from app.templating import templates
+from app.text import StorableText
 from app.users import service, throttle
 from app.users.dependencies import SESSION_KEY, AdminUser, CurrentUser, OptionalUser
 from app.users.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
@@ -53,7 +54,7 @@ def login_submit(
     request: Request,
     _slowed: Annotated[None, Depends(slow_down_guessed_account)],
     session: SessionDep,
-    email: Annotated[str, Form()] = "",
+    email: Annotated[StorableText, Form()] = "",  # looked up in the database: a NUL is a 422, not a driver error
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:

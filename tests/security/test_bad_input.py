@@ -3,9 +3,12 @@
 
 import io
 
+import orjson
+import pytest
 from sqlalchemy import func, select
 
-from app.models import Prompt, Response, Role
+from app.models import Annotation, ImportBatch, LoginAttempt, Prompt, Response, Role
+from tests.conftest import csrf_from
 
 
 def upload(client, project_id, content: bytes, filename: str, headers):
@@ -82,3 +85,147 @@ def test_the_schema_documents_the_import_errors(app):
     assert failed["description"].startswith("Nothing imported")
     assert failed["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert app.openapi()["components"]["schemas"]["Error"]["required"] == ["detail"]
+
+
+# --- Every bad input is a 4xx (PostgreSQL text can't hold NUL; columns have widths), nothing stored ---------
+
+
+def batch_count(db) -> int:
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(ImportBatch))
+
+
+def prompt_count(db) -> int:
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(Prompt))
+
+
+def record(**fields) -> bytes:
+    return orjson.dumps({"prompt": "p", "responses": ["x", "y"]} | fields) + b"\n"
+
+
+def test_a_nul_in_the_login_email_is_a_422_naming_it(client, db):
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login", data={"email": "a\x00@example.org", "password": "pw", "csrf_token": token})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "email" and "NUL" in response.json()["errors"][0]["message"]
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(LoginAttempt)) == 0
+
+
+@pytest.fixture
+def task(client, make_user, make_project, bearer):
+    """A researcher's one-prompt upload, leased to an annotator: (task, the annotator's headers)."""
+    annotator = make_user(Role.annotator)
+    project = make_project(members=[annotator])
+    researcher = bearer(make_user(Role.researcher))
+    assert upload(client, project.id, record(id="t", responses=["x", "y", "z", "w"]), "t.jsonl", researcher).status_code == 200
+    headers = bearer(annotator)
+    return client.get(f"/api/projects/{project.id}/next", headers=headers).json(), headers
+
+
+@pytest.mark.parametrize("field", ["rationale", "flag_reason"])
+def test_a_nul_in_a_rationale_is_a_422_and_nothing_is_stored(client, db, task, field):
+    task, headers = task
+    body = {
+        "ranking": [[r["id"]] for r in task["responses"]],
+        field: "why\x00",
+        "flag": "other" if field == "flag_reason" else None,
+    }
+    response = client.post(f"/api/tasks/{task['task_id']}/annotations", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 0
+
+
+def test_a_nul_in_a_skip_reason_is_a_422_and_the_task_stays_open(client, db, task):
+    task, headers = task
+    response = client.post(f"/api/tasks/{task['task_id']}/skip", json={"reason": "\x00"}, headers=headers)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "reason", response.text
+    done = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", json={"ranking": [[r["id"]] for r in task["responses"]]}, headers=headers
+    )
+    assert done.status_code == 201, done.text
+
+
+def test_a_nul_in_the_upload_file_name_is_a_422(client, db, make_user, make_project, bearer):
+    project = make_project()
+    # Raw: HTTP clients percent-encode the NUL (httpx does), a hand-made request need not.
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="bad\x00name.jsonl"\r\n\r\n' + record() + b"\r\n--b--\r\n"
+    )
+    headers = bearer(make_user(Role.researcher)) | {"content-type": "multipart/form-data; boundary=b"}
+    response = client.post(f"/api/projects/{project.id}/imports", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == ["file name: contains a NUL character (\\x00) at position 4; remove it"]
+    assert batch_count(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "expected"),
+    [
+        (
+            record(responses=[{"text": "x", "model": "m" * 201}, "y"]),
+            "long.jsonl",
+            'line 1, field "responses[0].model": is 201 characters long; the limit is 200 (MAX_MODEL_NAME_CHARS)',
+        ),
+        (
+            b"[" + record(metadata={"a": orjson.loads("[" * 35 + "1" + "]" * 35)}) + b"]",
+            "deep.json",
+            'item 1 (line 1), field "metadata": nested deeper than 32 (MAX_METADATA_DEPTH)',
+        ),
+        (
+            b'{"prompt": "p", "responses": ["x", "y"], "metadata": {"a": ' + b"[" * 300 + b"]" * 300 + b"}}\n",
+            "deeper.jsonl",
+            'line 1, field "metadata": nested deeper than 32 (MAX_METADATA_DEPTH)',
+        ),
+    ],
+    ids=["model name over 200", "json array 36 deep", "jsonl 300 deep"],
+)
+def test_uploads_past_a_limit_are_a_422_and_nothing_is_stored(
+    client, db, make_user, make_project, bearer, content, filename, expected
+):
+    """On PostgreSQL the long model name failed the write (500); 255 levels and more failed to encode (500)."""
+    project = make_project()
+    response = upload(client, project.id, content, filename, bearer(make_user(Role.researcher)))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [expected]
+    assert prompt_count(db) == 0 and batch_count(db) == 0
+
+
+def _parquet(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def test_parquet_that_python_cannot_read_is_a_422(client, db, make_user, make_project, bearer):
+    import pyarrow as pa
+
+    project = make_project()
+    headers = bearer(make_user(Role.researcher))
+    not_utf8 = pa.table({"prompt": pa.array([b"caf\xe9"], pa.binary()).view(pa.string()), "responses": [["x", "y"]]})
+    response = upload(client, project.id, _parquet(not_utf8), "bad.parquet", headers)
+    assert response.status_code == 422 and response.json()["errors"] == [
+        'row 1, field "prompt": holds text that is not valid UTF-8'
+    ]
+    twice = pa.StructArray.from_arrays([pa.array([1]), pa.array([2])], fields=[pa.field("a", pa.int64())] * 2)
+    repeated = pa.table({"prompt": ["p"], "responses": [["x", "y"]], "metadata": twice})
+    response = upload(client, project.id, _parquet(repeated), "twice.parquet", headers)
+    assert response.status_code == 422 and response.json()["errors"] == ['field "metadata": repeats the field name "a"']
+    assert prompt_count(db) == 0 and batch_count(db) == 0
+
+
+def test_errors_never_echo_a_whole_input(client, task):
+    """A ranking of 100,000 bad ids (within the body limit) was answered with an error per id, larger than the input."""
+    task, headers = task
+    body = orjson.dumps({"ranking": [["x" * 5] * 100_000]})
+    response = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", content=body, headers=headers | {"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert len(response.content) < 20_000, len(response.content)
+    assert response.json()["errors"][-1] == "… and 99,950 more"
