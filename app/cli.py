@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.agreement.schemas import AgreementReport
+from app.agreement.schemas import AgreementReport, PositionBias
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError, validation_messages
@@ -350,11 +350,11 @@ def format_report(report: AgreementReport) -> list[str]:
         f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
     ]
     for a in sorted(report.annotators, key=lambda a: a.email or ""):
-        bias = a.position_bias
+        bias = a.position_bias or PositionBias(observed=None, expected=None, hits=0, n=0, p_value=None)
         lines.append(
             f"  {(a.email or str(a.annotator_id))[:32]:<32} {a.n_annotations or a.n_labels:>6} "
-            f"{metric(a.loo_agreement):>9} {percent(bias and bias.observed):>12} {percent(bias and bias.expected):>7} "
-            f"{p_value(bias and bias.p_value):>8} {a.median_seconds or '':>8} "
+            f"{metric(a.loo_agreement):>9} {percent(bias.observed):>12} {percent(bias.expected):>7} "
+            f"{p_value(bias.p_value):>8} {a.median_seconds or '':>8} "
             f"{percent(a.skip_rate):>6} {percent(a.flag_rate):>6} {percent(a.gold_accuracy):>6}"
         )
     lines += ["", "MOST DISPUTED PROMPTS"]

@@ -124,8 +124,8 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
     prompts = session.scalar(
         select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
     )
-    sources = list(
-        session.scalars(
+    sources: list[str] = list(
+        session.scalars(  # type: ignore[arg-type]  # NULLs are filtered out
             select(Prompt.reference_source)
             .where(Prompt.project_id == project.id, Prompt.reference_source.is_not(None))
             .distinct()
@@ -161,7 +161,7 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
         sources=sources,
         **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS},
     )
-    annotators = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
+    annotators: dict[int, dict[str, Metric]] = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
     return report, annotators
 
 
