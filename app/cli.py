@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from app import migrate
+from app.agreement.schemas import AgreementReport, PositionBias
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError, validation_messages
@@ -309,60 +310,57 @@ def agreement(
             session=session, project=projects.find_project(session=session, name_or_id=project)
         )
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.buffer.write(orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
         return
     for line in format_report(report):
         typer.echo(line)
 
 
-def format_report(report: dict) -> list[str]:
+def format_report(report: AgreementReport) -> list[str]:
     """The readable table of `preflab agreement` (the same numbers as the JSON and the dashboard)."""
+    from app.agreement.formatting import metric, number, p_value, percent
 
-    def num(metric: dict | None) -> str:
-        if not metric:
-            return "n/a"
-        return "n/a" if metric["value"] is None else f"{metric['value']:.3f}"
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value * 100:.0f}%"
-
-    s = report["summary"]
+    s = report.summary
     lines = [
-        f"{report['project_name']} ({report['kind']}): {s['labels']} labels, {s['annotators']} annotators, "
-        f"{s['prompts']} prompts ({s['prompts_with_2plus']} with 2+ annotators)",
-        "",
-        "PROJECT",
+        f"{report.project_name} ({report.kind}): {s.labels} labels, {s.annotators} annotators, "
+        f"{s.prompts} prompts ({s.prompts_with_2plus} with 2+ annotators)",
     ]
-    lines += [f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in report["project"].items()]
-    lines += [f"  rating {name:<33} {num(m):>8}   {m['reason'] or ''}" for name, m in report["criteria"].items()]
-    if (reference := report.get("reference")) and reference["prompts"]:
+    if s.even_splits:
+        lines.append(
+            f"{s.even_splits} response pairs split evenly between annotators (no majority; a two-response prompt's consensus is then a tie)"
+        )
+    lines += ["", "PROJECT"]
+    lines += [f"  {name:<40} {metric(m):>8}   {m.reason or ''}" for name, m in report.project.items()]
+    lines += [f"  rating {name:<33} {metric(m):>8}   {m.reason or ''}" for name, m in report.criteria.items()]
+    if report.kind == "ranking":
+        lines.append("  (Kendall's W is not chance-corrected: random rankings by m annotators give about 1/m)")
+    if (reference := report.reference) and reference.prompts:
         lines += [
             "",
-            f"AGREEMENT WITH THE REFERENCE ({reference['prompts']} prompts from {', '.join(reference['sources'])}; "
-            f"{reference['labels']} labels)",
+            f"AGREEMENT WITH THE REFERENCE ({reference.prompts} prompts from {', '.join(reference.sources)}; "
+            f"{reference.labels} labels)",
         ]
-        lines += [
-            f"  {name:<40} {num(m):>8}   {m['reason'] or ''}" for name, m in reference.items() if name.startswith("agreement_")
-        ]
+        for convention in ("tie_as_category", "tie_half", "strict_only"):
+            m = getattr(reference, f"agreement_{convention}")
+            lines.append(f"  {'agreement_' + convention:<40} {metric(m):>8}   {m.reason or ''}")
     lines += [
         "",
         "ANNOTATORS",
         f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
         f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
     ]
-    for a in sorted(report["annotators"], key=lambda a: a.get("email") or ""):
-        bias = a.get("position_bias") or {}
-        p_value = bias.get("p_value")
+    for a in sorted(report.annotators, key=lambda a: a.email or ""):
+        bias = a.position_bias or PositionBias(observed=None, expected=None, hits=0, n=0, p_value=None)
         lines.append(
-            f"  {(a.get('email') or str(a['annotator_id']))[:32]:<32} {a.get('n_annotations', a['n_labels']):>6} "
-            f"{num(a.get('loo_agreement')):>9} {pct(bias.get('observed')):>12} {pct(bias.get('expected')):>7} "
-            f"{'' if p_value is None else f'{p_value:.2g}':>8} {a.get('median_seconds') or '':>8} "
-            f"{pct(a.get('skip_rate')):>6} {pct(a.get('flag_rate')):>6} {pct(a.get('gold_accuracy')):>6}"
+            f"  {(a.email or str(a.annotator_id))[:32]:<32} {a.n_annotations or a.n_labels:>6} "
+            f"{metric(a.loo_agreement):>9} {percent(bias.observed):>12} {percent(bias.expected):>7} "
+            f"{p_value(bias.p_value):>8} {a.median_seconds or '':>8} "
+            f"{percent(a.skip_rate):>6} {percent(a.flag_rate):>6} {percent(a.gold_accuracy):>6}"
         )
     lines += ["", "MOST DISPUTED PROMPTS"]
     lines += [
-        f"  {p['external_id']:<40} agreement {p['agreement']:.2f}  annotators {p['n_annotators']}"
-        for p in report["most_disputed"][:10]
+        f"  {p.external_id:<40} agreement {number(p.agreement, 2)}  annotators {p.n_annotators}"
+        for p in report.most_disputed[:10]
     ] or ["  (no prompt has 2 annotators yet)"]
     return lines
 

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from app.agreement import formatting
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -49,7 +51,7 @@ def columns(
             width=max(step - 2, 1),
             height=(v or 0) / scale * height,
             label=label,
-            title=f"{label}: {'n/a' if v is None else round(v, 3)}",
+            title=f"{label}: {v if isinstance(v, int) else formatting.number(v)}",  # counts stay whole
             warn=warn,
         )
         for i, (label, v, warn) in enumerate(items)

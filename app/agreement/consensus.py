@@ -15,7 +15,7 @@ Methods (shared/preference-data.md §6):
   winning votes, then ids) unless that makes a cycle; tiers are the layers of the locked graph
   (drawn pairs are never locked, so they can end up in one tier).
 Every consensus carries the prompt's agreement (pairwise agreement rate, tie_half, pooled over its
-annotator pairs; None with < 2 annotators) and the votes of every pair. Equal scores (within `tol`)
+annotator pairs; None with < 2 annotators), the votes of every pair, and how many pairs split evenly. Equal scores (within `tol`)
 share a tier. Both ML fits use a small L2 regularisation `alpha` so unanimous data still converge.
 """
 
@@ -29,19 +29,23 @@ from typing import Literal
 import choix
 import numpy as np
 
-from app.agreement.metrics import PairwiseLabel, RankingLabel, _agree_total
+from app.agreement.metrics import RankingLabel, _agree_total
+from app.rankings import Tiers, tiers_problem
 
 Method = Literal["borda", "bradley_terry", "plackett_luce", "pair_majority", "ranked_pairs"]
 
 
 @dataclass(frozen=True, slots=True)
 class Consensus:
-    tiers: list[list[int]]  # response ids, best group first; ids ascending inside a tier
+    tiers: Tiers  # response ids, best group first; ids ascending inside a tier
     method: str
     agreement: float | None  # pairwise agreement rate of the prompt (tie_half); None with < 2 annotators
     pair_votes: dict[tuple[int, int], tuple[int, int, int]]  # (lo id, hi id) -> (for lo, for hi, tie)
     scores: dict[int, float]  # the method's score per response, higher = better
     n_annotators: int
+    # Response pairs whose non-tie votes split evenly (at least one each way): no majority orders them
+    # (with two responses every method gives one tier, a tie); counted so an export can say so.
+    even_splits: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,25 +67,22 @@ def _read(labels: Sequence[RankingLabel]) -> _Prompt:
     if len({lab.annotator_id for lab in labels}) < len(labels):
         raise ValueError("an annotator may rank a prompt only once")
     ids = sorted(chain.from_iterable(labels[0].tiers))
+    if not ids:
+        raise ValueError(f"prompt {labels[0].prompt_id}: a ranking needs at least one response")
     col = {r: c for c, r in enumerate(ids)}
-    k = len(ids)
     rows = []
     for lab in labels:
-        row = [0.0] * k
+        if problem := tiers_problem(lab.tiers, ids):
+            raise ValueError(f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: a ranking {problem}")
+        row = [0.0] * len(ids)
         placed = 0
         for tier in lab.tiers:
-            rank = placed + (len(tier) + 1) / 2
             for r in tier:
-                c = col.get(r)
-                if c is None or row[c]:
-                    raise ValueError(f"prompt {lab.prompt_id}: every ranking must list the same responses once")
-                row[c] = rank
+                row[col[r]] = placed + (len(tier) + 1) / 2
             placed += len(tier)
-        if placed != k or not k:
-            raise ValueError(f"prompt {lab.prompt_id}: every ranking must list the same responses once")
         rows.append(row)
     ranks = np.array(rows)
-    iu, ju = np.triu_indices(k, 1)
+    iu, ju = np.triu_indices(len(ids), 1)
     signs = np.sign(ranks[:, ju] - ranks[:, iu])  # +1: iu ranked above ju
     wins_i = (signs > 0).sum(axis=0)
     wins_j = (signs < 0).sum(axis=0)
@@ -93,10 +94,10 @@ def _agreement(wins_i: np.ndarray, wins_j: np.ndarray, ties: np.ndarray) -> floa
     return float(agree.sum() / total.sum()) if total.sum() > 0 else None
 
 
-def _tiers(ids: Sequence[int], scores: np.ndarray, tol: float) -> list[list[int]]:
+def _tiers(ids: Sequence[int], scores: np.ndarray, tol: float) -> Tiers:
     """Group by score, highest first; a tier holds scores within `tol` of its best member."""
     order = sorted(range(len(ids)), key=lambda c: (-scores[c], ids[c]))
-    tiers: list[list[int]] = []
+    tiers: Tiers = []
     top = None
     for c in order:
         if top is None or top - scores[c] > tol:
@@ -106,7 +107,7 @@ def _tiers(ids: Sequence[int], scores: np.ndarray, tol: float) -> list[list[int]
     return [sorted(t) for t in tiers]
 
 
-def _result(p: _Prompt, method: str, scores: np.ndarray, tol: float, tiers: list[list[int]] | None = None) -> Consensus:
+def _result(p: _Prompt, method: str, scores: np.ndarray, tol: float, tiers: Tiers | None = None) -> Consensus:
     votes = {
         (p.ids[i], p.ids[j]): (int(a), int(b), int(t))
         for i, j, a, b, t in zip(p.iu, p.ju, p.wins_i, p.wins_j, p.ties, strict=True)
@@ -118,6 +119,7 @@ def _result(p: _Prompt, method: str, scores: np.ndarray, tol: float, tiers: list
         pair_votes=votes,
         scores={r: float(s) for r, s in zip(p.ids, scores, strict=True)},
         n_annotators=len(p.ranks),
+        even_splits=int(((p.wins_i == p.wins_j) & (p.wins_i > 0)).sum()),
     )
 
 
@@ -205,7 +207,7 @@ def ranked_pairs(labels: Sequence[RankingLabel]) -> Consensus:
             below[win].add(lose)
     # Layers: responses no remaining response is locked above come first.
     remaining = set(range(k))
-    tiers: list[list[int]] = []
+    tiers: Tiers = []
     while remaining:
         beaten = set().union(*(below[c] for c in remaining)) & remaining
         layer = sorted(remaining - beaten)
@@ -240,44 +242,3 @@ def consensus(labels: Sequence[RankingLabel], method: Method = "borda") -> Conse
         return METHODS[method](labels)
     except KeyError:
         raise ValueError(f"unknown consensus method {method!r}; one of {sorted(METHODS)}") from None
-
-
-def pairwise_consensus(labels: Sequence[PairwiseLabel]) -> Consensus:
-    """Majority of one prompt's pairwise labels. A pair with as many votes each way (ties abstain) is
-    a tie, "no consensus" (Argilla picks at random; we don't): see pair_votes for the support."""
-    if not labels:
-        raise ValueError("consensus needs at least one label")
-    if len({lab.prompt_id for lab in labels}) > 1:
-        raise ValueError("consensus takes the labels of one prompt")
-    votes: dict[tuple[int, int], list[int]] = {}
-    voters: dict[tuple[int, int], set[int]] = {}
-    for lab in labels:
-        if lab.response_a == lab.response_b:
-            raise ValueError(f"prompt {lab.prompt_id}: response_a equals response_b")
-        key = (min(lab.response_a, lab.response_b), max(lab.response_a, lab.response_b))
-        if lab.annotator_id in voters.setdefault(key, set()):
-            raise ValueError("an annotator may label a pair only once")
-        voters[key].add(lab.annotator_id)
-        tally = votes.setdefault(key, [0, 0, 0])
-        if lab.choice == "tie":
-            tally[2] += 1
-        elif lab.choice in ("a", "b"):
-            winner = lab.response_a if lab.choice == "a" else lab.response_b
-            tally[0 if winner == key[0] else 1] += 1
-        else:
-            raise ValueError(f"choice must be 'a', 'b' or 'tie', not {lab.choice!r}")
-    ids = sorted({r for key in votes for r in key})
-    col = {r: c for c, r in enumerate(ids)}
-    keys = list(votes)
-    iu = np.array([col[a] for a, _ in keys])
-    ju = np.array([col[b] for _, b in keys])
-    counts = np.array([votes[key] for key in keys])
-    scores = _copeland(len(ids), iu, ju, counts[:, 0], counts[:, 1])
-    return Consensus(
-        tiers=_tiers(ids, scores, 1e-9),
-        method="majority",
-        agreement=_agreement(counts[:, 0], counts[:, 1], counts[:, 2]),
-        pair_votes={key: tuple(int(x) for x in votes[key]) for key in keys},  # type: ignore[misc]
-        scores={r: float(s) for r, s in zip(ids, scores, strict=True)},
-        n_annotators=len({lab.annotator_id for lab in labels}),
-    )

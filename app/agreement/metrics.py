@@ -13,7 +13,11 @@ Conventions used throughout:
   `tie_as_category` 1 if equal else 0; `tie_half` 1 - |x - y| / 2 (a tie against a preference is 0.5,
   WebGPT's rule; two ties agree); `strict_only` pairs where either side tied are dropped.
 - `pooled` = all agreeing annotator pairs / all annotator pairs (every prompt weighted by its pairs);
-  `prompt_mean` = each prompt's rate, averaged over prompts with >= 1 scorable pair (irrCAC's `pa`).
+  `prompt_mean` = the mean over prompts (each weighing the same) of the prompt's own pooled rate, its
+  agreeing / its annotator pairs over all its response pairs, for prompts with >= 1 scorable pair.
+  This is not irrCAC's per-comparison `pa`, which weighs every response pair the same: the two differ
+  when prompts have different numbers of response pairs or annotators (they coincide for pairwise
+  projects under tie_as_category, where a prompt is one comparison).
 - Rankings use fractional ranks (1 = best; a tie group shares the average of its positions).
 - Labels are sorted by (unit, annotator) internally; an annotator labels a unit at most once.
 """
@@ -21,11 +25,14 @@ Conventions used throughout:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+
+from app.agreement.schemas import AgreementReport, AnnotatorPair, AnnotatorRow, Metric, PositionBias, PromptRow, Summary
+from app.rankings import Tiers, tiers_problem
 
 Kind = Literal["ranking", "pairwise"]
 Convention = Literal["tie_as_category", "tie_half", "strict_only"]
@@ -46,7 +53,7 @@ _TOL = 1e-9  # mean ranks closer than this are a tie (they are multiples of 1/(2
 class RankingLabel:
     prompt_id: int
     annotator_id: int
-    tiers: list[list[int]]  # response ids, best group first; a group of several is a tie
+    tiers: Tiers  # response ids, best group first; a group of several is a tie
     shown_order: list[int] | None = None  # the order the responses were displayed (for position bias)
 
 
@@ -70,54 +77,6 @@ class RatingLabel:
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    value: float | None
-    reason: str | None  # why value is None; None when defined
-    n: int  # units / pairs / prompts used (see the definition)
-    definition: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "reason": self.reason, "n": self.n, "definition": self.definition}
-
-
-@dataclass(frozen=True, slots=True)
-class PositionBias:
-    observed: float | None  # share of labels that put the response shown first on top
-    expected: float | None  # chance rate for the same labels
-    hits: int
-    n: int  # labels with a recorded display order (pairwise: ties excluded)
-    p_value: float | None  # two-sided binomial test of hits ~ Bin(n, expected)
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AnnotatorAgreement:
-    annotator_id: int
-    n_labels: int
-    n_shared: int  # labels on prompts that >= 1 other annotator also labelled
-    loo_agreement: Metric  # against the leave-one-out consensus of the others
-    position_bias: PositionBias
-
-
-@dataclass(frozen=True, slots=True)
-class AnnotatorPairAgreement:
-    annotator_a: int  # annotator_a < annotator_b
-    annotator_b: int
-    n_shared: int  # units (prompts, or prompt pairs for pairwise projects) both labelled
-    metric: Metric  # Cohen's kappa (pairwise projects) or mean Kendall tau-b (ranking projects)
-
-
-@dataclass(frozen=True, slots=True)
-class PromptAgreement:
-    prompt_id: int
-    n_annotators: int
-    agreement: float | None  # pairwise agreement rate, tie_half, pooled over this prompt's pairs
-    n_comparisons: int  # annotator pairs x response pairs behind `agreement`
-    kendall_w: float | None = None  # rankings only
-    reason: str | None = None
-
-
 DEFINITIONS: dict[str, str] = {
     "agreement": "Share of annotator pairs ordering a response pair the same way ({convention}; {pooling}).",
     "tie_as_category": "a tie is its own label",
@@ -128,7 +87,10 @@ DEFINITIONS: dict[str, str] = {
     "krippendorff_alpha_ordinal_rank": (
         "Krippendorff's alpha, ordinal: units = prompt x response, value = fractional rank; 1 = perfect, 0 = chance."
     ),
-    "kendall_w_mean": "Mean over prompts of Kendall's W (tie-corrected) for the prompt's annotators; 1 = identical rankings.",
+    "kendall_w_mean": (
+        "Mean over prompts of Kendall's W (tie-corrected) for the prompt's annotators; 1 = identical rankings. "
+        "Not chance-corrected: random rankings by m annotators give about 1/m, not 0."
+    ),
     "kendall_tau_b_mean": "Mean Kendall tau-b over every two annotators of the same prompt; 1 = identical, -1 = reversed.",
     "fleiss_kappa": "Fleiss' kappa over A / B / tie, per-prompt rater counts allowed (Gwet's form); 0 = chance.",
     "cohen_kappa_mean": "Mean of Cohen's kappa (A / B / tie) over annotator pairs with a defined kappa.",
@@ -168,7 +130,7 @@ def agreement_name(convention: Convention, pooling: Pooling) -> str:
 def _metric(name: str, value: float | None, n: int, reason: str | None = None) -> Metric:
     if value is not None and not np.isfinite(value):  # belt and braces: never leak NaN into JSON
         value, reason = None, reason or "not defined"
-    return Metric(None if value is None else float(value), reason, int(n), _definition(name))
+    return Metric(value=None if value is None else float(value), reason=reason, n=int(n), definition=_definition(name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,12 +245,11 @@ def _prepare_rankings(labels: Sequence[RankingLabel]) -> _Prepared:
     # Every ranking of a prompt must list each of the prompt's responses exactly once.
     seen = np.bincount(item_label * k_max + item_col, minlength=n_labels * k_max).reshape(n_labels, k_max)
     bad = np.flatnonzero((label_size != k[label_prompt]) | (seen.max(axis=1) > 1))
-    if len(bad):
+    if len(bad):  # found in bulk above; worded by the one owner of the rule
         lab = labels[int(bad[0])]
-        raise ValueError(
-            f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: every ranking of a prompt must list "
-            "each of the prompt's responses exactly once"
-        )
+        ids = {r for other in labels if other.prompt_id == lab.prompt_id for tier in other.tiers for r in tier}
+        problem = tiers_problem(lab.tiers, ids) or "must list the same responses as the prompt's other rankings"
+        raise ValueError(f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: a ranking {problem}")
 
     ranks = np.full((n_labels, k_max), np.nan)
     ranks[item_label, item_col] = item_rank
@@ -595,7 +556,8 @@ def pairwise_agreement(
 
 
 def _kendall_w_per_prompt(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """W per prompt (NaN where undefined) and the reason code: 0 ok, 1 < 2 annotators, 2 no variation."""
+    """W per prompt (NaN where undefined) and the reason code: 0 ok, 1 < 2 annotators, 2 no variation,
+    3 only one response."""
     assert p.ranks is not None and p.k is not None and p.tie_t is not None
     m = p.unit_m.astype(float)
     k = p.k.astype(float)
@@ -608,7 +570,7 @@ def _kendall_w_per_prompt(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     ok = (p.unit_m >= 2) & (denom > 1e-9)
     w = np.full(len(m), np.nan)
     w[ok] = 12.0 * s[ok] / denom[ok]
-    reason = np.where(p.unit_m < 2, 1, np.where(ok, 0, 2))
+    reason = np.where(p.k < 2, 3, np.where(p.unit_m < 2, 1, np.where(ok, 0, 2)))
     return w, reason
 
 
@@ -616,7 +578,13 @@ def _kendall_w_mean(p: _Prepared) -> Metric:
     w, reason = _kendall_w_per_prompt(p)
     ok = ~np.isnan(w)
     if not ok.any():
-        why = "no prompt has 2 or more annotators" if (reason == 1).all() else "no variation: every ranking is one tie"
+        why = "no variation: every ranking is one tie"
+        if (reason == 1).all():
+            why = "no prompt has 2 or more annotators"
+        elif (reason == 3).all():
+            why = "every prompt has only one response: nothing to rank"
+        elif (reason != 2).all():
+            why = "no prompt has both 2 or more annotators and 2 or more responses"
         return _metric("kendall_w_mean", None, 0, why)
     return _metric("kendall_w_mean", float(w[ok].mean()), int(ok.sum()))
 
@@ -706,7 +674,7 @@ def _annotator_pair_groups(p: _Prepared, i: np.ndarray, j: np.ndarray) -> tuple[
     return keys // n_annot, keys % n_annot, group
 
 
-def _cohen_pairs(p: _Prepared) -> list[AnnotatorPairAgreement]:
+def _cohen_pairs(p: _Prepared) -> list[AnnotatorPair]:
     i, j = p.label_pairs()
     if not len(i):
         return []
@@ -723,20 +691,20 @@ def _cohen_pairs(p: _Prepared) -> list[AnnotatorPairAgreement]:
             value, reason = None, "no variation: both annotators used one and the same category"
         else:
             value, reason = (agree[g] * n[g] - chance[g]) / (n[g] ** 2 - chance[g]), None
-        result.append(AnnotatorPairAgreement(
-            int(p.annotator_ids[a_idx[g]]), int(p.annotator_ids[b_idx[g]]), int(n[g]),
-            _metric("cohen_kappa", value, int(n[g]), reason),
+        result.append(AnnotatorPair(
+            annotator_a=int(p.annotator_ids[a_idx[g]]), annotator_b=int(p.annotator_ids[b_idx[g]]), n_shared=int(n[g]),
+            metric=_metric("cohen_kappa", value, int(n[g]), reason),
         ))  # fmt: skip
     return result
 
 
-def cohen_kappa_pairs(labels: Sequence[PairwiseLabel]) -> list[AnnotatorPairAgreement]:
+def cohen_kappa_pairs(labels: Sequence[PairwiseLabel]) -> list[AnnotatorPair]:
     """Cohen's kappa (A / B / tie) for every two annotators, over the prompt pairs both labelled."""
     p = _prepare(labels, "pairwise")
     return [] if p is None else _cohen_pairs(p)
 
 
-def _mean_of_pairs(name: str, pairs: list[AnnotatorPairAgreement]) -> Metric:
+def _mean_of_pairs(name: str, pairs: list[AnnotatorPair]) -> Metric:
     values = [pa.metric.value for pa in pairs if pa.metric.value is not None]
     if not pairs:
         return _metric(name, None, 0, "no two annotators labelled the same prompt")
@@ -745,7 +713,7 @@ def _mean_of_pairs(name: str, pairs: list[AnnotatorPairAgreement]) -> Metric:
     return _metric(name, float(np.mean(values)), len(values))
 
 
-def _tau_pairs(p: _Prepared) -> list[AnnotatorPairAgreement]:
+def _tau_pairs(p: _Prepared) -> list[AnnotatorPair]:
     i, j, tau = _tau_b_pairs(p)
     if not len(i):
         return []
@@ -755,9 +723,9 @@ def _tau_pairs(p: _Prepared) -> list[AnnotatorPairAgreement]:
     used = np.bincount(group[ok], minlength=len(a_idx))
     sums = np.bincount(group[ok], weights=tau[ok], minlength=len(a_idx))
     return [
-        AnnotatorPairAgreement(
-            int(p.annotator_ids[a_idx[g]]), int(p.annotator_ids[b_idx[g]]), int(shared[g]),
-            _metric("kendall_tau_b_pair", sums[g] / used[g], int(used[g])) if used[g]
+        AnnotatorPair(
+            annotator_a=int(p.annotator_ids[a_idx[g]]), annotator_b=int(p.annotator_ids[b_idx[g]]), n_shared=int(shared[g]),
+            metric=_metric("kendall_tau_b_pair", sums[g] / used[g], int(used[g])) if used[g]
             else _metric("kendall_tau_b_pair", None, 0, "no variation: one of the rankings is a single tie"),
         )
         for g in range(len(a_idx))
@@ -797,7 +765,7 @@ def _position_bias(hit: np.ndarray, expected: np.ndarray) -> PositionBias:
     used = ~np.isnan(hit)
     n = int(used.sum())
     if n == 0:
-        return PositionBias(None, None, 0, 0, None, "no display order was recorded")
+        return PositionBias(observed=None, expected=None, hits=0, n=0, p_value=None, reason="no display order was recorded")
     hits = int(hit[used].sum())
     # Chance varies per label with the top tier's size; a binomial at the mean chance approximates
     # the exact Poisson-binomial (it is exact when every label has the same chance, e.g. pairwise).
@@ -805,10 +773,10 @@ def _position_bias(hit: np.ndarray, expected: np.ndarray) -> PositionBias:
     from scipy.stats import binomtest  # imported here: scipy.stats costs ~1 s at every app start otherwise
 
     p_value = float(binomtest(hits, n, min(max(chance, 0.0), 1.0)).pvalue)
-    return PositionBias(hits / n, chance, hits, n, min(p_value, 1.0), None)
+    return PositionBias(observed=hits / n, expected=chance, hits=hits, n=n, p_value=min(p_value, 1.0))
 
 
-def _annotators(p: _Prepared) -> list[AnnotatorAgreement]:
+def _annotators(p: _Prepared) -> list[AnnotatorRow]:
     n_annot = len(p.annotator_ids)
     score, compared = _loo_scores(p)
     score_sum = np.bincount(p.label_annotator, weights=score, minlength=n_annot)
@@ -833,17 +801,11 @@ def _annotators(p: _Prepared) -> list[AnnotatorAgreement]:
             loo = _metric("loo_agreement", score_sum[a] / compared_sum[a], int(compared_sum[a]))
         else:
             loo = _metric("loo_agreement", None, 0, "labelled no prompt together with another annotator")
-        result.append(AnnotatorAgreement(
-            int(p.annotator_ids[a]), int(n_labels[a]), int(n_shared[a]), loo,
-            _position_bias(p.pos_hit[rows], p.pos_expected[rows]),
+        result.append(AnnotatorRow(
+            annotator_id=int(p.annotator_ids[a]), n_labels=int(n_labels[a]), n_shared=int(n_shared[a]), loo_agreement=loo,
+            position_bias=_position_bias(p.pos_hit[rows], p.pos_expected[rows]),
         ))  # fmt: skip
     return result
-
-
-def annotator_agreement(labels: Sequence[RankingLabel] | Sequence[PairwiseLabel]) -> list[AnnotatorAgreement]:
-    """Per annotator: labels, leave-one-out consensus agreement (tie_half) and position bias."""
-    p = _prepare(labels)
-    return [] if p is None else _annotators(p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -851,50 +813,50 @@ def annotator_agreement(labels: Sequence[RankingLabel] | Sequence[PairwiseLabel]
 # ---------------------------------------------------------------------------------------------
 
 
-def _prompts(p: _Prepared) -> list[PromptAgreement]:
+def _even_splits(p: _Prepared) -> np.ndarray:
+    """Per prompt: response pairs whose non-tie votes split evenly, at least one each way (no majority)."""
+    split = (p.valid & (p.pos == p.neg) & (p.pos > 0)).sum(axis=1)
+    return np.bincount(p.unit_prompt, weights=split, minlength=len(p.prompt_ids)).astype(np.int64)
+
+
+def _prompts(p: _Prepared) -> list[PromptRow]:
     agree, total = _prompt_agree_total(p, "tie_half")
     n_prompts = len(p.prompt_ids)
     if p.kind == "ranking":
+        assert p.k is not None
         n_annot = p.unit_m
         w, _ = _kendall_w_per_prompt(p)
-    else:
+        one_response = p.k < 2
+    else:  # a pairwise label always holds two different responses
         key = np.unique(p.unit_prompt[p.label_unit] * len(p.annotator_ids) + p.label_annotator)
         n_annot = np.bincount(key // len(p.annotator_ids), minlength=n_prompts)
-        w = None
+        w, one_response = None, np.zeros(n_prompts, bool)
     rate = np.divide(agree, total, out=np.full(n_prompts, np.nan), where=total > 0)
+    splits = _even_splits(p)
     result = []
     for q in range(n_prompts):
         defined = total[q] > 0
-        result.append(PromptAgreement(
+        reason = None
+        if not defined:
+            reason = "only one response: no pair to compare" if one_response[q] else "fewer than 2 annotators"
+        result.append(PromptRow(
             prompt_id=int(p.prompt_ids[q]), n_annotators=int(n_annot[q]),
             agreement=float(rate[q]) if defined else None, n_comparisons=int(total[q]),
             kendall_w=None if w is None or np.isnan(w[q]) else float(w[q]),
-            reason=None if defined else "fewer than 2 annotators",
+            reason=reason, even_splits=int(splits[q]),
         ))  # fmt: skip
     return result
 
 
-def prompt_agreement(labels: Sequence[RankingLabel] | Sequence[PairwiseLabel]) -> list[PromptAgreement]:
+def prompt_agreement(labels: Sequence[RankingLabel] | Sequence[PairwiseLabel]) -> list[PromptRow]:
     """Per prompt (ascending id): annotators, agreement rate (tie_half) and, for rankings, Kendall's W."""
     p = _prepare(labels)
     return [] if p is None else _prompts(p)
 
 
-def most_disputed_prompts(prompts: Sequence[PromptAgreement], limit: int = 20) -> list[PromptAgreement]:
-    """Lowest agreement first (then lowest W, then more annotators); prompts without a value are left out."""
-    scored = [q for q in prompts if q.agreement is not None]
-    scored.sort(key=lambda q: (q.agreement, q.kendall_w if q.kendall_w is not None else 2.0, -q.n_annotators, q.prompt_id))
-    return scored[:limit]
-
-
 # ---------------------------------------------------------------------------------------------
 # The report the API, the dashboard and the CLI all use
 # ---------------------------------------------------------------------------------------------
-
-
-def _flat_dict(record: PromptAgreement) -> dict[str, Any]:
-    """asdict() without its deep copy: these records hold only scalars, and there is one per prompt."""
-    return {name: getattr(record, name) for name in record.__slots__}
 
 
 def _project_metrics(p: _Prepared) -> dict[str, Metric]:
@@ -922,29 +884,22 @@ def agreement_report(
     *,
     kind: Kind,
     ratings: Sequence[RatingLabel] | None = None,
-) -> dict[str, Any]:
-    """Everything the agreement pages show, as JSON-ready data (no NaN, plain ints and floats).
-
-    {"kind", "summary": {labels, prompts, annotators, prompts_with_2plus},
-     "project": {metric: {value, reason, n, definition}},
-     "criteria": {criterion: {value, reason, n, definition}},            # interval alpha of ratings
-     "annotators": [{annotator_id, n_labels, n_shared, loo_agreement: {...},
-                     position_bias: {observed, expected, hits, n, p_value, reason}}],
-     "annotator_pairs": [{annotator_a, annotator_b, n_shared, metric: {...}}],  # kappa / tau-b
-     "prompts": [{prompt_id, n_annotators, agreement, n_comparisons, kendall_w, reason}]}  # by id"""
+) -> AgreementReport:
+    """Everything the statistics give the agreement pages (no NaN: undefined values are None with a
+    reason); `service.project_report` adds what only the database knows."""
     if kind not in ("ranking", "pairwise"):
         raise ValueError(f"kind must be 'ranking' or 'pairwise', not {kind!r}")
     p = _prepare(labels, kind)
-    criteria = {name: m.as_dict() for name, m in rating_alpha(ratings or []).items()}
+    criteria = rating_alpha(ratings or [])
     if p is None:
         names = [agreement_name(c, q) for c in CONVENTIONS for q in POOLINGS]
         names += list(_RANKING_METRICS if kind == "ranking" else _PAIRWISE_METRICS)
-        return {
-            "kind": kind,
-            "summary": {"labels": 0, "prompts": 0, "annotators": 0, "prompts_with_2plus": 0},
-            "project": {name: _metric(name, None, 0, "no labels").as_dict() for name in names},
-            "criteria": criteria, "annotators": [], "annotator_pairs": [], "prompts": [],
-        }  # fmt: skip
+        return AgreementReport(
+            kind=kind,
+            summary=Summary(labels=0, prompts=0, annotators=0, prompts_with_2plus=0),
+            project={name: _metric(name, None, 0, "no labels") for name in names},
+            criteria=criteria, annotators=[], annotator_pairs=[], prompts=[],
+        )  # fmt: skip
     project = _project_metrics(p)
     if kind == "pairwise":
         pairs = _cohen_pairs(p)
@@ -952,27 +907,14 @@ def agreement_report(
     else:
         pairs = _tau_pairs(p)
     prompts = _prompts(p)
-    return {
-        "kind": kind,
-        "summary": {
-            "labels": len(labels),
-            "prompts": len(p.prompt_ids),
-            "annotators": len(p.annotator_ids),
-            "prompts_with_2plus": sum(1 for q in prompts if q.n_annotators >= 2),
-        },
-        "project": {name: m.as_dict() for name, m in project.items()},
-        "criteria": criteria,
-        "annotators": [
-            {
-                "annotator_id": a.annotator_id, "n_labels": a.n_labels, "n_shared": a.n_shared,
-                "loo_agreement": a.loo_agreement.as_dict(), "position_bias": asdict(a.position_bias),
-            }
-            for a in _annotators(p)
-        ],
-        "annotator_pairs": [
-            {"annotator_a": pa.annotator_a, "annotator_b": pa.annotator_b, "n_shared": pa.n_shared,
-             "metric": pa.metric.as_dict()}
-            for pa in pairs
-        ],
-        "prompts": [_flat_dict(q) for q in prompts],
-    }  # fmt: skip
+    return AgreementReport(
+        kind=kind,
+        summary=Summary(
+            labels=len(labels),
+            prompts=len(p.prompt_ids),
+            annotators=len(p.annotator_ids),
+            prompts_with_2plus=sum(1 for q in prompts if q.n_annotators >= 2),
+            even_splits=sum(q.even_splits for q in prompts),
+        ),
+        project=project, criteria=criteria, annotators=_annotators(p), annotator_pairs=pairs, prompts=prompts,
+    )  # fmt: skip

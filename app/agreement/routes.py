@@ -1,30 +1,30 @@
 """Agreement: the JSON report, the dashboard, one prompt's labels side by side, gold prompts."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
-from app.agreement import charts, service
+from app.agreement import charts, formatting, service
+from app.agreement.schemas import AgreementReport
 from app.db import SessionDep
 from app.errors import NotFound
 from app.models import Annotation
 from app.projects.dependencies import VisibleProject
+from app.rankings import Tiers
 from app.templating import templates
 from app.users.dependencies import StaffUser
 
 router = APIRouter()
 
-BIAS_ALERT_P = 0.01  # position bias this unlikely by chance is highlighted
-
 
 class GoldUpdate(BaseModel):
-    ranking: list[list[int]] | None  # the known answer (tiers of response ids, best first); null unmarks
+    ranking: Tiers | None  # the known answer (tiers of response ids, best first); null unmarks
 
 
 @router.get("/api/projects/{project_id}/agreement")
-def api_agreement(project: VisibleProject, session: SessionDep, user: StaffUser) -> dict[str, Any]:
+def api_agreement(project: VisibleProject, session: SessionDep, user: StaffUser) -> AgreementReport:
     return service.project_report(session=session, project=project)
 
 
@@ -37,39 +37,33 @@ def api_set_gold(project: VisibleProject, prompt_id: int, data: GoldUpdate, sess
 @router.get("/projects/{project_id}/agreement", name="agreement:dashboard")
 def dashboard(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser) -> Response:
     report = service.project_report(session=session, project=project)
-    annotators = sorted(report["annotators"], key=lambda a: a.get("email") or "")
-    for a in annotators:
-        bias = a.get("position_bias") or {}
-        a["bias_alert"] = (
-            bias.get("p_value") is not None
-            and bias["p_value"] < BIAS_ALERT_P
-            and (bias["observed"] or 0) > (bias["expected"] or 0)
-        )
+    annotators = sorted(report.annotators, key=lambda a: a.email or "")
     context = {
         "user": user,
         "project": project,
         "report": report,
         "annotators": annotators,
-        "hist": charts.histogram([p["agreement"] for p in report["prompts"] if p["agreement"] is not None]),
+        "fmt": formatting,
+        "hist": charts.histogram([p.agreement for p in report.prompts if p.agreement is not None]),
         "loo_bars": charts.columns(
-            [(a.get("email") or str(a["annotator_id"]), (a.get("loo_agreement") or {}).get("value"), False) for a in annotators],
+            [(a.email or str(a.annotator_id), a.loo_agreement.value if a.loo_agreement else None, False) for a in annotators],
             top=1.0,
         ),
         "bias_bars": charts.columns(
             [
-                (a.get("email") or str(a["annotator_id"]), (a.get("position_bias") or {}).get("observed"), a["bias_alert"])
+                (a.email or str(a.annotator_id), a.position_bias.observed if a.position_bias else None, a.bias_alert)
                 for a in annotators
             ],
             top=1.0,
         ),
-        "day_bars": charts.columns([(d["day"], d["labels"], False) for d in report["labels_per_day"]]),
+        "day_bars": charts.columns([(d.day, d.labels, False) for d in report.labels_per_day]),
     }
     return templates.TemplateResponse(request, "agreement/dashboard.html", context)
 
 
 @router.get("/projects/{project_id}/prompts/{prompt_id}", name="agreement:prompt")
 def prompt_page(request: Request, project: VisibleProject, prompt_id: int, session: SessionDep, user: StaffUser) -> Response:
-    context = {"user": user, "project": project} | service.prompt_annotations(
+    context = {"user": user, "project": project, "fmt": formatting} | service.prompt_annotations(
         session=session, project=project, prompt_id=prompt_id
     )
     return templates.TemplateResponse(request, "agreement/prompt.html", context)

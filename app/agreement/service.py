@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.agreement.schemas import AgreementReport, AnnotatorRow, DayCount, Metric, ReferenceReport
+
 if TYPE_CHECKING:
     from app.agreement.metrics import Convention, PairwiseLabel, RankingLabel, RatingLabel
 # app.agreement.metrics (numpy) is imported where it is used, so the app starts without it.
@@ -23,6 +25,7 @@ from app.models import (
     Response,
     User,
 )
+from app.rankings import Tiers, tiers_problem
 
 GOLD_OVERLAP = 1_000_000  # gold prompts are for every annotator: their wanted overlap is "everyone"
 
@@ -44,7 +47,7 @@ def to_label(
     kind: str,
     prompt_id: int,
     annotator_id: int,
-    tiers: list[list[int]],
+    tiers: Tiers,
     shown: list[int] | None,
     strength: int | None,
     responses: list[int],
@@ -83,7 +86,7 @@ def load_labels(
     return labels, ratings
 
 
-def _agreement_with(reference: list[list[int]], tiers: list[list[int]], convention: "Convention" = "tie_half") -> float | None:
+def _agreement_with(reference: Tiers, tiers: Tiers, convention: "Convention" = "tie_half") -> float | None:
     """Share of response pairs ordered as the reference orders them, under a tie convention (metrics.py):
     tie_half scores a tie against a preference ½, tie_as_category 0, strict_only drops pairs where either tied."""
     rank_ref = {rid: i for i, tier in enumerate(reference) for rid in tier}
@@ -109,7 +112,7 @@ REFERENCE_DEFINITION = (
 )
 
 
-def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceReport, dict[int, dict[str, Metric]]]:
     """Agreement of human labels with the imported reference labels: the project figures and per annotator."""
     from app.agreement.metrics import CONVENTIONS, DEFINITIONS
 
@@ -121,8 +124,8 @@ def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, 
     prompts = session.scalar(
         select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
     )
-    sources = list(
-        session.scalars(
+    sources: list[str] = list(
+        session.scalars(  # type: ignore[arg-type]  # NULLs are filtered out
             select(Prompt.reference_source)
             .where(Prompt.project_id == project.id, Prompt.reference_source.is_not(None))
             .distinct()
@@ -136,7 +139,7 @@ def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, 
                 scores[convention][None].append(score)  # None: everyone
                 scores[convention][annotator_id].append(score)
 
-    def metric(convention: str, who: int | None) -> dict[str, Any]:
+    def metric(convention: str, who: int | None) -> Metric:
         values = scores[convention].get(who, [])
         reason = None
         if not values and not prompts:
@@ -145,20 +148,20 @@ def _reference_agreement(session: Session, project: Project) -> tuple[dict[str, 
             reason = "no human label on a prompt with a reference yet"
         elif not values:
             reason = "every comparison involves a tie, and strict_only drops those"
-        return {
-            "value": sum(values) / len(values) if values else None,
-            "reason": reason,
-            "n": len(values),
-            "definition": REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention]),
-        }
+        return Metric(
+            value=sum(values) / len(values) if values else None,
+            reason=reason,
+            n=len(values),
+            definition=REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention]),
+        )
 
-    report = {
-        "prompts": prompts,
-        "labels": len(rows),
-        "sources": sources,
+    report = ReferenceReport(
+        prompts=prompts or 0,
+        labels=len(rows),
+        sources=sources,
         **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS},
-    }
-    annotators = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
+    )
+    annotators: dict[int, dict[str, Metric]] = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
     return report, annotators
 
 
@@ -213,45 +216,35 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
     return result
 
 
-def _labels_per_day(session: Session, project: Project) -> list[dict[str, Any]]:
+def _labels_per_day(session: Session, project: Project) -> list[DayCount]:
     day = func.date(Annotation.created_at)
     rows = session.execute(select(day, func.count()).where(Annotation.project_id == project.id).group_by(day).order_by(day))
-    return [{"day": str(d), "labels": n} for d, n in rows]
+    return [DayCount(day=str(d), labels=n) for d, n in rows]
 
 
-def project_report(*, session: Session, project: Project, disputed: int = 20) -> dict[str, Any]:
-    """The one report the API, the dashboard and the CLI show."""
+def project_report(*, session: Session, project: Project, disputed: int = 20) -> AgreementReport:
+    """The one report the API, the dashboard, the CLI and the dataset card show."""
     from app.agreement.metrics import agreement_report
 
     labels, ratings = load_labels(session=session, project=project)
     report = agreement_report(labels, kind=project.kind, ratings=ratings)
     extras = _annotator_extras(session, project)
-    seen = set()
-    for row in report["annotators"]:
-        row.update(extras.get(row["annotator_id"], {}))
-        seen.add(row["annotator_id"])
-    for annotator_id, extra in extras.items():  # annotators with only skips / flags / none-acceptable
-        if annotator_id not in seen:
-            report["annotators"].append(
-                {
-                    "annotator_id": annotator_id,
-                    "n_labels": 0,
-                    "n_shared": 0,
-                    "loo_agreement": None,
-                    "position_bias": None,
-                    **extra,
-                }
-            )
-    report["reference"], by_annotator = _reference_agreement(session, project)
-    for row in report["annotators"]:
-        row["reference_agreement"] = by_annotator.get(row["annotator_id"])
+    reference, by_annotator = _reference_agreement(session, project)
+    measured = {row.annotator_id for row in report.annotators}
+    # Annotators with only skips / flags / none-acceptable have no statistics, only the database's figures.
+    rows = report.annotators + [AnnotatorRow(annotator_id=a) for a in extras if a not in measured]
+    report.annotators = [
+        row.model_copy(update=extras.get(row.annotator_id, {}) | {"reference_agreement": by_annotator.get(row.annotator_id)})
+        for row in rows
+    ]
     external = dict(session.execute(select(Prompt.id, Prompt.external_id).where(Prompt.project_id == project.id)).all())
-    for row in report["prompts"]:
-        row["external_id"] = external.get(row["prompt_id"])
-    scored = [p for p in report["prompts"] if p["agreement"] is not None]
-    report["most_disputed"] = sorted(scored, key=lambda p: (p["agreement"], -p["n_annotators"], p["prompt_id"]))[:disputed]
-    report["labels_per_day"] = _labels_per_day(session, project)
-    report["project_id"], report["project_name"] = project.id, project.name
+    for row in report.prompts:
+        row.external_id = external.get(row.prompt_id)
+    scored = [p for p in report.prompts if p.agreement is not None]
+    report.most_disputed = sorted(scored, key=lambda p: (p.agreement, -p.n_annotators, p.prompt_id))[:disputed]
+    report.reference = reference
+    report.labels_per_day = _labels_per_day(session, project)
+    report.project_id, report.project_name = project.id, project.name
     return report
 
 
@@ -274,7 +267,7 @@ def review_prompt_overlap(*, session: Session, project: Project, prompt: Prompt)
         prompt.boosted = False
 
 
-def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: list[list[int]] | None) -> Prompt:
+def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tiers | None) -> Prompt:
     """Mark a prompt as gold with its known answer (tiers of response ids), or unmark it (ranking=None)."""
     prompt = session.get(Prompt, prompt_id)
     if prompt is None or prompt.project_id != project.id:
@@ -283,9 +276,8 @@ def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: lis
         prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = False, None, project.overlap
         return prompt
     ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
-    flat = [rid for tier in ranking for rid in tier]
-    if len(flat) != len(set(flat)) or set(flat) != ids or any(not tier for tier in ranking):
-        raise Unprocessable(f"`ranking` must list each of the prompt's responses {sorted(ids)} exactly once")
+    if problem := tiers_problem(ranking, ids):
+        raise Unprocessable(f"`ranking` {problem}")
     prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = True, ranking, GOLD_OVERLAP
     return prompt
 

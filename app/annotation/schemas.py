@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.models import ProjectKind
+from app.rankings import Tiers
 from app.text import StorableText
 
 
@@ -28,7 +29,7 @@ class TaskRead(BaseModel):
 class AnnotationCreate(BaseModel):
     """Ranking: `ranking` = tiers of response ids, best first. Pairwise: `chosen`/`rejected`, or `tie`."""
 
-    ranking: list[list[int]] | None = None
+    ranking: Tiers | None = None
     chosen: int | None = None
     rejected: int | None = None
     tie: bool = False
@@ -45,7 +46,7 @@ class AnnotationRead(BaseModel):
     id: int
     task_id: int
     prompt_id: int
-    ranking: list[list[int]] | None
+    ranking: Tiers | None
     strength: int | None
     none_acceptable: bool
     flag: str | None

@@ -42,6 +42,7 @@ from app.models import (
     User,
 )
 from app.models.base import as_utc, utcnow
+from app.rankings import Tiers, tiers_problem
 
 _system_random = random.SystemRandom()
 _shuffle = _system_random.shuffle
@@ -298,7 +299,7 @@ def task_view(*, session: Session, project: Project, assignment: Assignment) -> 
     )
 
 
-def _normalise_judgement(project: Project, response_ids: set[int], data: AnnotationCreate) -> list[list[int]] | None:
+def _normalise_judgement(project: Project, response_ids: set[int], data: AnnotationCreate) -> Tiers | None:
     """The label as tiers of response ids (best first), after checking it against the task."""
     if project.kind == ProjectKind.ranking:
         if data.chosen is not None or data.rejected is not None or data.tie:
@@ -307,13 +308,8 @@ def _normalise_judgement(project: Project, response_ids: set[int], data: Annotat
             raise Unprocessable("`strength` is only for pairwise projects")
         if data.ranking is None:
             return None
-        flat = [rid for tier in data.ranking for rid in tier]
-        if any(not tier for tier in data.ranking):
-            raise Unprocessable("`ranking` must not contain empty groups")
-        if len(flat) != len(set(flat)) or set(flat) != response_ids:
-            raise Unprocessable(
-                f"`ranking` must list each of this task's responses exactly once: expected {sorted(response_ids)}, got {flat}"
-            )
+        if problem := tiers_problem(data.ranking, response_ids):
+            raise Unprocessable(f"`ranking` {problem}")
         if not project.allow_ties and any(len(tier) > 1 for tier in data.ranking):
             raise Unprocessable("This project does not allow ties: every group in `ranking` must hold one response")
         return [list(tier) for tier in data.ranking]

@@ -5,6 +5,8 @@ from typing import Any
 
 import orjson
 
+from app.agreement import formatting
+from app.agreement.schemas import AgreementReport
 from app.export.formats import Spec, hf_feature
 
 
@@ -53,14 +55,10 @@ def header(*, data_files: dict[str, str], cols: list[tuple[str, Spec]]) -> dict[
     }
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files: dict[str, str], report: dict[str, Any]) -> str:
+def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files: dict[str, str], report: AgreementReport) -> str:
     """The whole README.md."""
     project, counts, options = manifest["project"], manifest["counts"], manifest["options"]
-    summary = report["summary"]
+    summary = report.summary
     lines = [
         "---",
         to_yaml(header(data_files=data_files, cols=cols)),
@@ -102,13 +100,14 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         "",
         "## Agreement (all labels of the project, before the export's filters)",
         "",
-        f"{summary['labels']} labels by {summary['annotators']} annotators on {summary['prompts']} prompts "
-        f"({summary['prompts_with_2plus']} with 2+ annotators).",
+        f"{summary.labels} labels by {summary.annotators} annotators on {summary.prompts} prompts "
+        f"({summary.prompts_with_2plus} with 2+ annotators).",
         "",
         "| metric | value | note |",
         "|---|---|---|",
-        *[f"| {name} | {_pct(m['value'])} | {m['reason'] or ''} |" for name, m in report["project"].items()],
+        *[f"| {name} | {formatting.metric(m)} | {m.reason or ''} |" for name, m in report.project.items()],
         "",
+        *_agreement_notes(report, options),
         "## Export options",
         "",
         "```json",
@@ -125,6 +124,20 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         "",
     ]
     return "\n".join(lines)
+
+
+def _agreement_notes(report: AgreementReport, options: dict[str, Any]) -> list[str]:
+    """What the table alone would hide: W's missing chance correction, and pairs with no majority."""
+    notes = []
+    if report.kind == "ranking":
+        notes.append("Kendall's W is not chance-corrected: random rankings by m annotators give about 1/m, not 0.")
+    if report.summary.even_splits:
+        note = f"{report.summary.even_splits} response pairs split evenly between annotators (as many votes each way)"
+        if options.get("consensus", "none") != "none":
+            note += f": no majority orders them in the `{options['consensus']}` consensus (a two-response prompt's is a tie"
+            note += ", which gives no pair rows while `ties` is `drop`)" if options.get("ties") == "drop" else ")"
+        notes.append(note + ".")
+    return [*[f"- {n}" for n in notes], ""] if notes else []
 
 
 def _describe(spec: Spec) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType, utcnow
 from app.models.prompt import Prompt
+from app.rankings import Tiers
 
 
 class AssignmentStatus(StrEnum):
@@ -63,7 +64,7 @@ class Annotation(Base):
     kind: Mapped[str] = mapped_column(String(20))
     # Ranking: tiers of response ids, best first; a tier of several is a tie. Pairwise: [[chosen], [rejected]]
     # or [[a, b]] for a tie, so every consumer reads one shape.
-    ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    ranking: Mapped[Tiers | None] = mapped_column(JSONType)
     strength: Mapped[int | None]  # pairwise: index into the project's strength_scale, 0 = strongest
     none_acceptable: Mapped[bool] = mapped_column(default=False)  # "none of these is acceptable" / "both are bad"
     flag: Mapped[str | None] = mapped_column(String(50))  # e.g. "harmful"

@@ -4,6 +4,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType
+from app.rankings import Tiers
 
 
 class Prompt(Base):
@@ -42,9 +43,9 @@ class Prompt(Base):
     is_gold: Mapped[bool] = mapped_column(default=False)
     # Adaptive overlap raised target_overlap because agreement was low: served before other prompts.
     boosted: Mapped[bool] = mapped_column(default=False)
-    gold_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    gold_ranking: Mapped[Tiers | None] = mapped_column(JSONType)
     # A preference that came with an imported dataset (e.g. TRL/HH files): researchers only.
-    reference_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    reference_ranking: Mapped[Tiers | None] = mapped_column(JSONType)
     reference_source: Mapped[str | None] = mapped_column(String(200))
 
     responses: Mapped[list["Response"]] = relationship(lazy="raise", order_by="Response.position", back_populates="prompt")

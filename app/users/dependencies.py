@@ -80,4 +80,3 @@ def require_roles(*roles: Role):
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 StaffUser = Annotated[User, Depends(require_roles(Role.admin, Role.researcher))]  # uploads, agreement, export
-AnnotatorUser = Annotated[User, Depends(require_roles(Role.annotator))]

@@ -63,7 +63,7 @@ def labelled(client, make_user, make_project, bearer):
 def test_json_matches_reference_and_flags_careless_annotators(client, db, labelled):
     project, staff = labelled
     report = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()
-    assert report["summary"] == {"labels": 200, "prompts": 40, "annotators": 5, "prompts_with_2plus": 40}
+    assert report["summary"] == {"labels": 200, "prompts": 40, "annotators": 5, "prompts_with_2plus": 40, "even_splits": 0}
 
     # The project figure equals the brute-force reference on the stored labels.
     from app.models import Annotation

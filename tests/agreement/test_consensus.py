@@ -47,3 +47,21 @@ def test_agreement_matches_the_pairwise_rate():
 
     data = labels([[1], [2], [3]], [[2], [1], [3]], [[1, 2], [3]])
     assert c.borda(data).agreement == pytest.approx(pairwise_agreement(data, convention="tie_half", pooling="pooled").value)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_an_even_split_is_counted_not_dropped_silently(method):
+    # 1 vs 2 splits 1-1 (the tie vote abstains); 1 vs 3 and 2 vs 3 have a clear majority; all-tie pairs are no split.
+    result = method(labels([[1], [2], [3]], [[2], [1], [3]], [[1, 2], [3]]))
+    assert result.even_splits == 1
+    assert method(labels([[1, 2]], [[1, 2]])).even_splits == 0
+    assert method(labels([[1], [2]], [[1], [2]], [[2], [1]])).even_splits == 0
+
+
+@pytest.mark.parametrize(
+    "tiers, problem",
+    [([[1], [1]], "exactly once"), ([[1], [3]], "exactly once"), ([[1], [], [2]], "empty groups")],
+)
+def test_every_ranking_lists_the_same_responses_once(tiers, problem):
+    with pytest.raises(ValueError, match=problem):
+        c.borda(labels([[1], [2]], tiers))

@@ -252,20 +252,21 @@ class TestUndefined:
     def test_single_annotator_gives_none_with_reason(self):
         labels = [RankingLabel(1, 1, [[1], [2], [3]])]
         report = m.agreement_report(labels, kind="ranking")
-        for metric in report["project"].values():
-            assert metric["value"] is None and metric["reason"]
-        assert report["prompts"][0]["agreement"] is None
+        for metric in report.project.values():
+            assert metric.value is None and metric.reason
+        assert report.prompts[0].agreement is None
+        assert report.prompts[0].reason == "fewer than 2 annotators"
 
     def test_no_variation_alpha_is_none_not_nan(self):
         labels = [PairwiseLabel(q, a, 1, 2, "a") for q in range(3) for a in range(3)]
         report = m.agreement_report(labels, kind="pairwise")
-        assert report["project"]["krippendorff_alpha_nominal"]["value"] is None
-        assert report["project"]["krippendorff_alpha_nominal"]["reason"]
-        assert report["project"]["agreement_tie_half_pooled"]["value"] == 1.0
+        assert report.project["krippendorff_alpha_nominal"].value is None
+        assert report.project["krippendorff_alpha_nominal"].reason
+        assert report.project["agreement_tie_half_pooled"].value == 1.0
 
     def test_empty_report(self):
         report = m.agreement_report([], kind="ranking")
-        assert report["summary"]["labels"] == 0 and report["prompts"] == []
+        assert report.summary.labels == 0 and report.prompts == []
 
 
 def test_careless_annotators_stand_out():
@@ -283,8 +284,8 @@ def test_careless_annotators_stand_out():
         shown = rng.sample(ids, 4)
         labels.append(RankingLabel(q, 4, [[i] for i in shown], shown_order=shown))  # first shown on top
         labels.append(RankingLabel(q, 5, random_tiers(rng, ids, 0.0), shown_order=rng.sample(ids, 4)))  # random
-    by_id = {a["annotator_id"]: a for a in m.agreement_report(labels, kind="ranking")["annotators"]}
-    assert by_id[4]["position_bias"]["observed"] == 1.0 and by_id[4]["position_bias"]["p_value"] < 1e-6
-    assert by_id[1]["position_bias"]["p_value"] > 1e-3
-    careful = min(by_id[a]["loo_agreement"]["value"] for a in (1, 2, 3))
-    assert by_id[5]["loo_agreement"]["value"] < careful - 0.2
+    by_id = {a.annotator_id: a for a in m.agreement_report(labels, kind="ranking").annotators}
+    assert by_id[4].position_bias.observed == 1.0 and by_id[4].position_bias.p_value < 1e-6
+    assert by_id[1].position_bias.p_value > 1e-3
+    careful = min(by_id[a].loo_agreement.value for a in (1, 2, 3))
+    assert by_id[5].loo_agreement.value < careful - 0.2

@@ -113,9 +113,10 @@ def test_dashboard_cli_and_prompt_page_show_the_reference(client, db, labelled, 
     a0 = next(a for a in report["annotators"] if a["email"] == "a0@example.org")["reference_agreement"]["tie_half"]
     assert f'data-reference="a0@example.org">{a0["value"] * 100:.0f}% <span class="muted">({a0["n"]})' in page
 
+    from app.agreement.schemas import AgreementReport
     from app.cli import format_report
 
-    text = "\n".join(format_report(report))
+    text = "\n".join(format_report(AgreementReport.model_validate(report)))
     assert "AGREEMENT WITH THE REFERENCE (30 prompts from trl: ref.jsonl; 90 labels)" in text
     assert "agreement_tie_half" in text and f"{value:.3f}" in text
 

@@ -1,0 +1,115 @@
+"""The agreement report's shape: the JSON API's response_model, and what the dashboard, the CLI and the
+dataset card read (they format it with `agreement/formatting.py`). `metrics.py` fills the statistics,
+`service.py` what only the database knows. No numpy here: the app starts without it."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) is highlighted
+
+
+class Metric(BaseModel):
+    value: float | None
+    reason: str | None = None  # why value is None; None when defined
+    n: int  # units / pairs / prompts used (see the definition)
+    definition: str
+
+
+class PositionBias(BaseModel):
+    observed: float | None  # share of labels that put the response shown first on top
+    expected: float | None  # chance rate for the same labels
+    hits: int
+    n: int  # labels with a recorded display order (pairwise: ties excluded)
+    p_value: float | None  # two-sided binomial test of hits ~ Bin(n, expected)
+    reason: str | None = None
+
+
+class Summary(BaseModel):
+    labels: int
+    prompts: int
+    annotators: int
+    prompts_with_2plus: int
+    # Response pairs (over all prompts) whose non-tie votes split evenly, at least one each way: no
+    # majority orders them, so a two-response prompt's consensus is a tie (pair exports drop ties by default).
+    even_splits: int = 0
+
+
+class AnnotatorRow(BaseModel):
+    annotator_id: int
+    n_labels: int = 0  # labels with a ranking or choice
+    n_shared: int = 0  # of those, on prompts that >= 1 other annotator also labelled
+    loo_agreement: Metric | None = None  # against the leave-one-out consensus of the others
+    position_bias: PositionBias | None = None
+    # From the database (service.py); None where the annotator has nothing to measure.
+    email: str | None = None
+    name: str | None = None
+    n_annotations: int = 0  # every stored annotation, with or without a ranking
+    median_seconds: float | None = None
+    skip_rate: float | None = None
+    flag_rate: float | None = None
+    none_acceptable_rate: float | None = None
+    gold_accuracy: float | None = None
+    gold_labels: int = 0
+    reference_agreement: dict[str, Metric] | None = None  # tie convention -> agreement with the reference
+
+    @property
+    def bias_alert(self) -> bool:
+        """Puts the response shown first on top far more often than chance."""
+        bias = self.position_bias
+        return (
+            bias is not None
+            and bias.p_value is not None
+            and bias.p_value < BIAS_ALERT_P
+            and (bias.observed or 0) > (bias.expected or 0)
+        )
+
+
+class AnnotatorPair(BaseModel):
+    annotator_a: int  # annotator_a < annotator_b
+    annotator_b: int
+    n_shared: int  # units (prompts, or prompt pairs for pairwise projects) both labelled
+    metric: Metric  # Cohen's kappa (pairwise projects) or mean Kendall tau-b (ranking projects)
+
+
+class PromptRow(BaseModel):
+    prompt_id: int
+    n_annotators: int
+    agreement: float | None  # pairwise agreement rate, tie_half, pooled over this prompt's pairs
+    n_comparisons: int  # annotator pairs x response pairs behind `agreement`
+    kendall_w: float | None = None  # rankings only
+    reason: str | None = None  # why agreement is None
+    even_splits: int = 0  # response pairs whose non-tie votes split evenly
+    external_id: str | None = None  # from the database
+
+
+class ReferenceReport(BaseModel):
+    """Agreement of human labels with the imported reference labels, one figure per tie convention."""
+
+    prompts: int
+    labels: int
+    sources: list[str]
+    agreement_tie_as_category: Metric
+    agreement_tie_half: Metric
+    agreement_strict_only: Metric
+
+
+class DayCount(BaseModel):
+    day: str
+    labels: int
+
+
+class AgreementReport(BaseModel):
+    kind: Literal["ranking", "pairwise"]
+    summary: Summary
+    project: dict[str, Metric]  # metric name -> value
+    criteria: dict[str, Metric]  # rating criterion -> interval alpha
+    annotators: list[AnnotatorRow]
+    annotator_pairs: list[AnnotatorPair]
+    prompts: list[PromptRow]  # by id
+    # From the database (service.py)
+    project_id: int | None = None
+    project_name: str | None = None
+    reference: ReferenceReport | None = None
+    most_disputed: list[PromptRow] = []
+    labels_per_day: list[DayCount] = []

@@ -1,0 +1,16 @@
+"""What a ranking is, in one place: tiers of response ids, best group first (a group of several is a tie),
+listing each of the prompt's responses exactly once. Pure: no database, no FastAPI."""
+
+from collections.abc import Collection
+
+Tiers = list[list[int]]  # a label, a gold or reference answer, a consensus
+
+
+def tiers_problem(tiers: Tiers, responses: Collection[int]) -> str | None:
+    """Why `tiers` is not a ranking of exactly `responses` (None when it is); callers raise their own error."""
+    flat = [rid for tier in tiers for rid in tier]
+    if any(not tier for tier in tiers):
+        return "must not contain empty groups"
+    if len(flat) != len(set(flat)) or set(flat) != set(responses):
+        return f"must list each of the prompt's responses exactly once: expected {sorted(responses)}, got {flat}"
+    return None
