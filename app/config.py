@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: templates/, static/, migrations/ live here
@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     SESSION_HTTPS_ONLY: bool = False  # mark the session cookie Secure (set behind HTTPS)
     DB_POOL_SIZE: int = 10  # per app process (PostgreSQL only)
     DB_MAX_OVERFLOW: int = 10
+    # Heavy reads (agreement reports, exports; app/heavy.py): at most this many at once per user, across every
+    # app process; more get 429 with Retry-After. A slot left by a killed process frees itself after the minutes.
+    HEAVY_REQUESTS_PER_USER: int = Field(default=2, ge=1)
+    HEAVY_REQUEST_STALE_MINUTES: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
     def _enforce_secret_outside_local(self) -> "Settings":
