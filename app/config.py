@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # request's Host header. Unset: redirects are relative (Location: /path).
     PUBLIC_BASE_URL: str | None = None
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto `preflab serve` believes
+    # Heavy reads (agreement reports, exports; app/heavy.py): at most this many at once per user, across every
+    # app process; more get 429 with Retry-After. A slot left by a killed process frees itself after the minutes.
+    HEAVY_REQUESTS_PER_USER: int = Field(default=2, ge=1)
+    HEAVY_REQUEST_STALE_MINUTES: int = Field(default=10, ge=1)
 
     @field_validator("SECRET_KEY")
     @classmethod

@@ -10,6 +10,7 @@ from app.agreement import charts, formatting, service
 from app.agreement.schemas import AgreementReport
 from app.db import SessionDep
 from app.errors import NotFound
+from app.heavy import AgreementSlot
 from app.models import Annotation
 from app.projects.dependencies import VisibleProject
 from app.rankings import Tiers
@@ -24,7 +25,7 @@ class GoldUpdate(BaseModel):
 
 
 @router.get("/api/projects/{project_id}/agreement")
-def api_agreement(project: VisibleProject, session: SessionDep, user: StaffUser) -> AgreementReport:
+def api_agreement(project: VisibleProject, session: SessionDep, user: StaffUser, _slot: AgreementSlot) -> AgreementReport:
     return service.project_report(session=session, project=project)
 
 
@@ -35,7 +36,7 @@ def api_set_gold(project: VisibleProject, prompt_id: int, data: GoldUpdate, sess
 
 
 @router.get("/projects/{project_id}/agreement", name="agreement:dashboard")
-def dashboard(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser) -> Response:
+def dashboard(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, _slot: AgreementSlot) -> Response:
     report = service.project_report(session=session, project=project)
     annotators = sorted(report.annotators, key=lambda a: a.email or "")
     context = {

@@ -37,6 +37,7 @@ from app.models import (
     AssignmentStatus,
     Project,
     ProjectKind,
+    ProjectMember,
     Prompt,
     Response,
     User,
@@ -119,6 +120,8 @@ _RESPONSES = select(Response).where(Response.prompt_id == bindparam("prompt")).o
 _OWN_TASK = (
     select(Assignment, Project)
     .join(Project, Project.id == Assignment.project_id)
+    # Still a member: a task leased before the annotator was removed from the project is gone with the membership.
+    .join(ProjectMember, (ProjectMember.project_id == Assignment.project_id) & (ProjectMember.user_id == Assignment.annotator_id))
     .where(Assignment.id == bindparam("task"), Assignment.annotator_id == bindparam("annotator"))
 )
 _OWN_TASK_LOCKED = _OWN_TASK.with_for_update(of=Assignment)
@@ -163,9 +166,34 @@ def _core(session: Session):
 def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
     """Return abandoned work to the pool. Safe under concurrency: only one UPDATE wins each row."""
     prompt_ids = _core(session).execute(_RECLAIM, {"project": project_id, "now": utcnow()}).scalars().all()
+    _give_back_slots(session, prompt_ids)
+    return len(prompt_ids)
+
+
+def release_leases(*, session: Session, project_id: int, annotator_id: int) -> int:
+    """End an annotator's open leases in a project now (they were removed from it): their prompts go back to the
+    pool at once instead of when the leases run out. A lease being labelled concurrently keeps its label: the
+    submit holds the assignment row (PostgreSQL) or the write lock (SQLite), and this UPDATE then finds it done."""
+    now = utcnow()
+    prompt_ids = (
+        _core(session)
+        .execute(
+            update(Assignment)
+            .where(Assignment.project_id == project_id, Assignment.annotator_id == annotator_id, Assignment.status == _LEASED)
+            .values(status=_EXPIRED, lease_expires_at=now)
+            .returning(Assignment.prompt_id)
+        )
+        .scalars()
+        .all()
+    )
+    _give_back_slots(session, prompt_ids)
+    return len(prompt_ids)
+
+
+def _give_back_slots(session: Session, prompt_ids: list[int]) -> None:
+    """Each ended lease gives its prompt's slot (active_count) back; one UPDATE per distinct count."""
     for count, ids in _group_by_count(Counter(prompt_ids)).items():
         session.execute(update(Prompt).where(Prompt.id.in_(ids)).values(active_count=Prompt.active_count - count))
-    return len(prompt_ids)
 
 
 def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
@@ -272,8 +300,8 @@ def _lease_new(*, session: Session, project: Project, annotator: User, lease_min
 
 
 def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool = False) -> tuple[Assignment, Project]:
-    """The caller's assignment and its project, in one query; someone else's is a 404, not a 403, so task ids
-    can't be probed. lock=True: on PostgreSQL, the assignment row stays locked until commit (submit, skip)."""
+    """The caller's assignment and its project, in one query; someone else's, or one in a project the caller is no
+    longer a member of, is a 404, not a 403, so task ids can't be probed. lock=True: on PostgreSQL, the assignment row stays locked until commit (submit, skip)."""
     row = session.execute(_OWN_TASK_LOCKED if lock else _OWN_TASK, {"task": task_id, "annotator": annotator.id}).first()
     if row is None:
         raise NotFound("Task not found")

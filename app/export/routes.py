@@ -5,6 +5,7 @@ from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
 from app.export.options import ExportOptions, form_fields
+from app.heavy import ExportSlot
 from app.models import Project
 from app.projects.dependencies import VisibleProject
 from app.templating import templates
@@ -24,9 +25,14 @@ templates.env.globals["export_form_fields"] = form_fields()
     },
 )
 def export(
-    project: VisibleProject, user: StaffUser, make_session: ReadSessionMakerDep, options: Annotated[ExportOptions, Query()]
+    project: VisibleProject,
+    user: StaffUser,
+    make_session: ReadSessionMakerDep,
+    options: Annotated[ExportOptions, Query()],
+    slot: ExportSlot,
 ) -> StreamingResponse:
-    """Query parameters are ExportOptions' fields; an unknown one or a bad value is a 422 naming it."""
+    """Query parameters are ExportOptions' fields; an unknown one or a bad value is a 422 naming it. A heavy request
+    (app/heavy.py): the slot is held until the stream ends."""
     # Imported here: the export needs numpy, choix and pyarrow, which the app should not load to start.
     from app.export import service
     from app.export.writers import MEDIA_TYPES
@@ -44,7 +50,7 @@ def export(
 
         body = body()
     return StreamingResponse(
-        body,
+        slot.hold_while(body),
         media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
         # The options (filters) travel with every download; a JSONL body has nowhere else to record them.
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Preflab-Export-Options": options.model_dump_json()},

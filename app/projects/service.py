@@ -4,6 +4,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.annotation import service as annotation_service
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import (
     Annotation,
@@ -97,9 +98,13 @@ def add_member(*, session: Session, project: Project, user: User) -> None:
 
 
 def remove_member(*, session: Session, project: Project, user_id: int) -> None:
+    """The user leaves the project; the tasks they hold go back to the pool (their later task calls are 404s)."""
     member = session.get(ProjectMember, (project.id, user_id))
     if member is not None:
+        # Leases first: the UPDATE waits for a submit in flight on one of them (see release_leases).
+        annotation_service.release_leases(session=session, project_id=project.id, annotator_id=user_id)
         session.delete(member)
+        session.flush()
 
 
 def members(*, session: Session, project: Project) -> list[User]:
