@@ -14,6 +14,7 @@ from app.projects import service
 from app.projects.dependencies import VisibleProject
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, ProjectRead, ProjectStats
 from app.templating import templates
+from app.text import StorableText
 from app.users import service as users_service
 from app.users.dependencies import AdminUser, CurrentUser, StaffUser
 
@@ -120,7 +121,7 @@ def add_member_form(
     project: VisibleProject,
     session: SessionDep,
     admin: AdminUser,
-    email: Annotated[str, Form()] = "",
+    email: Annotated[StorableText, Form()] = "",  # looked up in the database: a NUL is a 422, not a driver error
 ) -> Response:
     member = users_service.get_user_by_email(session=session, email=email)
     if member is None:

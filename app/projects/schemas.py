@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models import ProjectKind
+from app.text import StorableText
 
 LLAMA2_STRENGTH_SCALE = ["significantly better", "better", "slightly better", "negligibly better / unsure"]
 
@@ -11,7 +12,7 @@ class RatingCriterion(BaseModel):
     name: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_\- ]+$")
     min: int = 1
     max: int = 7
-    description: str = Field(default="", max_length=500)
+    description: StorableText = Field(default="", max_length=500)
 
     @model_validator(mode="after")
     def _range(self) -> "RatingCriterion":
@@ -21,13 +22,13 @@ class RatingCriterion(BaseModel):
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: StorableText = Field(min_length=1, max_length=200)
     kind: ProjectKind = ProjectKind.ranking
     overlap: int = Field(default=3, ge=1, le=50)
     allow_ties: bool = False
-    strength_scale: list[str] | None = Field(default=None, description="Pairwise only; strongest first")
+    strength_scale: list[StorableText] | None = Field(default=None, description="Pairwise only; strongest first")
     rating_criteria: list[RatingCriterion] | None = None
-    guidelines: str = Field(default="", max_length=100_000)
+    guidelines: StorableText = Field(default="", max_length=100_000)
     # Adaptive overlap: a prompt whose agreement (0–1) ends below the threshold gets one more annotator,
     # up to max_overlap. Both or neither.
     adaptive_threshold: float | None = Field(default=None, gt=0, le=1)

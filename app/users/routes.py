@@ -35,7 +35,7 @@ def login_page(request: Request, user: OptionalUser, next: str | None = None) ->
     return templates.TemplateResponse(request, "users/login.html", {"next": next or "", "error": None})
 
 
-async def slow_down_guessed_account(request: Request, email: Annotated[str, Form()] = "") -> None:
+async def slow_down_guessed_account(request: Request, email: Annotated[StorableText, Form()] = "") -> None:
     """Wait before trying an account many recent failures aimed at (throttle.delay). A dependency declared
     before the request's session, so the wait holds neither a database connection nor a thread."""
     database = request.app.state.database

@@ -4,13 +4,14 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from app.models import Role
 from app.models.base import as_utc, utcnow
+from app.text import StorableText
 
 
 class UserCreate(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(default="", max_length=200)
+    email: StorableText = Field(min_length=3, max_length=320)
+    name: StorableText = Field(default="", max_length=200)
     role: Role
-    password: str | None = Field(default=None, min_length=8, max_length=200)
+    password: StorableText | None = Field(default=None, min_length=8, max_length=200)
 
     @field_validator("email")
     @classmethod
@@ -32,7 +33,7 @@ class UserRead(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(default="", max_length=200)
+    name: StorableText = Field(default="", max_length=200)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="Valid for this many days")
     expires_at: datetime | None = Field(default=None, description="Or valid until then (with a time zone)")
 

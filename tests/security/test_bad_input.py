@@ -229,3 +229,36 @@ def test_errors_never_echo_a_whole_input(client, task):
     assert response.status_code == 422
     assert len(response.content) < 20_000, len(response.content)
     assert response.json()["errors"][-1] == "… and 99,950 more"
+
+
+# Free text an admin types goes through the same rule (app.text): project and user fields, token names and the
+# e-mail looked up when adding a member are 422s naming the field, on both databases, and nothing is stored.
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/projects", {"name": "p\x00"}, "name"),
+        ("/api/projects", {"name": "p", "guidelines": "read \x00 this"}, "guidelines"),
+        ("/api/projects", {"name": "p", "kind": "pairwise", "strength_scale": ["much\x00", "a bit"]}, "strength_scale.0"),
+        ("/api/users", {"email": "a\x00b@example.org", "role": "annotator"}, "email"),
+        ("/api/users", {"email": "ab@example.org", "name": "A\x00", "role": "annotator"}, "name"),
+        ("/api/me/tokens", {"name": "ci\x00"}, "name"),
+    ],
+)
+def test_a_nul_in_admin_text_is_a_422_naming_the_field(client, db, make_user, bearer, path, body, field):
+    from app.models import ApiToken, Project, User
+
+    headers = bearer(make_user(Role.admin))
+    db.rollback()
+    before = [db.scalar(select(func.count()).select_from(model)) for model in (Project, User, ApiToken)]
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert any(e["field"].endswith(field) and "NUL" in e["message"] for e in response.json()["errors"]), response.json()
+    db.rollback()
+    assert [db.scalar(select(func.count()).select_from(model)) for model in (Project, User, ApiToken)] == before
+
+
+def test_a_nul_in_the_member_email_form_is_a_422(client, make_user, make_project, login_as):
+    admin = login_as(make_user(Role.admin))
+    project = make_project()
+    response = admin.post(f"/projects/{project.id}/members", data={"email": "x\x00@example.org"})
+    assert response.status_code == 422, response.text
