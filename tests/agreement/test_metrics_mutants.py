@@ -28,9 +28,8 @@ class TestRankingReportByHand:
     """Comparisons (1,2), (1,3), (2,3) on P1: annotator 1 +,+,+; 2 -,+,+; 3 tie,+,+. On P2 (4,5):
     annotator 1 tie, 2 -."""
 
-    @pytest.fixture(scope="class")
-    @classmethod
-    def report(cls):
+    @pytest.fixture  # per test, not per class: mutmut maps a function to the tests that call it
+    def report(self):
         return m.agreement_report(_ranking_labels(), kind="ranking")
 
     def test_summary(self, report):
@@ -142,9 +141,8 @@ def _pairwise_labels():
 
 
 class TestPairwiseReportByHand:
-    @pytest.fixture(scope="class")
-    @classmethod
-    def report(cls):
+    @pytest.fixture  # per test, not per class: mutmut maps a function to the tests that call it
+    def report(self):
         return m.agreement_report(_pairwise_labels(), kind="pairwise")
 
     def test_summary(self, report):
