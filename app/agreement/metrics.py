@@ -479,7 +479,7 @@ def rating_alpha(ratings: Sequence[RatingLabel]) -> dict[str, Metric]:
     order = np.lexsort((annotator, unit))
     _check_no_duplicates(
         unit[order], annotator[order],
-        lambda row: f"criterion {criteria[crit[order][row]]!r}, prompt {prompt[order][row]}, "
+        lambda row: f"criterion {str(criteria[crit[order][row]])!r}, prompt {prompt[order][row]}, "
         f"response {response[order][row]}, annotator {annotator[order][row]}",
     )  # fmt: skip
     result = {}
