@@ -7,8 +7,8 @@ from app.db import ReadSessionMakerDep
 from app.export.options import ExportOptions, form_fields
 from app.models import Project
 from app.projects.dependencies import VisibleProject
-from app.templating import templates
 from app.users.dependencies import StaffUser
+from app.web.templating import templates
 
 router = APIRouter()
 # The project page's export form is built from the options model (static data, not a query).
