@@ -1,4 +1,4 @@
-"""Who is calling, and may they? Every route takes one of these (STYLE 2.2)."""
+"""Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check."""
 
 from typing import Annotated
 
