@@ -12,9 +12,10 @@ from app import migrate
 from app.agreement.schemas import AgreementReport, PositionBias
 from app.config import get_settings
 from app.db import Database
-from app.errors import AppError, validation_messages
+from app.errors import AppError
 from app.export.options import ExportOptions
 from app.models import ProjectKind, Role
+from app.text import validation_messages
 
 cli = typer.Typer(help="Preflab: collect human preference labels for reward models.", no_args_is_help=True)
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)

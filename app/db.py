@@ -1,4 +1,5 @@
-"""Engine and sessions. One transaction per request, committed before the response (STYLE 2.3)."""
+"""Engine and sessions. One transaction per request, committed before the response is sent: a failed commit
+is then an error answer, never a 200 for work that was lost."""
 
 import asyncio
 import weakref
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.errors import NotFound
 
 
 def normalise_url(url: str) -> str:
@@ -123,22 +123,6 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
     return request.app.state.database.read_sessionmaker
-
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and would overflow the driver)
-
-
-async def path_ids_in_range(request: Request) -> None:  # async: no I/O, so no thread-pool hop
-    """A path id outside the INTEGER range (either sign) is a 404 like any unknown id, not a driver overflow (500)."""
-    for name, value in request.path_params.items():
-        if not (name.endswith("_id") and isinstance(value, str)):
-            continue
-        try:
-            number = int(value)
-        except ValueError:
-            continue  # not a number: FastAPI's validation answers 422
-        if not -MAX_ID - 1 <= number <= MAX_ID:
-            raise NotFound(f"No {name.removesuffix('_id').replace('_', ' ')} with id {value}")
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]

@@ -1,9 +1,10 @@
 """Text the database can store: the one rule for every free-text input (form fields, JSON bodies, uploads).
 
 PostgreSQL `text` and `jsonb` cannot hold a NUL character, and UTF-8 cannot encode an unpaired surrogate
-(only a JSON escape like "\\ud800" produces one); SQLite would store both, so the rule holds on either."""
+(only a JSON escape like "\\ud800" produces one); SQLite would store both, so the rule holds on either.
+Also how messages quote inputs back: shortened, and Pydantic's errors as `field: message` lines."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
@@ -35,3 +36,8 @@ SHOWN_CHARS = 300  # of an input echoed in an error message
 def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
     """`text`, cut to `limit` characters: error messages quote inputs, never a whole one back."""
     return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+def validation_messages(errors: list[dict[str, Any]]) -> list[str]:
+    """Pydantic errors as `field: message` lines, for forms and the CLI."""
+    return [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'input'}: {e['msg']}" for e in errors]

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# Settings are read from the environment: set it before anything imports the app (STYLE 2.1).
+# Settings are read from the environment once (get_settings is cached): set it before anything imports the app.
 _tmp = Path(tempfile.mkdtemp(prefix="preflab-tests-"))
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_tmp}/test.db"
 os.environ["ENVIRONMENT"] = "test"

@@ -1,7 +1,7 @@
 """Merge several annotators' labels of ONE prompt into one consensus ranking (tiers).
 
 Called prompt by prompt (the export streams), so each call is small-array numpy or plain Python.
-Methods (shared/preference-data.md §6):
+Methods (README, "Agreement"; sources: Bradley & Terry 1952, Luce 1959 / Plackett 1975, Tideman 1987):
 - `borda` (default): mean fractional rank; score = K - mean rank = Borda points with half a point
   per tie.
 - `bradley_terry`: ML strengths from the pairs of all rankings (a tie counts as half a win each way,

@@ -1,9 +1,14 @@
 """Inter-annotator agreement for preference labels: pure, vectorised math (no DB, no FastAPI).
 
 Everything here takes plain lists of labels (built by `agreement/service.py`) and returns plain data.
-Definitions follow shared/preference-data.md §2; the one-line `definition` of every metric is shown in
-the UI next to the number. Undefined cases (one annotator, no variation, nothing pairable) give
-`value=None` and a `reason`, never NaN.
+Definitions (README, "Agreement"), from their primary sources: pairwise agreement rate as InstructGPT
+reports it (Ouyang et al. 2022, arXiv:2203.02155 §3.4) with WebGPT's tie rule (Nakano et al. 2021,
+arXiv:2112.09332 App. C); Cohen's κ (Cohen 1960); Fleiss' κ (Fleiss 1971) with unequal rater counts as in
+Gwet (2014), Handbook of Inter-Rater Reliability; Krippendorff's α (Krippendorff 2011, "Computing
+Krippendorff's Alpha-Reliability"); Kendall's W with its tie correction (Kendall & Babington Smith 1939);
+Kendall's τ-b (Kendall 1945). The one-line `definition` of every metric is shown in the UI next to the
+number. Undefined cases (one annotator, no variation, nothing pairable) give `value=None` and a `reason`,
+never NaN.
 
 Conventions used throughout:
 - A label is decomposed into comparisons, one per response pair (i, j) with i < j by response id:

@@ -14,8 +14,8 @@ from app.heavy import AgreementSlot
 from app.models import Annotation
 from app.projects.dependencies import VisibleProject
 from app.rankings import Tiers
-from app.templating import templates
 from app.users.dependencies import StaffUser
+from app.web.templating import templates
 
 router = APIRouter()
 

@@ -10,19 +10,19 @@ from app.annotation.schemas import (
     SkipRequest,
     TaskRead,
 )
-from app.config import get_settings
+from app.config import Settings
 from app.db import SessionDep
 from app.markdown import render_markdown_cached
 from app.models import Project
 from app.projects.dependencies import MemberProject
-from app.templating import templates
 from app.users.dependencies import CurrentUser
+from app.web.dependencies import SettingsDep
+from app.web.templating import templates
 
 router = APIRouter()
 
 
-def _lease_next(session, project: Project, user):
-    settings = get_settings()
+def _lease_next(session, project: Project, user, settings: Settings):
     return service.next_task(
         session=session, project=project, annotator=user, lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE
     )
@@ -33,8 +33,8 @@ def _lease_next(session, project: Project, user):
     response_model=TaskRead,
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
-def api_next(project: MemberProject, session: SessionDep, user: CurrentUser) -> TaskRead | Response:
-    assignment = _lease_next(session, project, user)
+def api_next(project: MemberProject, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> TaskRead | Response:
+    assignment = _lease_next(session, project, user, settings)
     if assignment is None:
         return Response(status_code=204)
     return service.task_view(session=session, project=project, assignment=assignment)
@@ -68,12 +68,14 @@ def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipReq
 
 
 @router.get("/projects/{project_id}/annotate", name="annotation:page")
-def annotate_page(request: Request, project: MemberProject, session: SessionDep, user: CurrentUser) -> Response:
+def annotate_page(
+    request: Request, project: MemberProject, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> Response:
     if "prefetch" in request.headers.get("sec-purpose", request.headers.get("purpose", "")).lower():
         # A browser's speculative load must not lease a task nobody sees. Not a 2xx: browsers discard such a
         # prefetch and load the page for real when the user does navigate.
         return Response(status_code=425, headers={"Cache-Control": "no-store"})
-    assignment = _lease_next(session, project, user)
+    assignment = _lease_next(session, project, user, settings)
     done = service.annotator_done_count(session=session, project=project, annotator=user)
     context = {
         "user": user,
@@ -94,11 +96,15 @@ def annotate_page(request: Request, project: MemberProject, session: SessionDep,
     responses={204: {"description": "Nothing else is left for this annotator"}},
 )
 def annotate_prefetch(
-    request: Request, project: MemberProject, session: SessionDep, user: CurrentUser, after: int | None = None
+    request: Request,
+    project: MemberProject,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    after: int | None = None,
 ) -> Response:
     """The task after `after` (the one on screen) as the page's #annotate block, leased now: the page fetches it in
     the background and swaps it in the moment the current one is submitted or skipped."""
-    settings = get_settings()
     assignment = service.prefetch_task(
         session=session,
         project=project,

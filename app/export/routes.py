@@ -8,8 +8,8 @@ from app.export.options import ExportOptions, form_fields
 from app.heavy import ExportSlot
 from app.models import Project
 from app.projects.dependencies import VisibleProject
-from app.templating import templates
 from app.users.dependencies import StaffUser
+from app.web.templating import templates
 
 router = APIRouter()
 # The project page's export form is built from the options model (static data, not a query).
@@ -44,7 +44,7 @@ def export(
     else:
 
         def body():
-            # The request's session is closed before a streamed body is read: open our own (STYLE 2.13).
+            # The request's session is closed before a streamed body is read: open our own.
             with make_session() as session, session.begin():
                 yield from service.stream_file(session=session, project=session.get(Project, project_id), options=options)
 

@@ -1,6 +1,6 @@
 """Exports: a file, a dataset folder (data per split + README.md card + manifest.json), or a JSONL stream.
 
-Callers pass a session of their own (the HTTP body outlives the request's session, STYLE 2.13).
+Callers pass a session of their own: a streamed HTTP body is read after the request's session has closed.
 """
 
 import re

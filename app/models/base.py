@@ -1,4 +1,5 @@
-"""Declarative base with a naming convention, so migrations can name constraints (STYLE 2.8)."""
+"""Declarative base with a naming convention, so migrations can name constraints (an unnamed one would get
+a name the database picks, which a later migration must guess)."""
 
 from datetime import UTC, datetime
 

@@ -7,16 +7,16 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.db import SessionDep
-from app.errors import AppError, NotFound, validation_messages
+from app.errors import AppError, NotFound
 from app.markdown import render_markdown
 from app.models import User
 from app.projects import service
 from app.projects.dependencies import VisibleProject
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, ProjectRead, ProjectStats
-from app.templating import templates
-from app.text import StorableText
+from app.text import StorableText, validation_messages
 from app.users import service as users_service
 from app.users.dependencies import AdminUser, CurrentUser, StaffUser
+from app.web.templating import templates
 
 router = APIRouter()
 

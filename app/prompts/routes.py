@@ -1,6 +1,6 @@
 """Batch upload: over the API (JSON result) and from the project page's form.
 
-Both take the file through `UploadForm` (app.limits), declared after the user and the project: the body,
+Both take the file through `UploadForm` (app.web.limits), declared after the user and the project: the body,
 up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this project."""
 
 from dataclasses import asdict
@@ -10,15 +10,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from app.config import Settings
 from app.db import SessionDep
 from app.errors import BadRequest, Unprocessable
-from app.limits import UploadForm
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import service
 from app.prompts.parsing import RECORD_FORMATS, ImportLimits
-from app.templating import templates
 from app.users.dependencies import StaffUser
+from app.web.dependencies import SettingsDep
+from app.web.limits import UploadForm
+from app.web.templating import templates
 
 router = APIRouter()
 
@@ -41,7 +43,7 @@ UPLOAD_BODY = {
 }
 
 
-def _run_import(request: Request, session, project, user, form: FormData, record_format: str) -> service.ImportResult:
+def _run_import(settings: Settings, session, project, user, form: FormData, record_format: str) -> service.ImportResult:
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
@@ -54,7 +56,7 @@ def _run_import(request: Request, session, project, user, form: FormData, record
         filename=file.filename,
         uploaded_by=user,
         record_format=record_format,
-        limits=ImportLimits.from_settings(request.app.state.settings),
+        limits=ImportLimits.from_settings(settings),
     )
 
 
@@ -64,14 +66,14 @@ def _run_import(request: Request, session, project, user, form: FormData, record
     openapi_extra=UPLOAD_BODY,
 )
 def api_import(
-    request: Request,
+    settings: SettingsDep,
     project: VisibleProject,
     session: SessionDep,
     user: StaffUser,
     form: UploadForm,  # last: read only after the checks above
     format: Annotated[RecordFormat, Query(description="Record format; preference formats need a pairwise project")] = "auto",
 ) -> JSONResponse:
-    result = _run_import(request, session, project, user, form, format)
+    result = _run_import(settings, session, project, user, form, format)
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
@@ -80,8 +82,10 @@ def api_import(
 
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
-def import_form(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, form: UploadForm) -> Response:
+def import_form(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
+) -> Response:
     record_format = form.get("format") or "auto"
-    result = _run_import(request, session, project, user, form, record_format if isinstance(record_format, str) else "")
+    result = _run_import(settings, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)

@@ -1,4 +1,4 @@
-"""Who is calling, and may they? Every route takes one of these (STYLE 2.2)."""
+"""Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check."""
 
 from typing import Annotated
 
@@ -6,10 +6,10 @@ from fastapi import Depends, Request
 
 from app.db import SessionDep
 from app.errors import Forbidden, NotAuthenticated
-from app.limits import is_upload_route
 from app.models import Role, User
 from app.users import service
 from app.users.security import csrf_token_matches
+from app.web.limits import is_upload_route
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SESSION_KEY = "sid"  # in the signed cookie: the id of a user_sessions row (app.users.service.start_session)
@@ -30,7 +30,7 @@ async def csrf_protect(request: Request) -> None:
     if SESSION_KEY not in request.session and request.url.path != "/login":
         return  # anonymous: the route's own check answers 401
     sent = request.headers.get("x-csrf-token")
-    # An upload's body is read only after its route's permission checks (app.limits): its page sends the header.
+    # An upload's body is read only after its route's permission checks (app.web.limits): its page sends the header.
     if (
         sent is None
         and not is_upload_route(request)

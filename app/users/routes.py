@@ -9,14 +9,14 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.db import SessionDep
-from app.errors import AppError, validation_messages
+from app.errors import AppError
 from app.models import ApiToken
-from app.templating import templates
-from app.text import StorableText
+from app.text import StorableText, validation_messages
 from app.users import service, throttle
 from app.users.dependencies import SESSION_KEY, AdminUser, CurrentUser, OptionalUser
 from app.users.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
 from app.users.security import rotate_csrf_token
+from app.web.templating import templates
 
 router = APIRouter()
 

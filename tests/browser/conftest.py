@@ -1,4 +1,5 @@
-"""Browser tests: Debian's Chromium driven by Playwright against a real server (see /work/shared/browser-testing.md).
+"""Browser tests: Debian's Chromium driven by Playwright against a real server (README, "Run the tests").
+Playwright is pointed at that Chromium (CHROMIUM), since it cannot download browsers of its own here.
 
 The server is a subprocess, `preflab serve` started by bench.common.serve on a free loopback port, over a database seeded
 by `python -m app.cli demo`: a temporary SQLite file, or PostgreSQL from TEST_DATABASE_URL (emptied first with

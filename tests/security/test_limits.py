@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.config import get_settings
-from app.main import SECURITY_HEADERS, create_app
+from app.main import create_app
 from app.models import Project, Prompt, Role
+from app.web.middleware import SECURITY_HEADERS
 from tests.conftest import login
 
 LIMIT_MB = 0.05  # 52,428 bytes

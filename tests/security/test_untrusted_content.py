@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import SECURITY_HEADERS
 from app.markdown import render_markdown
+from app.web.middleware import SECURITY_HEADERS
 from tests.security.test_permissions import EXPECTED, ROLES, call, world  # noqa: F401  (world is a fixture)
 
 SAFE_TAGS = {

@@ -19,7 +19,9 @@ from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import PayloadTooLarge, render_error
+from app.errors import PayloadTooLarge
+from app.web.dependencies import SettingsDep
+from app.web.errors import render_error
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SCOPE_KEY = "preflab.body_limit"
@@ -47,10 +49,10 @@ class BodyLimit:
         return cls(int(mb * 1024 * 1024), f"The upload is larger than the limit of {mb:g} MB (MAX_UPLOAD_MB)")
 
 
-async def upload_form(request: Request) -> AsyncIterator[FormData]:
+async def upload_form(request: Request, settings: SettingsDep) -> AsyncIterator[FormData]:
     """The multipart body of an upload route, read only when the dependencies before this one have passed.
     Files are spooled to disk past 1 MB (Starlette), so memory stays small whatever the upload's size."""
-    limit, upload = request.scope[SCOPE_KEY], BodyLimit.upload(request.app.state.settings)
+    limit, upload = request.scope[SCOPE_KEY], BodyLimit.upload(settings)
     limit.bytes, limit.message = upload.bytes, upload.message  # the middleware counts against this object
     form = await request.form(max_files=1, max_fields=UPLOAD_FIELDS, max_part_size=UPLOAD_FIELD_BYTES)
     try:
@@ -80,7 +82,7 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             return await self.app(scope, receive, send)
-        settings = scope["app"].state.settings
+        settings = scope["app"].state.settings  # a middleware runs before any dependency
         limit = scope[SCOPE_KEY] = BodyLimit.request(settings)  # upload_form raises it
         declared_header = dict(scope["headers"]).get(b"content-length", b"")
         declared = int(declared_header) if declared_header.isdigit() else 0
