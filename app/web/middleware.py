@@ -44,7 +44,7 @@ class PublicUrlMiddleware:
     """Redirects never point at the Host header a client sent (README, "Security"): a Location on the
     request's own origin (what `request.url_for` and Starlette's slash redirects build from Host) becomes
     PUBLIC_BASE_URL + path, or a relative path when that is unset. Templates link by path alone
-    (app.templating), so no page carries the Host either."""
+    (app.web.templating), so no page carries the Host either."""
 
     def __init__(self, app: ASGIApp, base_url: str | None) -> None:
         self.app = app
