@@ -22,7 +22,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bulk_write, fresh_database, percentile, serve, session_for, sqlite_url, synthetic_items  # noqa: E402
+from bench.common import bulk_write, fresh_database, percentile, serve, session_for, sqlite_url, synthetic_items
 
 SEED_CHUNK = 100_000
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.agreement.metrics import RankingLabel, agreement_report  # noqa: E402
+from app.agreement.metrics import RankingLabel, agreement_report
 
 
 def generate(n_prompts: int, k: int = 4, annotators: int = 3, seed: int = 0) -> list[RankingLabel]:

@@ -252,7 +252,7 @@ def main() -> None:
             results["prefetch"].append(ms)
         # Label without prefetching: submit, then load the page, which leases a new task.
         for _ in range(args.n // 2):
-            ms, _ = timed(lambda: client.submit(task_id, ids), "submit")
+            ms, _ = timed(lambda task_id=task_id, ids=ids: client.submit(task_id, ids), "submit")
             results["submit"].append(ms)
             ms, (status, html) = timed(lambda: client.request("GET", page_url), "page (new)")
             results["page (new)"].append(ms)
@@ -261,7 +261,7 @@ def main() -> None:
         for _ in range(args.n // 2):
             status, fragment = client.request("GET", f"{prefetch_url}?after={task_id}")
             assert status == 200, status
-            ms, _ = timed(lambda: client.submit(task_id, ids), "submit")
+            ms, _ = timed(lambda task_id=task_id, ids=ids: client.submit(task_id, ids), "submit")
             results["submit"].append(ms)
             results["move on"].append(ms)
             task_id, ids = task_of(fragment)

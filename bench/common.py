@@ -211,7 +211,7 @@ def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, time
         }
         | (env or {})
     )
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server writes to it until serve() closes it
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
@@ -281,7 +281,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 ASSIGNMENT_COLUMNS = ("id", "project_id", "prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at", "shown_order")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.annotators import check_database, run_annotators, setup_project  # noqa: E402
-from bench.common import fresh_database, serve, sqlite_url  # noqa: E402
+from bench.annotators import check_database, run_annotators, setup_project
+from bench.common import fresh_database, serve, sqlite_url
 
 
 def load_test(url: str, *, annotators: int, seconds: float, workers: int, prompts: int, overlap: int) -> list[str]:

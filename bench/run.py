@@ -24,8 +24,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.annotators import run_annotators, setup_project  # noqa: E402
-from bench.common import (  # noqa: E402
+import contextlib
+
+from bench.annotators import run_annotators, setup_project
+from bench.common import (
     ROOT,
     bulk_label,
     bulk_write,
@@ -146,10 +148,8 @@ def _cpu_seconds(pid: int) -> float:
 
     total = 0.0
     for p in tree_pids(pid):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += sum(psutil.Process(p).cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 

@@ -1,7 +1,6 @@
 """Alembic environment: the URL comes from the app's settings unless a caller passes its own."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from app.config import get_settings
 from app.db import build_engine, normalise_url

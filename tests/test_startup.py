@@ -8,6 +8,6 @@ HEAVY = ("numpy", "scipy", "choix", "pandas")
 
 
 def test_app_and_cli_start_without_numpy_scipy_choix():
-    code = "import sys, app.main, app.cli; print(' '.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, app.main, app.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []

@@ -88,7 +88,7 @@ def columns(options: ExportOptions, *, split_column: bool) -> list[tuple[str, Sp
 
 def _per_label(options: ExportOptions) -> list[tuple[str, Spec]]:
     # Reference labels keep the annotator columns (null), so code reading either export sees the same columns.
-    return PER_ANNOTATOR + [("reference_source", S)] if options.labels == "reference" else PER_ANNOTATOR
+    return [*PER_ANNOTATOR, ("reference_source", S)] if options.labels == "reference" else PER_ANNOTATOR
 
 
 def arrow_type(spec: Spec) -> pa.DataType:

@@ -1,5 +1,6 @@
 """From labels to chosen/rejected pairs."""
 
+import itertools
 from collections.abc import Iterator
 
 
@@ -36,7 +37,7 @@ def select_pairs(tiers: list[list[int]], mode: str, keep_ties: bool) -> Iterator
                 for worse in worse_tier:
                     yield better, worse, d
     elif mode == "adjacent":
-        for better_tier, worse_tier in zip(tiers, tiers[1:]):
+        for better_tier, worse_tier in itertools.pairwise(tiers):
             for better in better_tier:
                 for worse in worse_tier:
                     yield better, worse, 1

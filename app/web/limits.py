@@ -10,6 +10,7 @@ counted as it arrives and refused as soon as it passes the limit. Either way: 41
 the API and scripts, the error page for a browser.
 """
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -114,10 +115,8 @@ class BodySizeLimitMiddleware:
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _TooLarge:
-            pass
         if exceeded and not response_started:
             await self._refuse(scope, send, exceeded)
 

@@ -117,7 +117,7 @@ def test_dashboard_and_cli_show_the_same_numbers(client, labelled, login_as, db)
 
 
 def test_prompt_page_shows_every_label_with_names(client, labelled, login_as, db):
-    project, staff = labelled
+    project, _staff = labelled
     from app.models import User
 
     db.rollback()

@@ -30,7 +30,7 @@ def tiers_of(draw, ids: list[int]) -> list[list[int]]:
     order = draw(st.permutations(ids))
     cuts = draw(st.lists(st.booleans(), min_size=len(ids) - 1, max_size=len(ids) - 1))
     tiers = [[order[0]]]
-    for rid, new_tier in zip(order[1:], cuts):
+    for rid, new_tier in zip(order[1:], cuts, strict=False):
         if new_tier:
             tiers.append([rid])
         else:

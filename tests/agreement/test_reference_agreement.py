@@ -103,7 +103,7 @@ def test_reference_agreement_matches_brute_force(client, labelled):
 
 
 def test_dashboard_cli_and_prompt_page_show_the_reference(client, db, labelled, login_as):
-    project, staff, reference, human = labelled
+    project, staff, reference, _human = labelled
     report = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()
     db.rollback()
     researcher = login_as(db.scalar(select(User).where(User.role == "researcher")))

@@ -37,7 +37,7 @@ def removed(client, db, make_user, make_project, bearer, login_as, add_prompts):
 
 @pytest.mark.parametrize("how", ["api", "form"])
 def test_removal_releases_the_leases(client, db, removed, how):
-    project, _, task, colleague = removed(how)
+    project, _, _task, colleague = removed(how)
     db.rollback()
     leases = db.scalars(select(Assignment).where(Assignment.project_id == project.id)).all()
     assert len(leases) == 2 and {a.status for a in leases} == {"expired"}

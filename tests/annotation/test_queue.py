@@ -247,7 +247,7 @@ class TestSubmit:
         assert client.get(f"/api/tasks/{task['task_id']}", headers=b).status_code == 404
 
     def test_late_submit_accepted_only_while_the_prompt_needs_it(self, client, db, setup):
-        project, (a, b, c), _ = setup(n_annotators=3, n_prompts=1, overlap=1)
+        project, (a, b, _c), _ = setup(n_annotators=3, n_prompts=1, overlap=1)
         task_a = next_task(client, project, a).json()
         db.execute(update(Assignment).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
@@ -267,7 +267,7 @@ class TestSubmit:
         assert self.submit(client, task_b["task_id"], rank_as_shown(task_b), b).status_code == 201
 
     def test_late_submit_after_reclaim_with_room_is_accepted(self, client, db, setup):
-        project, (a, b), (prompt_id,) = setup(n_annotators=2, n_prompts=1, overlap=1)
+        project, (a, _b), (prompt_id,) = setup(n_annotators=2, n_prompts=1, overlap=1)
         task_a = next_task(client, project, a).json()
         db.execute(update(Assignment).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
@@ -283,7 +283,7 @@ class TestSubmit:
 
 class TestSkip:
     def test_skip_releases_and_is_not_offered_again(self, client, db, setup):
-        project, (h,), prompt_ids = setup(n_annotators=1, n_prompts=2)
+        project, (h,), _prompt_ids = setup(n_annotators=1, n_prompts=2)
         first = next_task(client, project, h).json()
         assert (
             client.post(f"/api/tasks/{first['task_id']}/skip", json={"reason": "not my language"}, headers=h).status_code == 204

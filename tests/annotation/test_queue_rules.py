@@ -1,6 +1,8 @@
 """The checks a submitted label passes before it is stored, each with the message the annotator sees
 (422 naming what is wrong). No database: the rules take the project and the task's response ids."""
 
+from typing import ClassVar
+
 import pytest
 
 from app.annotation.schemas import AnnotationCreate
@@ -79,7 +81,7 @@ class TestPairwise:
 
 
 class TestRatings:
-    CRITERIA = [{"name": "style", "min": 1, "max": 5}, {"name": "facts", "min": 0, "max": 1}]
+    CRITERIA: ClassVar = [{"name": "style", "min": 1, "max": 5}, {"name": "facts", "min": 0, "max": 1}]
 
     def test_ratings_inside_the_range_pass(self):
         project = ranking(rating_criteria=self.CRITERIA)

@@ -80,7 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     else:
         output = _cli(env, "demo", "--known-passwords")
     projects = {name: int(pid) for name, pid in re.findall(r"project '(.+?)' \(id (\d+)\)", output)}
-    assert DEMO_PROJECTS <= projects.keys(), output
+    assert projects.keys() >= DEMO_PROJECTS, output
 
     try:
         with serve(

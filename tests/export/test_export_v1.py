@@ -22,7 +22,7 @@ def test_pairs_from_tiers_matches_brute_force(seed):
     ids = list(range(rng.randint(2, 9)))
     rng.shuffle(ids)
     cuts = sorted(rng.sample(range(1, len(ids)), rng.randint(0, len(ids) - 1)))
-    tiers = [ids[a:b] for a, b in zip([0, *cuts], [*cuts, len(ids)])]
+    tiers = [ids[a:b] for a, b in zip([0, *cuts], [*cuts, len(ids)], strict=True)]
     pairs = list(pairs_from_tiers(tiers))
     assert len(pairs) == len(set(pairs)) and set(pairs) == reference_pairs(tiers)
 

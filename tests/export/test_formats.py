@@ -170,8 +170,8 @@ def test_trl_chat_is_lists_of_role_content(db, ranking, tmp_path, file_type):
 
 
 def test_listwise_keeps_ties_one_row_per_ranking(db, ranking, tmp_path):
-    project, (a, b, _) = ranking
-    path, counts = export(db, project, tmp_path, format="listwise", file_type="parquet")
+    project, (_a, b, _) = ranking
+    path, _counts = export(db, project, tmp_path, format="listwise", file_type="parquet")
     ds = load(path)
     assert ds.features["ranking"] == List(List(Value("int64"))) and ds.features["responses"] == List(Value("string"))
     assert len(ds) == 6  # every label with a ranking
@@ -182,7 +182,7 @@ def test_listwise_keeps_ties_one_row_per_ranking(db, ranking, tmp_path):
 
 
 def test_raw_has_everything(db, ranking, tmp_path):
-    project, (a, b, c) = ranking
+    project, (_a, _b, c) = ranking
     path, _ = export(db, project, tmp_path, format="raw", file_type="parquet")
     ds = load(path)
     assert len(ds) == 7  # every annotation, the none-acceptable one included
@@ -199,7 +199,7 @@ def test_raw_has_everything(db, ranking, tmp_path):
 
 
 def test_filters(db, ranking, tmp_path):
-    project, (a, b, c) = ranking
+    project, (_a, _b, _c) = ranking
     _, all_rows = export(db, project, tmp_path, format="trl")
     _, no_flags = export(db, project, tmp_path, format="trl", exclude_flagged=True)
     assert all_rows["rows"]["train"] - no_flags["rows"]["train"] == 6  # c's flagged ranking of q0
@@ -247,7 +247,7 @@ def test_pairwise_ties_kept_as_tie_rows_with_zero_margin(db, pairwise, tmp_path)
 
 def test_pairwise_consensus_carries_votes_and_agreement(db, pairwise, tmp_path):
     project, _ = pairwise
-    path, counts = export(db, project, tmp_path, format="trl", consensus="majority", margin="llama2_large", template="raw")
+    path, _counts = export(db, project, tmp_path, format="trl", consensus="majority", margin="llama2_large", template="raw")
     rows = {r["prompt_id"]: r for r in load(path)}
     p0, p1 = rows["p0"], rows["p1"]
     assert (p0["chosen"], p0["votes_chosen"], p0["votes_rejected"], p0["votes_tie"]) == ("good 0", 2, 1, 0)
@@ -312,7 +312,7 @@ def test_dedupe_drops_exact_duplicate_pairs(seed, db, tmp_path):
         for who in (a, b):
             seed.label(project, pid, who, [[0], [1]])
     _, everything = export(db, project, tmp_path, format="trl")
-    path, deduped = export(db, project, tmp_path, format="trl", dedupe=True)
+    _path, deduped = export(db, project, tmp_path, format="trl", dedupe=True)
     assert everything["rows"]["train"] == 4 and deduped["rows"]["train"] == 1 and deduped["dropped"]["duplicates"] == 3
 
 

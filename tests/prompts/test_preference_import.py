@@ -314,7 +314,7 @@ def test_nothing_the_annotator_sees_predicts_the_reference(client, db, make_user
     headers, seen = bearer(annotator), []
     while (task := client.get(f"/api/projects/{first.id}/next", headers=headers)).status_code == 200:
         body = task.json()
-        (low, low_text), (_, high_text) = sorted((r["id"], r["text"]) for r in body["responses"])
+        (_low, low_text), (_, high_text) = sorted((r["id"], r["text"]) for r in body["responses"])
         chosen_first_shown = body["responses"][0]["text"].startswith("A good")
         guess = _public_hash_guess([{"role": "user", "content": body["prompt"]}], low_text, high_text)
         seen.append((in_first[body["prompt"]], low_text.startswith("A good"), chosen_first_shown, guess))

@@ -1,6 +1,7 @@
 """Faults: an import killed half-way leaves nothing; leases outlive a restart and expire; a database
 outage is a 503 with a clear message and the app recovers by itself; no error shows a stack trace."""
 
+import contextlib
 import io
 import os
 import signal
@@ -237,10 +238,8 @@ class TcpProxy:
         self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the thread (close alone does not)
         self.server.close()
         for s in self.sockets:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
         self.sockets.clear()
 
@@ -264,10 +263,8 @@ class TcpProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.mark.skipif(not get_settings().DATABASE_URL.startswith("postgres"), reason="needs the PostgreSQL test database")

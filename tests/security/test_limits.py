@@ -130,7 +130,7 @@ def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(small_app, mak
 
 def test_a_declared_length_over_the_limit_is_refused_before_reading(small_app):
     headers = [(b"content-length", str(10 * 1024**3).encode()), (b"content-type", b"multipart/form-data; boundary=z")]
-    status, body, read = _call_asgi(small_app, headers, chunks=1000)
+    status, _body, read = _call_asgi(small_app, headers, chunks=1000)
     assert status == 413 and read == 0  # not even authenticated: nothing is read at all
 
 

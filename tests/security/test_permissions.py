@@ -270,7 +270,7 @@ def test_permission_matrix(app, world, key):
         assert response.status_code < 500, (role, response.text)
         if role == "member":
             assert SECRET not in response.text, "the member saw another annotator's label"
-    assert actual == dict(zip(ROLES, EXPECTED[key])), actual
+    assert actual == dict(zip(ROLES, EXPECTED[key], strict=True)), actual
 
 
 def test_member_api_never_sees_other_labels(app, world):

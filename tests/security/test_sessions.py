@@ -31,7 +31,7 @@ STATE_CHANGING = [key for key in EXPECTED if not key.startswith("GET ")]
 
 def _allowed_role(key: str) -> str:
     """A logged-in role for which the call succeeds (so a 403 can only come from the missing token)."""
-    statuses = dict(zip(ROLES, EXPECTED[key]))
+    statuses = dict(zip(ROLES, EXPECTED[key], strict=True))
     return next(role for role in ("admin", "member", "researcher") if statuses[role] < 400)
 
 
@@ -55,7 +55,7 @@ def test_session_without_csrf_token_is_403_and_changes_nothing(app, world, db, k
 
         client.headers["X-CSRF-Token"] = token  # the same call with the token goes through
         accepted = call(client, key, world, "cookie")
-        assert accepted.status_code == dict(zip(ROLES, EXPECTED[key]))[role], accepted.text
+        assert accepted.status_code == dict(zip(ROLES, EXPECTED[key], strict=True))[role], accepted.text
 
 
 def test_wrong_csrf_token_is_refused(client, make_user):
