@@ -4,6 +4,7 @@ import io
 import random
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, select
@@ -56,7 +57,7 @@ PAIRWISE_GUIDELINES = (
     "## How to choose\n\nPick the better of the two responses and say how much better it is. Judge, in this order:\n" + CRITERIA
 )
 
-RANKING_PROMPTS = [
+RANKING_PROMPTS: list[dict[str, Any]] = [
     {
         "id": "demo-r1",
         "prompt": "How do I reverse a list in Python?",
@@ -144,7 +145,7 @@ RANKING_PROMPTS = [
     },
 ]
 
-PAIRWISE_PROMPTS = [
+PAIRWISE_PROMPTS: list[dict[str, Any]] = [
     {
         "id": "demo-p1",
         "prompt": "Give me a tip for writing clearer emails.",
@@ -256,7 +257,7 @@ def create(session: Session, *, known_passwords: bool = False) -> Iterator[str]:
             user = users.create_user(session=session, data=UserCreate(email=email, name=name, role=role, password=password))
             created.append((email, role, password))
         accounts[email] = user
-    specs = [
+    specs: list[tuple[str, ProjectCreate, list[dict[str, Any]]]] = [
         (
             RANKING_PROJECT,
             ProjectCreate(

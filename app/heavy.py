@@ -116,7 +116,7 @@ def _take(session: Session, *, user_id: int, kind: str, limit: int, stale_minute
     now = utcnow()
     mine = HeavyRequest.user_id == user_id
     session.execute(delete(HeavyRequest).where(mine, HeavyRequest.expires_at <= now))  # left by killed processes
-    if session.scalar(select(func.count()).select_from(HeavyRequest).where(mine)) >= limit:
+    if session.execute(select(func.count()).select_from(HeavyRequest).where(mine)).scalar_one() >= limit:
         raise TooManyHeavyRequests(limit)
     row = HeavyRequest(user_id=user_id, kind=kind, started_at=now, expires_at=now + timedelta(minutes=stale_minutes))
     session.add(row)

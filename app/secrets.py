@@ -18,4 +18,4 @@ def shared_secret(engine: Engine, name: str) -> str:
     candidate = dialect.insert(AppSecret).values(name=name, value=secrets.token_urlsafe(48))
     with engine.begin() as connection:
         connection.execute(candidate.on_conflict_do_nothing(index_elements=[AppSecret.name]))
-        return connection.scalar(select(AppSecret.value).where(AppSecret.name == name))
+        return connection.execute(select(AppSecret.value).where(AppSecret.name == name)).scalar_one()

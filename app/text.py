@@ -4,6 +4,7 @@ PostgreSQL `text` and `jsonb` cannot hold a NUL character, and UTF-8 cannot enco
 (only a JSON escape like "\\ud800" produces one); SQLite would store both, so the rule holds on either.
 Also how messages quote inputs back: shortened, and Pydantic's errors as `field: message` lines."""
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -38,6 +39,6 @@ def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
-def validation_messages(errors: list[dict[str, Any]]) -> list[str]:
+def validation_messages(errors: Sequence[Mapping[str, Any]]) -> list[str]:
     """Pydantic errors as `field: message` lines, for forms and the CLI."""
     return [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'input'}: {e['msg']}" for e in errors]

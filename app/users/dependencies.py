@@ -36,8 +36,9 @@ async def csrf_protect(request: Request) -> None:
         and not is_upload_route(request)
         and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
     ):
-        sent = (await request.form()).get("csrf_token")  # parsed once, within MAX_REQUEST_KB; the route reuses it
-    if not csrf_token_matches(request, sent if isinstance(sent, str) else None):
+        field = (await request.form()).get("csrf_token")  # parsed once, within MAX_REQUEST_KB; the route reuses it
+        sent = field if isinstance(field, str) else None
+    if not csrf_token_matches(request, sent):
         raise Forbidden("CSRF token missing or invalid; reload the page and try again")
 
 

@@ -74,12 +74,12 @@ class TokenRead(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else as_utc(value)  # SQLite hands back naive UTC
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # Pydantic's documented form; mypy can't type it
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and as_utc(self.expires_at) <= utcnow()

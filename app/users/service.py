@@ -2,8 +2,9 @@
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,7 +88,8 @@ def revoke_sessions(*, session: Session, user: User, keep: str | None = None) ->
     statement = delete(UserSession).where(UserSession.user_id == user.id)
     if keep is not None:
         statement = statement.where(UserSession.token_hash != hash_api_token(keep))
-    return session.execute(statement).rowcount
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]  # a DELETE's result is a CursorResult
+    return result.rowcount
 
 
 # --- API tokens -------------------------------------------------------------------------------------------

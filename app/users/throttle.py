@@ -16,7 +16,7 @@ address counter between guesses at others.
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 from sqlalchemy import delete, func, select, text
@@ -57,7 +57,7 @@ def _pair_key(email: str, address: str | None) -> str:
     return f"pair:{(address or 'unknown')[:64]} {_email(email)}"
 
 
-def _failures(session: Session, key: str, since) -> tuple[int, object]:
+def _failures(session: Session, key: str, since: datetime) -> tuple[int, datetime | None]:
     return session.execute(
         select(func.count(), func.min(LoginAttempt.attempted_at)).where(
             LoginAttempt.key == key, LoginAttempt.attempted_at > since
@@ -94,6 +94,7 @@ def check(*, session: Session, email: str, address: str | None) -> Blocked | Non
         count, oldest = _failures(session, key, now - WINDOW)
         if count >= limit:
             # Once the oldest of the failures in the window drops out, one more attempt is allowed.
+            assert oldest is not None  # count >= limit > 0 rows
             wait = max(1, math.ceil((as_utc(oldest) + WINDOW - now).total_seconds()))
             minutes = math.ceil(wait / 60)
             return Blocked(
