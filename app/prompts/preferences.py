@@ -27,15 +27,16 @@ has several pairs per prompt_id, and each distinct (prompt, chosen, rejected) be
 "{prompt_id}:{12 hex digits of the pair's content hash}"; without either, "sha256:{content hash}". The same pair
 uploaded again is skipped. Other keys (prompt_id, scores, annotator ids, …) are kept as the prompt's metadata.
 
-Response order: fixed by a hash of the item's id, so the chosen response is stored first for about half the items
-(annotators see a shuffled order anyway, but ids and the canonical A/B order must not give the reference away).
+Response order: drawn at random (the system's CSPRNG) for each imported pair. Response ids and positions follow
+this order and annotators see the ids, so nothing they can compute from what they see (a hash of the texts, the
+item's id) may decide it: a content hash did, and the reference could be recovered from the ids.
 Reference: [[chosen], [rejected]] as response positions (the import turns them into response ids), or the tie
 [[a, b]] when score_chosen == score_rejected or "tie" is true (the export's tie rows, ties=keep).
 """
 
-import hashlib
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -115,7 +116,7 @@ class PreferenceReader:
         external_id = explicit_id or (self._derived_id(obj, pair, tie, problems) if pair else None)
         if problems or pair is None or external_id is None:
             return iter(problems)
-        chosen_at = hashlib.sha256(external_id.encode()).digest()[0] & 1  # 0: chosen stored first
+        chosen_at = secrets.randbelow(2)  # 0: chosen stored first (see "Response order" above)
         texts = [pair.chosen, pair.rejected] if chosen_at == 0 else [pair.rejected, pair.chosen]
         return iter(
             [

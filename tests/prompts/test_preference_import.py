@@ -1,6 +1,7 @@
 """Importing preference datasets through the API, the form and the CLI: the stored reference label, all or
 nothing, re-imports skipped, the v1 trl export read back, and annotators never see the reference."""
 
+import hashlib
 import io
 import json
 import os
@@ -9,9 +10,11 @@ import sys
 
 import orjson
 import pytest
+from scipy.stats import binomtest
 from sqlalchemy import func, select
 
 from app.models import Prompt, Response, Role
+from app.prompts.parsing import content_digest
 
 SHARED = "\n\nHuman: What is a mole?\n\nAssistant: An animal, or a unit?\n\nHuman: The unit."
 
@@ -274,3 +277,59 @@ def test_annotators_never_see_the_reference(client, db, make_user, make_project,
         for p in db.scalars(select(Prompt).where(Prompt.project_id == project.id))
     ]
     assert 8 <= sum(first_is_chosen) <= 32
+
+
+def _public_hash_guess(messages, first: str, second: str) -> bool | None:
+    """The attack of issue #11: the old import stored the chosen response first iff a bit of the sha256 of the
+    item's content id was 0, and that id is computed from texts the annotator sees. True: "the response with the
+    lower id is chosen", False: the other one, None: both hypotheses fit."""
+
+    def first_stored_is_chosen(chosen: str, rejected: str) -> bool:
+        item_id = "sha256:" + content_digest(messages, [chosen, rejected])[:32]
+        return hashlib.sha256(item_id.encode()).digest()[0] & 1 == 0
+
+    low_chosen_fits = first_stored_is_chosen(first, second)  # hypothesis: first (lower id) is chosen
+    high_chosen_fits = not first_stored_is_chosen(second, first)  # hypothesis: second is chosen, stored second
+    return None if low_chosen_fits == high_chosen_fits else low_chosen_fits
+
+
+def test_nothing_the_annotator_sees_predicts_the_reference(client, db, make_user, make_project, bearer, staff):
+    """Issue #11, item 6: the storage order (and so the response ids) is drawn at random, not from the content.
+    400 pairs imported into two projects, then the annotator walks the first one through the API."""
+    n = 400
+    rows = [{"prompt": f"Question {i}?", "chosen": f"A good answer {i}.", "rejected": f"A bad answer {i}."} for i in range(n)]
+    annotator = make_user(Role.annotator)
+    first, second = (make_project(kind="pairwise", overlap=1, members=[annotator]) for _ in range(2))
+    for project in (first, second):
+        assert upload(client, project.id, jsonl(*rows), staff, fmt="trl").json()["imported"] == n
+
+    def chosen_has_lower_id(project) -> dict[str, bool]:
+        db.rollback()
+        prompts = db.scalars(select(Prompt).where(Prompt.project_id == project.id))
+        return {p.messages[0]["content"]: p.reference_ranking[0][0] < p.reference_ranking[1][0] for p in prompts}
+
+    in_first, in_second = chosen_has_lower_id(first), chosen_has_lower_id(second)
+
+    # What the annotator receives: response ids and the order they are shown in.
+    headers, seen = bearer(annotator), []
+    while (task := client.get(f"/api/projects/{first.id}/next", headers=headers)).status_code == 200:
+        body = task.json()
+        (low, low_text), (_, high_text) = sorted((r["id"], r["text"]) for r in body["responses"])
+        chosen_first_shown = body["responses"][0]["text"].startswith("A good")
+        guess = _public_hash_guess([{"role": "user", "content": body["prompt"]}], low_text, high_text)
+        seen.append((in_first[body["prompt"]], low_text.startswith("A good"), chosen_first_shown, guess))
+        assert client.post(f"/api/tasks/{body['task_id']}/skip", headers=headers).status_code == 204
+    assert len(seen) == n
+    assert all(lower == from_api for lower, from_api, _, _ in seen)  # the API shows the stored ids
+
+    def consistent_with_chance(hits: int, trials: int) -> bool:
+        return 0 < hits < trials and binomtest(hits, trials, 0.5).pvalue > 0.001
+
+    assert consistent_with_chance(sum(lower for lower, *_ in seen), n)  # the id order
+    assert consistent_with_chance(sum(shown for _, _, shown, _ in seen), n)  # the order shown
+    decided = [(guess, lower) for lower, _, _, guess in seen if guess is not None]
+    assert consistent_with_chance(sum(guess == lower for guess, lower in decided), len(decided))  # the old attack
+    # Any function of the content would give the same order in both projects; a random draw agrees half the time.
+    assert consistent_with_chance(sum(in_first[q] == in_second[q] for q in in_first), n)
+    # The reference itself still names the right texts.
+    assert {c for _, c, _, _ in stored_pairs(db, first.id).values()} == {r["chosen"] for r in rows}

@@ -153,17 +153,18 @@ class TestFormats:
 
 
 class TestResponseOrder:
-    def test_chosen_is_not_always_first_and_the_order_is_deterministic(self):
+    def test_chosen_is_not_always_first_and_the_order_is_drawn_at_random(self):
         rows = [{"prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(200)]
-        first = pairs(rows)
+        first, again = pairs(rows), pairs(rows)
         chosen_first = sum(p.reference == [[0], [1]] for p in first)
-        assert 60 <= chosen_first <= 140  # a hash decides: about half, never all
+        assert 60 <= chosen_first <= 140  # about half, never all
         for p in first:
             assert chosen_rejected(p)[0].startswith("good")
             assert [r.text for r in p.responses] == sorted((r.text for r in p.responses), reverse=p.reference == [[0], [1]])
-        assert [(p.external_id, [r.text for r in p.responses]) for p in pairs(rows)] == [
-            (p.external_id, [r.text for r in p.responses]) for p in first
-        ]
+        # The same rows keep their ids, but not their order: no function of the content decides it (issue #11).
+        assert [p.external_id for p in again] == [p.external_id for p in first]
+        same_order = sum(a.reference == b.reference for a, b in zip(first, again, strict=True))
+        assert 60 <= same_order <= 140
 
 
 HH_OK = "\n\nHuman: Hi\n\nAssistant: Hello"
