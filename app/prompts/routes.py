@@ -16,7 +16,7 @@ from app.limits import UploadForm
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import service
-from app.prompts.parsing import RECORD_FORMATS, ImportLimits
+from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.templating import templates
 from app.users.dependencies import StaffUser
 
