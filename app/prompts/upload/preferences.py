@@ -12,8 +12,8 @@ and value types tell the format):
   "prompt", chosen and rejected hold the whole conversation; the messages they share are the prompt.
 - hh (Anthropic HH-RLHF): {"chosen": "\\n\\nHuman: …\\n\\nAssistant: …", "rejected": …}: everything before the
   last "\\n\\nAssistant:" must be the same in both and is the prompt, parsed into chat turns; after it comes the
-  response, and no Human turn may follow it. The one space after "Human:"/"Assistant:" belongs to the transcript;
-  everything else is kept as it is, so an export in the hh format imports back to the same texts.
+  response, and no Human turn may follow it. The transcript is read by app/hh.py, which also writes it for the
+  export, so an export in the hh format imports back to the same texts.
 - ultrafeedback (HuggingFaceH4/ultrafeedback_binarized): {"prompt": str, "prompt_id", "chosen": [user, assistant],
   "rejected": [user, assistant], "score_chosen"?, "score_rejected"?}; the lists may also hold only the assistant
   message. Its "messages" column (a copy of chosen) is not kept.
@@ -35,11 +35,11 @@ Reference: [[chosen], [rejected]] as response positions (the import turns them i
 """
 
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from app import hh
 from app.prompts.upload.fields import (
     MAX_ID_LENGTH,
     MISSING,
@@ -54,9 +54,6 @@ from app.prompts.upload.records import ParsedPrompt, ParsedResponse, ParseError,
 from app.prompts.upload.streams import StopParsing
 
 PREFERENCE_FORMATS = ("trl", "trl-chat", "hh", "ultrafeedback")
-_HUMAN, _ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
-_HH_TURN = re.compile(r"\n\n(Human|Assistant|System):")  # System: the turn Preflab's hh export writes for a system message
-_HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
 _PAIR_KEYS = ("prompt", "chosen", "rejected", "id", "tie")  # everything else is kept as metadata
 _PAIR_HASH = 12  # hex digits of the content hash after "{prompt_id}:"
 
@@ -158,7 +155,7 @@ def detect_preference_format(obj: dict) -> str:
         return "ultrafeedback" if isinstance(sample, list) else "trl"
     if isinstance(sample, list):
         return "trl-chat"
-    if isinstance(sample, str) and sample.lstrip().startswith(("Human:", "System:")) and _ASSISTANT in sample:
+    if isinstance(sample, str) and hh.is_transcript(sample):
         return "hh"
     return "trl"
 
@@ -231,9 +228,11 @@ def _read_trl(obj: dict, problems: Problems) -> _Pair | None:
         prompt = _string(obj, "prompt", "trl", problems)
         if None in (prompt, chosen, rejected):
             return None
-        if prompt.startswith((_HUMAN, "\n\nSystem:")) and prompt.endswith(_ASSISTANT):
-            messages = _hh_turns(prompt[: -len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
-            return None if messages is None else _Pair(messages, len(messages) > 1, _after_turn(chosen), _after_turn(rejected))
+        if hh.is_prompt(prompt):  # the export's template=hh
+            messages = _hh_turns(prompt[: -len(hh.ASSISTANT)], problems, "prompt")
+            if messages is None:
+                return None
+            return _Pair(messages, len(messages) > 1, hh.turn_text(chosen), hh.turn_text(rejected))
         return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)
     if chosen is None or rejected is None:
         return None
@@ -320,41 +319,19 @@ def _read_hh(obj: dict, problems: Problems) -> _Pair | None:
 
 
 def _hh_split(text: str, key: str, problems: Problems) -> tuple[str, str] | None:
-    """(conversation before the last Assistant turn, that turn's text)."""
-    i = text.rfind(_ASSISTANT)
-    if i < 0:
-        problems.add(key, 'is not an HH transcript: it has no "\\n\\nAssistant:" turn')
+    try:
+        return hh.split_response(text)
+    except hh.TranscriptError as exc:
+        problems.add(key, str(exc))
         return None
-    response = text[i + len(_ASSISTANT) :]
-    if _HUMAN in response:
-        problems.add(key, 'must end with an Assistant turn (the response), but a "\\n\\nHuman:" turn follows the last one')
-        return None
-    if not response.strip():
-        problems.add(key, "the last Assistant turn (the response) is empty")
-        return None
-    return text[:i], _after_turn(response)
-
-
-def _after_turn(text: str) -> str:
-    """A turn's text without the one space that follows "Human:"/"Assistant:" in a transcript; the rest as it is."""
-    return text[1:] if text.startswith(" ") else text
 
 
 def _hh_turns(conversation: str, problems: Problems, key: str = "chosen") -> list[dict[str, str]] | None:
-    parts = _HH_TURN.split("\n\n" + conversation.lstrip())
-    if parts[0].strip() or len(parts) == 1:
-        problems.add(key, 'must start with a "\\n\\nHuman:" turn before the last Assistant turn')
+    try:
+        return hh.turns(conversation)
+    except hh.TranscriptError as exc:
+        problems.add(key, str(exc))
         return None
-    messages = []
-    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
-        if not content.strip():
-            problems.add(key, f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")
-            return None
-        messages.append({"role": _HH_ROLES[speaker], "content": _after_turn(content)})
-    if messages[-1]["role"] != "user":
-        problems.add(key, "the turn before the last Assistant turn must be a Human turn")
-        return None
-    return messages
 
 
 def _tie(obj: dict, problems: Problems) -> bool:
