@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
 from app.db import SessionDep
@@ -80,7 +80,9 @@ def api_import(
 
 
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
-def import_form(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, form: UploadForm) -> Response:
+def import_form(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, form: UploadForm
+) -> HTMLResponse:
     record_format = form.get("format") or "auto"
     result = _run_import(request, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from app.prompts.upload.fields import ImportLimits
-from app.prompts.upload.formats import SUPPORTED_EXTENSIONS, UnsupportedFormatError, detect_format, read_records
+from app.prompts.upload.formats import SUPPORTED_EXTENSIONS, UnsupportedFormatError, detect_format, parse_file
 from app.prompts.upload.preferences import PREFERENCE_FORMATS
 from app.prompts.upload.records import ParsedPrompt, ParsedResponse, ParseError, content_digest
 from app.prompts.upload.streams import ByteReader, StopParsing
@@ -70,7 +70,7 @@ def parse_batch(
     validator = RecordValidator(min_responses, max_responses, record_format=record_format, filename=filename, limits=limits)
     anything = False
     try:
-        for item in read_records(fmt, reader, validator):
+        for item in parse_file(fmt, reader, validator):
             anything = True
             if isinstance(item, ParsedPrompt) and (too_long := limits.problems(item)):
                 yield from too_long

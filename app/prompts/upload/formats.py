@@ -1,12 +1,11 @@
-"""Streaming, validating parser for uploaded prompt batches (JSON Lines, JSON array, CSV, Parquet).
+"""The file formats of an upload (JSON Lines, JSON array, CSV, Parquet): which one a file is, and a streaming
+parser for each that hands every record to the `RecordValidator` and yields what it makes of them, in file order.
 
-Pure: bytes in, `ParsedPrompt` / `ParseError` out, in file order; no database, no FastAPI. Imports are all-or-nothing,
-so the parser reports every problem it finds instead of stopping at the first one; `ErrorCollector` caps the list.
-
-Format (`detect_format`): `.csv` is CSV; a file starting with Parquet's magic bytes `PAR1` is Parquet, read one
-record batch at a time (its rows are records like JSON objects; it needs a seekable stream). For anything else the first non-blank byte decides when it can: `[` is a JSON
-array, `{` is JSON Lines (many tools write JSON Lines as `.json`, e.g. Hugging Face `Dataset.to_json`). Otherwise the
-extension decides (`.jsonl`/`.ndjson`, `.json`), and an unknown extension is an error naming the accepted ones.
+File format (`detect_format`): `.csv` is CSV; a file starting with Parquet's magic bytes `PAR1` is Parquet, read one
+record batch at a time (its rows are records like JSON objects; it needs a seekable stream). For anything else
+the first non-blank byte decides when it can: `[` is a JSON array, `{` is JSON Lines (many tools write JSON Lines
+as `.json`, e.g. Hugging Face `Dataset.to_json`). Otherwise the extension decides (`.jsonl`/`.ndjson`, `.json`), and
+an unknown extension is an error naming the accepted ones.
 
 Locations: JSON Lines "line 4"; JSON array "item 3 (line 12)" (the line the item starts on); CSV "row 5", the record
 number counting the header as row 1, plus "(line 7)" when a quoted multi-line cell shifted the physical line;
@@ -34,9 +33,9 @@ from app.prompts.upload.records import ParsedPrompt, ParseError
 from app.prompts.upload.streams import BOM, ByteReader, JsonFeed, StopParsing, TooDeep, deep_field, loads_json, utf8_error
 from app.prompts.upload.validation import CsvColumns, RecordValidator
 
-Format = Literal["jsonl", "json", "csv", "parquet"]
+FileFormat = Literal["jsonl", "json", "csv", "parquet"]
 
-_EXTENSION_FORMATS: dict[str, Format] = {
+_EXTENSION_FORMATS: dict[str, FileFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "json",
@@ -52,7 +51,7 @@ class UnsupportedFormatError(ValueError):
     pass
 
 
-def detect_format(filename: str, first_bytes: bytes) -> Format:
+def detect_format(filename: str, first_bytes: bytes) -> FileFormat:
     """Pick the parser from the extension and the first bytes (rules in the module docstring)."""
     if first_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnsupportedFormatError("the file is UTF-16 encoded; save it as UTF-8")
@@ -259,9 +258,9 @@ def _parse_csv(reader: ByteReader, validator: RecordValidator) -> Iterator[Parse
             yield from validator.csv_record(row, columns, location)
 
 
-_READERS = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv, "parquet": _parse_parquet}
+_PARSERS = {"jsonl": _parse_jsonl, "json": _parse_json_array, "csv": _parse_csv, "parquet": _parse_parquet}
 
 
-def read_records(fmt: Format, reader: ByteReader, validator: RecordValidator) -> Iterator[ParsedPrompt | ParseError]:
+def parse_file(fmt: FileFormat, reader: ByteReader, validator: RecordValidator) -> Iterator[ParsedPrompt | ParseError]:
     """The records of a file in format `fmt`, each checked by `validator`, in file order."""
-    return _READERS[fmt](reader, validator)
+    return _PARSERS[fmt](reader, validator)

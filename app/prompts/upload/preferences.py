@@ -101,7 +101,7 @@ class PreferenceParser:
             problems.add("rejected", "is the same as chosen; a preference needs two different responses")
             pair = None
         else:
-            pair = _READERS[fmt](obj, problems)
+            pair = _PAIR_PARSERS[fmt](obj, problems)
         if pair is not None and pair.chosen == pair.rejected:
             problems.add("rejected", "is the same response as chosen; a preference needs two different responses")
         tie = _tie(obj, problems)
@@ -222,7 +222,7 @@ def _shared_conversation(
     return None if c is None or r is None else (chosen[:k], c, r)
 
 
-def _read_trl(obj: dict, problems: Problems) -> _Pair | None:
+def _trl_pair(obj: dict, problems: Problems) -> _Pair | None:
     chosen, rejected = _string(obj, "chosen", "trl", problems), _string(obj, "rejected", "trl", problems)
     if _get(obj, "prompt") is not MISSING:
         prompt = _string(obj, "prompt", "trl", problems)
@@ -265,7 +265,7 @@ def _prompt_end(a: str, b: str) -> int | None:
     return j if j > 0 and a[:j].strip() else None
 
 
-def _read_trl_chat(obj: dict, problems: Problems) -> _Pair | None:
+def _trl_chat_pair(obj: dict, problems: Problems) -> _Pair | None:
     chosen, rejected = _messages(obj, "chosen", "trl-chat", problems), _messages(obj, "rejected", "trl-chat", problems)
     prompt = _get(obj, "prompt")
     if prompt is MISSING:
@@ -281,7 +281,7 @@ def _read_trl_chat(obj: dict, problems: Problems) -> _Pair | None:
     return None if None in (messages, c, r) else _Pair(messages, True, c, r)
 
 
-def _read_ultrafeedback(obj: dict, problems: Problems) -> _Pair | None:
+def _ultrafeedback_pair(obj: dict, problems: Problems) -> _Pair | None:
     prompt = _string(obj, "prompt", "ultrafeedback", problems)
     chosen = _messages(obj, "chosen", "ultrafeedback", problems)
     rejected = _messages(obj, "rejected", "ultrafeedback", problems)
@@ -299,7 +299,7 @@ def _read_ultrafeedback(obj: dict, problems: Problems) -> _Pair | None:
     return _Pair(messages, len(messages) > 1, c, r)
 
 
-def _read_hh(obj: dict, problems: Problems) -> _Pair | None:
+def _hh_pair(obj: dict, problems: Problems) -> _Pair | None:
     if _get(obj, "prompt") is not MISSING:
         problems.add("prompt", "is not part of the hh format: the transcripts in chosen and rejected hold the prompt")
     chosen, rejected = _string(obj, "chosen", "hh", problems), _string(obj, "rejected", "hh", problems)
@@ -367,4 +367,4 @@ def _scores_tie(obj: dict, problems: Problems) -> bool:
     return scores["score_chosen"] == scores["score_rejected"]
 
 
-_READERS = {"trl": _read_trl, "trl-chat": _read_trl_chat, "hh": _read_hh, "ultrafeedback": _read_ultrafeedback}
+_PAIR_PARSERS = {"trl": _trl_pair, "trl-chat": _trl_chat_pair, "hh": _hh_pair, "ultrafeedback": _ultrafeedback_pair}
