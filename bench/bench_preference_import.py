@@ -21,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.prompts.parsing import ParseError, parse_batch
+from app.prompts.upload import ParseError, parse_batch
 
 
 def generate(n: int) -> bytes:

@@ -99,9 +99,7 @@ def _agreement_with(reference: Tiers, tiers: Tiers, convention: "Convention" = "
             s = (rank[i] > rank[j]) - (rank[i] < rank[j])
             if convention == "tie_half":
                 scores.append(1 - abs(s_ref - s) / 2)
-            elif convention == "tie_as_category":
-                scores.append(float(s_ref == s))
-            elif s_ref and s:  # strict_only
+            elif convention == "tie_as_category" or (s_ref and s):
                 scores.append(float(s_ref == s))
     return sum(scores) / len(scores) if scores else None
 

@@ -5,7 +5,7 @@ from typing import Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Format = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
+ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
 
 
@@ -13,7 +13,7 @@ class ExportOptions(BaseModel):
     # Unknown query parameters are an error (422 naming them), not silently ignored.
     model_config = ConfigDict(extra="forbid")
 
-    format: Format = Field(
+    format: ExportFormat = Field(
         "trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)"
     )
     file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from app import hh
 from app.agreement.consensus import Consensus, consensus
 from app.agreement.metrics import RankingLabel
 from app.export.options import ExportOptions
@@ -21,7 +22,6 @@ from app.export.pairs import select_pairs
 from app.models import Annotation, Assignment, Project, Prompt, Response, User
 
 PAGE = 1000  # prompts per keyset page
-ROLE_NAMES = {"user": "Human", "assistant": "Assistant", "system": "System"}
 CONSENSUS_METHODS = {"majority": "pair_majority"}  # option name -> app.agreement.consensus method
 
 
@@ -150,10 +150,7 @@ def prompt_text(messages: list[dict[str, str]], is_chat: bool, template: str) ->
     """raw: a plain prompt as given, a chat as a `Role: content` transcript (v1). hh: the HH-RLHF
     transcript ending in "\\n\\nAssistant:", so TRL's prompt + chosen reads as one conversation."""
     if template == "hh":
-        return (
-            "".join(f"\n\n{ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
-            + "\n\nAssistant:"
-        )
+        return hh.prompt(messages)
     if not is_chat:
         return messages[0]["content"]
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
@@ -239,7 +236,7 @@ class RowBuilder:
 
     def _completion(self, text: str) -> str:
         # After "Assistant:" a completion starts with a space; the hh format is always that transcript.
-        return " " + text if self.template == "hh" or self.o.format == "hh" else text
+        return hh.completion(text) if self.template == "hh" or self.o.format == "hh" else text
 
     def _margin(self, strengths: list[int | None], distance: int) -> float:
         """Llama 2 (§3.2.2): a scale of n levels, 0 = strongest, gives n-1-s (large) or (n-1-s)/(n-1)

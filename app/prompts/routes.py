@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
 from app.config import Settings
@@ -16,7 +16,7 @@ from app.errors import BadRequest, Unprocessable
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import service
-from app.prompts.parsing import RECORD_FORMATS, ImportLimits
+from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
 from app.web.limits import UploadForm
@@ -84,7 +84,7 @@ def api_import(
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
 def import_form(
     request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
-) -> Response:
+) -> HTMLResponse:
     record_format = form.get("format") or "auto"
     result = _run_import(settings, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.db import is_postgres
 from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
-from app.prompts.parsing import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
+from app.prompts.upload import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
 from app.text import unstorable
 
 CHUNK_SIZE = 5000
@@ -95,7 +95,7 @@ def import_batch(
     """Imports every prompt of the file, or none (then `result.errors` says why, by line and field).
 
     `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
-    ultrafeedback; app/prompts/preferences.py) whose records become pairwise prompts with a reference label.
+    ultrafeedback; app/prompts/upload/preferences.py) whose records become pairwise prompts with a reference label.
     `limits`: the per-field and per-file limits (ImportLimits), by default from the settings."""
     if problem := unstorable(filename):
         return _rejected(f"file name: {problem}")

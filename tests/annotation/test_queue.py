@@ -8,8 +8,8 @@ from sqlalchemy import func, select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
 from app.models.base import utcnow
-from app.prompts.parsing import ParsedPrompt, ParsedResponse
 from app.prompts.service import ImportResult, _write_chunk
+from app.prompts.upload import ParsedPrompt, ParsedResponse
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.config import Settings
-from app.prompts.parsing import ImportLimits, ParsedPrompt, ParseError, parse_batch
+from app.prompts.upload import ImportLimits, ParsedPrompt, ParseError, parse_batch
 
 LIMITS = ImportLimits(
     prompt_chars=50, response_chars=40, model_name_chars=10, metadata_bytes=100, metadata_depth=4, parquet_bytes=50_000

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.prompts.parsing import (
+from app.prompts.upload import (
     SUPPORTED_EXTENSIONS,
     ErrorCollector,
     ParsedPrompt,

@@ -14,7 +14,7 @@ from scipy.stats import binomtest
 from sqlalchemy import func, select
 
 from app.models import Prompt, Response, Role
-from app.prompts.parsing import content_digest
+from app.prompts.upload import content_digest
 
 SHARED = "\n\nHuman: What is a mole?\n\nAssistant: An animal, or a unit?\n\nHuman: The unit."
 

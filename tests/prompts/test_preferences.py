@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.prompts.parsing import ParsedPrompt, ParseError, content_digest, parse_batch
+from app.prompts.upload import ParsedPrompt, ParseError, content_digest, parse_batch
 
 
 def parse(records, fmt="auto", *, filename="prefs.jsonl", lo=2, hi=2, raw: bytes | None = None) -> list:

@@ -12,8 +12,8 @@ and value types tell the format):
   "prompt", chosen and rejected hold the whole conversation; the messages they share are the prompt.
 - hh (Anthropic HH-RLHF): {"chosen": "\\n\\nHuman: …\\n\\nAssistant: …", "rejected": …}: everything before the
   last "\\n\\nAssistant:" must be the same in both and is the prompt, parsed into chat turns; after it comes the
-  response, and no Human turn may follow it. The one space after "Human:"/"Assistant:" belongs to the transcript;
-  everything else is kept as it is, so an export in the hh format imports back to the same texts.
+  response, and no Human turn may follow it. The transcript is read by app/hh.py, which also writes it for the
+  export, so an export in the hh format imports back to the same texts.
 - ultrafeedback (HuggingFaceH4/ultrafeedback_binarized): {"prompt": str, "prompt_id", "chosen": [user, assistant],
   "rejected": [user, assistant], "score_chosen"?, "score_rejected"?}; the lists may also hold only the assistant
   message. Its "messages" column (a copy of chosen) is not kept.
@@ -35,30 +35,25 @@ Reference: [[chosen], [rejected]] as response positions (the import turns them i
 """
 
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.prompts.parsing import (
-    _MISSING,
+from app import hh
+from app.prompts.upload.fields import (
     MAX_ID_LENGTH,
-    PREFERENCE_FORMATS,
-    ParsedPrompt,
-    ParsedResponse,
-    ParseError,
-    _chat,
-    _json_problems,
-    _kind,
-    _Problems,
-    _StopParsing,
-    _text,
-    content_digest,
+    MISSING,
+    ExternalIds,
+    Problems,
+    check_chat,
+    check_text,
+    json_problems,
+    kind,
 )
+from app.prompts.upload.records import ParsedPrompt, ParsedResponse, ParseError, content_digest
+from app.prompts.upload.streams import StopParsing
 
-_HUMAN, _ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
-_HH_TURN = re.compile(r"\n\n(Human|Assistant|System):")  # System: the turn Preflab's hh export writes for a system message
-_HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
+PREFERENCE_FORMATS = ("trl", "trl-chat", "hh", "ultrafeedback")
 _PAIR_KEYS = ("prompt", "chosen", "rejected", "id", "tie")  # everything else is kept as metadata
 _PAIR_HASH = 12  # hex digits of the content hash after "{prompt_id}:"
 
@@ -71,26 +66,26 @@ class _Pair:
     rejected: str
 
 
-class PreferenceReader:
-    """Turns preference records into `ParsedPrompt`s with a reference; used by parsing._Validator."""
+class PreferenceParser:
+    """Turns preference records into `ParsedPrompt`s with a reference; used by validation.RecordValidator."""
 
-    def __init__(self, validator, record_format: str, filename: str) -> None:
-        self._validator = validator  # shares the file's explicit ids, to catch duplicates
+    def __init__(self, ids: ExternalIds, record_format: str, filename: str, *, pairwise: bool) -> None:
+        self._ids = ids  # the file's explicit ids, shared with its prompt records, to catch duplicates
         self._format = record_format
         self._filename = os.path.basename(filename)
-        self._pairwise = validator.min_responses == validator.max_responses == 2
+        self._pairwise = pairwise  # the project compares two responses
 
     @staticmethod
     def is_preference(obj: object) -> bool:
         return isinstance(obj, dict) and ("chosen" in obj or "rejected" in obj)
 
     def record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
-        problems = _Problems(location)
+        problems = Problems(location)
         if not isinstance(obj, dict):
-            problems.add(None, f'must be a JSON object with "chosen" and "rejected", got {_kind(obj)}')
+            problems.add(None, f'must be a JSON object with "chosen" and "rejected", got {kind(obj)}')
             return iter(problems)
         if not self._pairwise:  # once for the file, not once a line
-            raise _StopParsing(
+            raise StopParsing(
                 ParseError(
                     location,
                     None,
@@ -99,19 +94,19 @@ class PreferenceReader:
                 )
             )
         fmt = self._format if self._format in PREFERENCE_FORMATS else detect_preference_format(obj)
-        explicit_id = self._validator._id(obj["id"], problems) if obj.get("id") is not None else None
+        explicit_id = self._ids.check(obj["id"], problems) if obj.get("id") is not None else None
         if "responses" in obj:
             problems.add("responses", 'a preference record has "chosen" and "rejected" instead of "responses"')
         if "chosen" in obj and obj.get("chosen") == obj.get("rejected"):
             problems.add("rejected", "is the same as chosen; a preference needs two different responses")
             pair = None
         else:
-            pair = _READERS[fmt](obj, problems)
+            pair = _PAIR_PARSERS[fmt](obj, problems)
         if pair is not None and pair.chosen == pair.rejected:
             problems.add("rejected", "is the same response as chosen; a preference needs two different responses")
         tie = _tie(obj, problems)
         metadata = {k: v for k, v in obj.items() if k not in _PAIR_KEYS and not (fmt == "ultrafeedback" and k == "messages")}
-        for path, problem in _json_problems(metadata, None):
+        for path, problem in json_problems(metadata, None):
             problems.add(path, problem)
         external_id = explicit_id or (self._derived_id(obj, pair, tie, problems) if pair else None)
         if problems or pair is None or external_id is None:
@@ -134,7 +129,7 @@ class PreferenceReader:
         )
 
     @staticmethod
-    def _derived_id(obj: dict, pair: _Pair, tie: bool, problems: _Problems) -> str | None:
+    def _derived_id(obj: dict, pair: _Pair, tie: bool, problems: Problems) -> str | None:
         # A tie has no direction: both orders are the same item, and an item apart from a preference for either.
         texts = sorted([pair.chosen, pair.rejected]) + ["tie"] if tie else [pair.chosen, pair.rejected]
         digest = content_digest(pair.messages, texts)
@@ -143,7 +138,7 @@ class PreferenceReader:
             return "sha256:" + digest[:32]  # what the import calls a prompt with these responses
         if isinstance(prompt_id, int) and not isinstance(prompt_id, bool):
             prompt_id = str(prompt_id)
-        if (prompt_id := _text(prompt_id, "prompt_id", problems)) is None:
+        if (prompt_id := check_text(prompt_id, "prompt_id", problems)) is None:
             return None
         if len(prompt_id) > MAX_ID_LENGTH - _PAIR_HASH - 1:
             problems.add("prompt_id", f"must be at most {MAX_ID_LENGTH - _PAIR_HASH - 1} characters, got {len(prompt_id)}")
@@ -160,7 +155,7 @@ def detect_preference_format(obj: dict) -> str:
         return "ultrafeedback" if isinstance(sample, list) else "trl"
     if isinstance(sample, list):
         return "trl-chat"
-    if isinstance(sample, str) and sample.lstrip().startswith(("Human:", "System:")) and _ASSISTANT in sample:
+    if isinstance(sample, str) and hh.is_transcript(sample):
         return "hh"
     return "trl"
 
@@ -168,29 +163,29 @@ def detect_preference_format(obj: dict) -> str:
 def _get(obj: dict, key: str) -> object:
     """A key's value; null counts as absent (Parquet and Hugging Face datasets write missing columns as null)."""
     value = obj.get(key)
-    return _MISSING if value is None else value
+    return MISSING if value is None else value
 
 
-def _string(obj: dict, key: str, fmt: str, problems: _Problems) -> str | None:
+def _string(obj: dict, key: str, fmt: str, problems: Problems) -> str | None:
     value = _get(obj, key)
     if isinstance(value, list):
         problems.add(key, f"must be a string in the {fmt} format, got a list (message lists are the trl-chat format)")
         return None
-    return _text(value, key, problems)
+    return check_text(value, key, problems)
 
 
-def _messages(obj: dict, key: str, fmt: str, problems: _Problems) -> list[dict[str, str]] | None:
+def _messages(obj: dict, key: str, fmt: str, problems: Problems) -> list[dict[str, str]] | None:
     value = _get(obj, key)
-    if value is _MISSING:
+    if value is MISSING:
         problems.add(key, "is required")
         return None
     if not isinstance(value, list):
-        problems.add(key, f'must be a list of {{"role", "content"}} messages in the {fmt} format, got {_kind(value)}')
+        problems.add(key, f'must be a list of {{"role", "content"}} messages in the {fmt} format, got {kind(value)}')
         return None
-    return _chat(value, problems, key, ends_with_user=False)
+    return check_chat(value, problems, key, ends_with_user=False)
 
 
-def _response(messages: list[dict[str, str]], key: str, start: int, problems: _Problems) -> str | None:
+def _response(messages: list[dict[str, str]], key: str, start: int, problems: Problems) -> str | None:
     """The single assistant message after the prompt (messages[start:])."""
     rest = messages[start:]
     if len(rest) != 1:
@@ -204,7 +199,7 @@ def _response(messages: list[dict[str, str]], key: str, start: int, problems: _P
 
 
 def _shared_conversation(
-    chosen: list[dict[str, str]], rejected: list[dict[str, str]], problems: _Problems, *, may_share_nothing: bool = False
+    chosen: list[dict[str, str]], rejected: list[dict[str, str]], problems: Problems, *, may_share_nothing: bool = False
 ) -> tuple[list[dict[str, str]], str, str] | None:
     """Implicit prompt in message lists: the leading messages both share, then one assistant message each."""
     k = 0
@@ -227,15 +222,17 @@ def _shared_conversation(
     return None if c is None or r is None else (chosen[:k], c, r)
 
 
-def _read_trl(obj: dict, problems: _Problems) -> _Pair | None:
+def _trl_pair(obj: dict, problems: Problems) -> _Pair | None:
     chosen, rejected = _string(obj, "chosen", "trl", problems), _string(obj, "rejected", "trl", problems)
-    if _get(obj, "prompt") is not _MISSING:
+    if _get(obj, "prompt") is not MISSING:
         prompt = _string(obj, "prompt", "trl", problems)
         if None in (prompt, chosen, rejected):
             return None
-        if prompt.startswith((_HUMAN, "\n\nSystem:")) and prompt.endswith(_ASSISTANT):
-            messages = _hh_turns(prompt[: -len(_ASSISTANT)], problems, "prompt")  # the export's template=hh
-            return None if messages is None else _Pair(messages, len(messages) > 1, _after_turn(chosen), _after_turn(rejected))
+        if hh.is_prompt(prompt):  # the export's template=hh
+            messages = _hh_turns(prompt[: -len(hh.ASSISTANT)], problems, "prompt")
+            if messages is None:
+                return None
+            return _Pair(messages, len(messages) > 1, hh.turn_text(chosen), hh.turn_text(rejected))
         return _Pair([{"role": "user", "content": prompt}], False, chosen, rejected)
     if chosen is None or rejected is None:
         return None
@@ -268,23 +265,23 @@ def _prompt_end(a: str, b: str) -> int | None:
     return j if j > 0 and a[:j].strip() else None
 
 
-def _read_trl_chat(obj: dict, problems: _Problems) -> _Pair | None:
+def _trl_chat_pair(obj: dict, problems: Problems) -> _Pair | None:
     chosen, rejected = _messages(obj, "chosen", "trl-chat", problems), _messages(obj, "rejected", "trl-chat", problems)
     prompt = _get(obj, "prompt")
-    if prompt is _MISSING:
+    if prompt is MISSING:
         shared = _shared_conversation(chosen, rejected, problems) if chosen and rejected else None
         return _Pair(shared[0], True, shared[1], shared[2]) if shared else None
     if not isinstance(prompt, list):
-        problems.add("prompt", f'must be a list of {{"role", "content"}} messages in the trl-chat format, got {_kind(prompt)}')
+        problems.add("prompt", f'must be a list of {{"role", "content"}} messages in the trl-chat format, got {kind(prompt)}')
         messages = None
     else:
-        messages = _chat(prompt, problems)
+        messages = check_chat(prompt, problems)
     c = _response(chosen, "chosen", 0, problems) if chosen else None
     r = _response(rejected, "rejected", 0, problems) if rejected else None
     return None if None in (messages, c, r) else _Pair(messages, True, c, r)
 
 
-def _read_ultrafeedback(obj: dict, problems: _Problems) -> _Pair | None:
+def _ultrafeedback_pair(obj: dict, problems: Problems) -> _Pair | None:
     prompt = _string(obj, "prompt", "ultrafeedback", problems)
     chosen = _messages(obj, "chosen", "ultrafeedback", problems)
     rejected = _messages(obj, "rejected", "ultrafeedback", problems)
@@ -302,8 +299,8 @@ def _read_ultrafeedback(obj: dict, problems: _Problems) -> _Pair | None:
     return _Pair(messages, len(messages) > 1, c, r)
 
 
-def _read_hh(obj: dict, problems: _Problems) -> _Pair | None:
-    if _get(obj, "prompt") is not _MISSING:
+def _hh_pair(obj: dict, problems: Problems) -> _Pair | None:
+    if _get(obj, "prompt") is not MISSING:
         problems.add("prompt", "is not part of the hh format: the transcripts in chosen and rejected hold the prompt")
     chosen, rejected = _string(obj, "chosen", "hh", problems), _string(obj, "rejected", "hh", problems)
     c = _hh_split(chosen, "chosen", problems) if chosen else None
@@ -321,64 +318,42 @@ def _read_hh(obj: dict, problems: _Problems) -> _Pair | None:
     return None if messages is None else _Pair(messages, len(messages) > 1, c[1], r[1])
 
 
-def _hh_split(text: str, key: str, problems: _Problems) -> tuple[str, str] | None:
-    """(conversation before the last Assistant turn, that turn's text)."""
-    i = text.rfind(_ASSISTANT)
-    if i < 0:
-        problems.add(key, 'is not an HH transcript: it has no "\\n\\nAssistant:" turn')
+def _hh_split(text: str, key: str, problems: Problems) -> tuple[str, str] | None:
+    try:
+        return hh.split_response(text)
+    except hh.TranscriptError as exc:
+        problems.add(key, str(exc))
         return None
-    response = text[i + len(_ASSISTANT) :]
-    if _HUMAN in response:
-        problems.add(key, 'must end with an Assistant turn (the response), but a "\\n\\nHuman:" turn follows the last one')
+
+
+def _hh_turns(conversation: str, problems: Problems, key: str = "chosen") -> list[dict[str, str]] | None:
+    try:
+        return hh.turns(conversation)
+    except hh.TranscriptError as exc:
+        problems.add(key, str(exc))
         return None
-    if not response.strip():
-        problems.add(key, "the last Assistant turn (the response) is empty")
-        return None
-    return text[:i], _after_turn(response)
 
 
-def _after_turn(text: str) -> str:
-    """A turn's text without the one space that follows "Human:"/"Assistant:" in a transcript; the rest as it is."""
-    return text[1:] if text.startswith(" ") else text
-
-
-def _hh_turns(conversation: str, problems: _Problems, key: str = "chosen") -> list[dict[str, str]] | None:
-    parts = _HH_TURN.split("\n\n" + conversation.lstrip())
-    if parts[0].strip() or len(parts) == 1:
-        problems.add(key, 'must start with a "\\n\\nHuman:" turn before the last Assistant turn')
-        return None
-    messages = []
-    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
-        if not content.strip():
-            problems.add(key, f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")
-            return None
-        messages.append({"role": _HH_ROLES[speaker], "content": _after_turn(content)})
-    if messages[-1]["role"] != "user":
-        problems.add(key, "the turn before the last Assistant turn must be a Human turn")
-        return None
-    return messages
-
-
-def _tie(obj: dict, problems: _Problems) -> bool:
+def _tie(obj: dict, problems: Problems) -> bool:
     """The reference is a tie: "tie" is true (the export's rows with ties=keep) or the scores are equal."""
     flag = _get(obj, "tie")
-    if flag is not _MISSING and not isinstance(flag, bool):
-        problems.add("tie", f"must be true or false, got {_kind(flag)}")
+    if flag is not MISSING and not isinstance(flag, bool):
+        problems.add("tie", f"must be true or false, got {kind(flag)}")
     return _scores_tie(obj, problems) or flag is True
 
 
-def _scores_tie(obj: dict, problems: _Problems) -> bool:
+def _scores_tie(obj: dict, problems: Problems) -> bool:
     """score_chosen == score_rejected makes the reference a tie; chosen must not score lower."""
     scores = {key: _get(obj, key) for key in ("score_chosen", "score_rejected")}
-    if all(v is _MISSING for v in scores.values()):
+    if all(v is MISSING for v in scores.values()):
         return False
     before = len(problems)
     for key, value in scores.items():
         other = "score_rejected" if key == "score_chosen" else "score_chosen"
-        if value is _MISSING:
+        if value is MISSING:
             problems.add(key, f"is required when {other} is given")
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            problems.add(key, f"must be a number, got {_kind(value)}")
+            problems.add(key, f"must be a number, got {kind(value)}")
     # NaN (Parquet) compares unequal to everything: no tie; the metadata check names it.
     if len(problems) > before:
         return False
@@ -392,4 +367,4 @@ def _scores_tie(obj: dict, problems: _Problems) -> bool:
     return scores["score_chosen"] == scores["score_rejected"]
 
 
-_READERS = {"trl": _read_trl, "trl-chat": _read_trl_chat, "hh": _read_hh, "ultrafeedback": _read_ultrafeedback}
+_PAIR_PARSERS = {"trl": _trl_pair, "trl-chat": _trl_chat_pair, "hh": _hh_pair, "ultrafeedback": _ultrafeedback_pair}
