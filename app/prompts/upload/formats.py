@@ -174,7 +174,7 @@ def _parquet_records(batch, first_row: int) -> list[dict | ParseError]:
         try:
             records.extend(one.to_pylist())
         except UnicodeDecodeError:
-            column = next(name for name, values in zip(one.schema.names, one.columns) if _not_utf8(values))
+            column = next(name for name, values in zip(one.schema.names, one.columns, strict=True) if _not_utf8(values))
             records.append(ParseError(f"row {first_row + i + 1}", column, "holds text that is not valid UTF-8"))
     return records
 

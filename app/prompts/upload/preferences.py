@@ -131,7 +131,7 @@ class PreferenceParser:
     @staticmethod
     def _derived_id(obj: dict, pair: _Pair, tie: bool, problems: Problems) -> str | None:
         # A tie has no direction: both orders are the same item, and an item apart from a preference for either.
-        texts = sorted([pair.chosen, pair.rejected]) + ["tie"] if tie else [pair.chosen, pair.rejected]
+        texts = [*sorted([pair.chosen, pair.rejected]), "tie"] if tie else [pair.chosen, pair.rejected]
         digest = content_digest(pair.messages, texts)
         prompt_id = obj.get("prompt_id")
         if prompt_id is None:
