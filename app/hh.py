@@ -67,7 +67,7 @@ def turns(conversation: str) -> list[dict[str, str]]:
     parts = _TURN.split("\n\n" + conversation.lstrip())
     if parts[0].strip() or len(parts) == 1:
         raise TranscriptError('must start with a "\\n\\nHuman:" turn before the last Assistant turn')
-    messages = []
+    messages: list[dict[str, str]] = []
     for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
         if not content.strip():
             raise TranscriptError(f"turn {len(messages) + 1} ({speaker}) of the prompt is empty")

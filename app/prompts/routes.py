@@ -77,7 +77,8 @@ def api_import(
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
-    detail = f"Nothing imported: {result.total_errors} error(s) in {form['file'].filename}"
+    file = form.get("file")  # _run_import checked it is an upload
+    detail = f"Nothing imported: {result.total_errors} error(s) in {file.filename if isinstance(file, UploadFile) else ''}"
     return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 

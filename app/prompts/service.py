@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import Connection, String, any_, bindparam, func, select, text, update
@@ -57,7 +57,7 @@ def write_rows(connection: Connection, table: str, columns: Sequence[str], rows:
     fastest bulk path: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return
-    raw = connection.connection.driver_connection
+    raw: Any = connection.connection.driver_connection  # psycopg or sqlite3: both are used by their own API below
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -160,7 +160,8 @@ def _write_chunk(
         return
     ids = _new_prompt_ids(session, len(fresh))
     dump = orjson.dumps
-    prompt_rows, response_rows = [], []
+    prompt_rows: list[tuple[Any, ...]] = []
+    response_rows: list[tuple[Any, ...]] = []
     for prompt_id, (key, p) in zip(ids, fresh, strict=True):
         prompt_rows.append(
             (
@@ -199,7 +200,7 @@ def _write_chunk(
                 {
                     "id": prompt_id,
                     "reference_source": parsed.reference_source,
-                    "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference],
+                    "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference or ()],
                 }
                 for prompt_id, parsed in referenced.items()
             ],

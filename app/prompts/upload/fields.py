@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -90,7 +91,9 @@ def too_deep(record: object, limit: int) -> str | None:
     """The field of `record` nested deeper than `limit` levels below the record's top level, or None.
     Iterative: a record's depth is bounded by the parser (orjson: 1,024), not by Python's recursion limit."""
     items = record.items() if isinstance(record, dict) else enumerate(record) if isinstance(record, list) else ()
-    pending = [(value, 1, (key,)) for key, value in items if isinstance(value, dict | list)]
+    pending: list[tuple[Any, int, tuple[Any, ...]]] = [
+        (value, 1, (key,)) for key, value in items if isinstance(value, dict | list)
+    ]
     while pending:
         value, depth, path = pending.pop()
         if depth > limit:
@@ -132,7 +135,8 @@ def kind(value: object) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def did_you_mean(name: str, candidates: Sequence[str]) -> str:
@@ -172,7 +176,7 @@ def check_optional_text(value: object, field: str, problems: Problems) -> str | 
     return None if blank else check_text(value, field, problems)
 
 
-def json_problems(value: object, field: str) -> Iterator[tuple[str, str]]:
+def json_problems(value: object, field: str | None) -> Iterator[tuple[str | None, str]]:
     if isinstance(value, str):
         if problem := unstorable(value):
             yield field, problem

@@ -24,7 +24,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import ijson
 
@@ -32,6 +32,9 @@ from app.prompts.upload.fields import DepthGuard, deep_message, field_path
 from app.prompts.upload.records import ParsedPrompt, ParseError
 from app.prompts.upload.streams import BOM, ByteReader, JsonFeed, StopParsing, TooDeep, deep_field, loads_json, utf8_error
 from app.prompts.upload.validation import CsvColumns, RecordValidator
+
+if TYPE_CHECKING:  # pyarrow is imported where Parquet is read: it is heavy
+    pass
 
 FileFormat = Literal["jsonl", "json", "csv", "parquet"]
 
@@ -196,7 +199,7 @@ def _parquet_schema_errors(schema, depth_limit: int) -> list[ParseError]:
     if repeated := sorted({name for name in schema.names if schema.names.count(name) > 1}):
         errors.append(ParseError(None, repeated[0], "is the name of more than one column"))
     for top in schema:
-        pending: list[tuple[object, int, tuple[str, ...]]] = [(top.type, 1, (top.name,))]
+        pending: list[tuple[pa.DataType, int, tuple[str, ...]]] = [(top.type, 1, (top.name,))]
         deep = False
         while pending:
             arrow_type, depth, path = pending.pop()

@@ -226,7 +226,7 @@ def _trl_pair(obj: dict, problems: Problems) -> _Pair | None:
     chosen, rejected = _string(obj, "chosen", "trl", problems), _string(obj, "rejected", "trl", problems)
     if _get(obj, "prompt") is not MISSING:
         prompt = _string(obj, "prompt", "trl", problems)
-        if None in (prompt, chosen, rejected):
+        if prompt is None or chosen is None or rejected is None:
             return None
         if hh.is_prompt(prompt):  # the export's template=hh
             messages = _hh_turns(prompt[: -len(hh.ASSISTANT)], problems, "prompt")
@@ -278,7 +278,7 @@ def _trl_chat_pair(obj: dict, problems: Problems) -> _Pair | None:
         messages = check_chat(prompt, problems)
     c = _response(chosen, "chosen", 0, problems) if chosen else None
     r = _response(rejected, "rejected", 0, problems) if rejected else None
-    return None if None in (messages, c, r) else _Pair(messages, True, c, r)
+    return None if messages is None or c is None or r is None else _Pair(messages, True, c, r)
 
 
 def _ultrafeedback_pair(obj: dict, problems: Problems) -> _Pair | None:
@@ -357,7 +357,10 @@ def _scores_tie(obj: dict, problems: Problems) -> bool:
     # NaN (Parquet) compares unequal to everything: no tie; the metadata check names it.
     if len(problems) > before:
         return False
-    if scores["score_chosen"] < scores["score_rejected"]:
+    chosen_score, rejected_score = scores["score_chosen"], scores["score_rejected"]
+    if not isinstance(chosen_score, int | float) or not isinstance(rejected_score, int | float):
+        return False  # unreachable: the checks above added a problem
+    if chosen_score < rejected_score:
         problems.add(
             "score_chosen",
             f"is lower than score_rejected ({scores['score_chosen']} < "

@@ -170,16 +170,16 @@ class RecordValidator:
         if (raw_metadata := cell(columns.metadata)).strip():
             depth = self.limits.metadata_depth
             try:
-                value = loads_json(raw_metadata)
+                parsed_metadata = loads_json(raw_metadata)
             except TooDeep:
                 problems.add("metadata", deep_message(depth))
             except ValueError as exc:
                 problems.add("metadata", str(exc))
             else:
-                if (deep := too_deep({"metadata": value}, depth)) is not None:
+                if (deep := too_deep({"metadata": parsed_metadata}, depth)) is not None:
                     problems.add(deep, deep_message(depth))
                 else:
-                    metadata = check_metadata(value, "metadata", problems)
+                    metadata = check_metadata(parsed_metadata, "metadata", problems)
         messages = [{"role": "user", "content": text}] if text else None
         return self._result(problems, external_id, messages, False, responses, metadata)
 
