@@ -29,12 +29,13 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from app.agreement.schemas import AgreementReport, AnnotatorPair, AnnotatorRow, Metric, PositionBias, PromptRow, Summary
 from app.rankings import Tiers, tiers_problem
@@ -206,10 +207,11 @@ def _counts(signs: np.ndarray, valid: np.ndarray, starts: np.ndarray, m: np.ndar
     return pos, neg, tie
 
 
-def _check_no_duplicates(label_unit: np.ndarray, label_annotator: np.ndarray, describe) -> None:
+def _check_no_duplicates(label_unit: np.ndarray, label_annotator: np.ndarray, describe: Callable[[int], str]) -> None:
+    """describe(row): words naming the label at `row` of the sorted arrays, for the error."""
     dup = np.flatnonzero((label_unit[1:] == label_unit[:-1]) & (label_annotator[1:] == label_annotator[:-1]))
     if len(dup):
-        raise ValueError(f"{describe(dup[0] + 1)}: an annotator may label it only once")
+        raise ValueError(f"{describe(int(dup[0]) + 1)}: an annotator may label it only once")
 
 
 def _prepare_rankings(labels: Sequence[RankingLabel]) -> _Prepared:
@@ -249,9 +251,9 @@ def _prepare_rankings(labels: Sequence[RankingLabel]) -> _Prepared:
 
     # Every ranking of a prompt must list each of the prompt's responses exactly once.
     seen = np.bincount(item_label * k_max + item_col, minlength=n_labels * k_max).reshape(n_labels, k_max)
-    bad = np.flatnonzero((label_size != k[label_prompt]) | (seen.max(axis=1) > 1))
-    if len(bad):  # found in bulk above; worded by the one owner of the rule
-        lab = labels[int(bad[0])]
+    bad_rows = np.flatnonzero((label_size != k[label_prompt]) | (seen.max(axis=1) > 1))
+    if len(bad_rows):  # found in bulk above; worded by the one owner of the rule
+        lab = labels[int(bad_rows[0])]
         ids = {r for other in labels if other.prompt_id == lab.prompt_id for tier in other.tiers for r in tier}
         problem = tiers_problem(lab.tiers, ids) or "must list the same responses as the prompt's other rankings"
         raise ValueError(f"prompt {lab.prompt_id}, annotator {lab.annotator_id}: a ranking {problem}")
@@ -353,9 +355,7 @@ def _prepare_pairwise(labels: Sequence[PairwiseLabel]) -> _Prepared:
     # number of levels does not change alpha); a preference without a strength is missing.
     stated = (strength >= 0) & (vote != 0)
     levels = int(strength[stated].max()) + 1 if stated.any() else 1
-    signed = np.where(vote == 0, 0.0, np.where(stated, -vote * (levels - strength), np.nan))
-    if not stated.any():
-        signed = None
+    signed = np.where(vote == 0, 0.0, np.where(stated, -vote * (levels - strength), np.nan)) if stated.any() else None
 
     signs = vote[:, None]
     valid = np.ones((len(starts), 1), bool)
@@ -501,11 +501,11 @@ def rating_alpha(ratings: Sequence[RatingLabel]) -> dict[str, Metric]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _agree_total(pos: np.ndarray, neg: np.ndarray, tie: np.ndarray, convention: Convention):
+def _agree_total(pos: np.ndarray, neg: np.ndarray, tie: np.ndarray, convention: Convention) -> tuple[np.ndarray, np.ndarray]:
     """Agreeing and total annotator pairs per comparison from the vote counts: C(x, 2) = pairs among
     x annotators who gave the same answer (replaces a loop over annotator pairs)."""
 
-    def c2(x):
+    def c2(x: npt.NDArray[np.integer]) -> npt.NDArray[np.float64]:  # x: vote counts
         return x * (x - 1) / 2.0
 
     if convention == "strict_only":

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
+ConsensusOption = Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"]
 
 
 class ExportOptions(BaseModel):
@@ -29,7 +30,7 @@ class ExportOptions(BaseModel):
         "so prompt + chosen reads as one transcript; raw = text as stored; auto = hh for trl, raw otherwise",
     )
     pairs: Literal["all", "best_vs_rest", "adjacent"] = Field("all", description="Pairs a ranking yields")
-    consensus: Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"] = Field(
+    consensus: ConsensusOption = Field(
         "none", description="none = one pair per annotator; otherwise one consensus ranking per prompt by this method"
     )
     margin: Literal["none", "llama2_small", "llama2_large", "rank_distance"] = Field(

@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -43,12 +44,13 @@ def export(
         body = service.stream_built(session_factory=make_session, project_id=project_id, options=options)
     else:
 
-        def body():
+        def jsonl() -> Iterator[bytes]:
             # The request's session is closed before a streamed body is read: open our own.
             with make_session() as session, session.begin():
-                yield from service.stream_file(session=session, project=session.get(Project, project_id), options=options)
+                project_now = session.get_one(Project, project_id)  # gone since the request: NoResultFound
+                yield from service.stream_file(session=session, project=project_now, options=options)
 
-        body = body()
+        body = jsonl()
     return StreamingResponse(
         slot.hold_while(body),
         media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],

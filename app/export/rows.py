@@ -9,31 +9,137 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 import orjson
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from app import hh
-from app.agreement.consensus import Consensus, consensus
+from app.agreement.consensus import Consensus, Method, consensus
 from app.agreement.metrics import RankingLabel
-from app.export.options import ExportOptions
+from app.export.options import ConsensusOption, ExportOptions
 from app.export.pairs import select_pairs
 from app.models import Annotation, Assignment, Project, Prompt, Response, User
+from app.rankings import Tiers
 
 PAGE = 1000  # prompts per keyset page
-CONSENSUS_METHODS = {"majority": "pair_majority"}  # option name -> app.agreement.consensus method
+# option -> app.agreement.consensus method; "none" (rows per annotator) still needs one for min_agreement,
+# and any method gives the same agreement
+CONSENSUS_METHODS: dict[ConsensusOption, Method] = {
+    "none": "borda",
+    "majority": "pair_majority",
+    "borda": "borda",
+    "ranked_pairs": "ranked_pairs",
+    "bradley_terry": "bradley_terry",
+    "plackett_luce": "plackett_luce",
+}
+Message = dict[str, str]  # {"role": ..., "content": ...}, as Prompt.messages stores them
+Content = str | list[Message]  # a prompt or completion: text, or messages (trl-chat)
+
+
+# The rows' types, one per format family, keys in column order; app/export/formats.py decides which columns a
+# file has. Optional keys follow the options (margin, split, per-annotator or consensus columns); a PairRow is
+# built key by key, so all of its keys are optional.
+class PairRow(TypedDict, total=False):
+    prompt: Content  # not in hh: the transcript is in chosen and rejected
+    chosen: Content
+    rejected: Content
+    margin: float
+    tie: bool
+    prompt_id: str
+    chosen_response_id: int
+    rejected_response_id: int
+    chosen_model: str | None
+    rejected_model: str | None
+    annotator_id: int | None
+    annotation_id: int | None
+    reference_source: str | None
+    consensus: str
+    n_annotators: int
+    votes_chosen: int
+    votes_rejected: int
+    votes_tie: int
+    agreement: float | None
+    split: str
+
+
+class ListwiseRow(TypedDict):
+    prompt: str
+    responses: list[str]
+    response_ids: list[int]
+    models: list[str | None]
+    ranking: list[list[int]]  # positions in responses, best tier first
+    ranks: list[int]
+    prompt_id: str
+    annotator_id: NotRequired[int | None]
+    annotation_id: NotRequired[int | None]
+    reference_source: NotRequired[str | None]
+    consensus: NotRequired[str]
+    n_annotators: NotRequired[int]
+    agreement: NotRequired[float | None]
+    split: NotRequired[str]
+
+
+class RawRating(TypedDict):
+    criterion: str
+    response_id: int
+    value: float
+
+
+class RawRow(TypedDict):
+    annotation_id: int | None
+    prompt_id: str
+    prompt: str
+    messages: list[Message]
+    responses: list[str]
+    response_ids: list[int]
+    models: list[str | None]
+    kind: str
+    annotator_id: int | None
+    annotator_email: str | None
+    ranking: Tiers | None
+    strength: int | None
+    strength_label: str | None
+    none_acceptable: bool
+    flag: str | None
+    flag_reason: str | None
+    rationale: str | None
+    ratings: list[RawRating]
+    shown_order: list[int]
+    time_spent_ms: int | None
+    leased_at: str | None
+    created_at: str | None
+    is_gold: bool
+    split: NotRequired[str]
+
+
+Row = PairRow | ListwiseRow | RawRow
+Source = tuple[Tiers, "Label | Consensus"]  # a ranking that gives rows, and whose: one annotator's or the consensus
+
+
+class RawExtra(NamedTuple):
+    """The raw format's further annotation columns (RAW_EXTRA, in this order)."""
+
+    kind: str
+    flag_reason: str | None
+    rationale: str | None
+    ratings: dict[str, dict[str, float]] | None  # criterion -> response id -> value
+    shown_order: list[int]
+    time_spent_ms: int | None
+    leased_at: datetime | None
+    created_at: datetime | None
 
 
 @dataclass(slots=True)
 class Label:
     id: int | None  # None (and annotator_id None): the reference label of an imported preference
     annotator_id: int | None
-    tiers: list[list[int]] | None
+    tiers: Tiers | None
     strength: int | None
     flag: str | None
     none_acceptable: bool
-    extra: tuple = ()  # raw format only: the remaining annotation columns
+    extra: RawExtra | None = None  # raw format only
 
 
 @dataclass(slots=True)
@@ -42,7 +148,7 @@ class Group:
 
     id: int
     external_id: str
-    messages: list[dict[str, str]]
+    messages: list[Message]
     is_chat: bool
     is_gold: bool
     responses: list[tuple[int, str, str | None]] = field(default_factory=list)  # (id, text, model)
@@ -68,7 +174,7 @@ def _json(column):
     return cast(column, Text)
 
 
-def _loads(value: str | None):
+def _loads(value: str | None) -> Any:  # JSON: any shape
     return None if value is None else orjson.loads(value)
 
 
@@ -132,7 +238,8 @@ def iter_groups(
             query = query.join(Assignment, Assignment.id == Annotation.assignment_id)
         query = query.where(Annotation.project_id == project.id, Annotation.prompt_id.between(lo, hi))
         for row in conn.execute(query.order_by(Annotation.prompt_id, Annotation.id)):
-            groups[row[0]].labels.append(Label(row[1], row[2], _loads(row[3]), row[4], row[5], row[6], tuple(row[7:])))
+            extra = RawExtra(*row[7:]) if raw else None
+            groups[row[0]].labels.append(Label(row[1], row[2], _loads(row[3]), row[4], row[5], row[6], extra))
         for pid in ids:
             yield groups[pid]
         last = hi
@@ -146,7 +253,7 @@ def split_of(prompt_id: str, *, seed: int, test_fraction: float) -> str:
     return "test" if h / 2**64 < test_fraction else "train"
 
 
-def prompt_text(messages: list[dict[str, str]], is_chat: bool, template: str) -> str:
+def prompt_text(messages: list[Message], is_chat: bool, template: str) -> str:
     """raw: a plain prompt as given, a chat as a `Role: content` transcript (v1). hh: the HH-RLHF
     transcript ending in "\\n\\nAssistant:", so TRL's prompt + chosen reads as one conversation."""
     if template == "hh":
@@ -171,7 +278,7 @@ class RowBuilder:
         self.emails = emails
         self.split_column = split_column
         self.scale = project.strength_scale or []
-        self.method = CONSENSUS_METHODS.get(options.consensus, options.consensus)
+        self.method = CONSENSUS_METHODS[options.consensus]
         self.template = options.prompt_template
         self.reference = options.labels == "reference"
         self.seen: set[int] = set()  # dedupe: 64-bit hashes of the rows written so far
@@ -200,29 +307,33 @@ class RowBuilder:
             return None
         result = None
         if ranked and (o.consensus != "none" or o.min_agreement is not None):
-            result = consensus(
-                [RankingLabel(group.id, lab.annotator_id, lab.tiers) for lab in ranked],
-                self.method if o.consensus != "none" else "borda",
-            )
+            # Every label here has an annotator: the reference labels (none) refuse consensus and min_agreement.
+            rankings = [
+                RankingLabel(group.id, lab.annotator_id, lab.tiers)
+                for lab in ranked
+                if lab.tiers and lab.annotator_id is not None
+            ]
+            result = consensus(rankings, self.method)
             if o.min_agreement is not None and (result.agreement is None or result.agreement < o.min_agreement):
                 self.dropped["below_min_agreement"] += 1
                 return None
         return labels, result
 
     # -- rows ------------------------------------------------------------------------------------------------
-    def rows(self, group: Group) -> tuple[str, list[dict]]:
+    def rows(self, group: Group) -> tuple[str, list[Row]]:
         """The split of one prompt and its rows (a list: a prompt's rows are few, and lists beat generator chains)."""
         kept = self.keep(group)
         split = split_of(group.external_id, seed=self.o.seed, test_fraction=self.o.test_fraction)
         if kept is None:
             return split, []
         labels, result = kept
+        rows: list[Row]
         if self.o.format == "raw":
             rows = list(self._raw(group, labels))
         elif self.o.format == "listwise":
-            rows = list(self._listwise(group, labels, result))
+            rows = list(self._listwise(group, self._sources(labels, result)))
         else:
-            rows = self._pairs(group, labels, result)
+            rows = list(self._pairs(group, labels, self._sources(labels, result)))
         if rows:
             self.prompts[split] += 1
             self.split_rows[split] += len(rows)
@@ -233,6 +344,13 @@ class RowBuilder:
                 for row in rows:
                     row["split"] = split
         return split, rows
+
+    def _sources(self, labels: list[Label], result: Consensus | None) -> list[Source]:
+        """The rankings that give rows: every ranked label (consensus none), or the prompt's consensus."""
+        if self.o.consensus == "none":
+            return [(lab.tiers, lab) for lab in labels if lab.tiers]
+        # keep() computes a consensus whenever one is asked for and a label ranks; no ranking, no rows
+        return [(result.tiers, result)] if result is not None else []
 
     def _completion(self, text: str) -> str:
         # After "Assistant:" a completion starts with a space; the hh format is always that transcript.
@@ -250,24 +368,24 @@ class RowBuilder:
         mean = sum(values) / len(values) if values else 0.0
         return float(mean) if self.o.margin == "llama2_large" else (mean / top if top > 0 else 0.0)
 
-    def _pairs(self, group: Group, labels: list[Label], result: Consensus | None) -> list[dict]:
+    def _pairs(self, group: Group, labels: list[Label], sources: list[Source]) -> list[PairRow]:
         # The hot path (a million pairs): a dict literal per row, prompt text and completions built once a prompt.
         o, fmt = self.o, self.o.format
+        prompt: Content
+        texts: dict[int, Content]
         if fmt == "trl-chat":
             prompt = [{"role": m["role"], "content": m["content"]} for m in group.messages]
             texts = {rid: [{"role": "assistant", "content": text}] for rid, text, _ in group.responses}
         else:
             prompt = prompt_text(group.messages, group.is_chat, self.template if fmt == "trl" else "hh")
-            texts = {rid: self._completion(text) for rid, text, _ in group.responses}
-            if fmt == "hh":  # implicit prompt: the whole transcript in chosen and rejected
-                texts = {rid: prompt + text for rid, text in texts.items()}
+            before = prompt if fmt == "hh" else ""  # hh: implicit prompt, the whole transcript in chosen and rejected
+            texts = {rid: before + self._completion(text) for rid, text, _ in group.responses}
         models = {rid: model for rid, _, model in group.responses}
         keep_ties, margin, ext = o.ties == "keep", o.margin != "none", group.external_id
-        sources = [(lab.tiers, lab) for lab in labels if lab.tiers] if o.consensus == "none" else [(result.tiers, None)]
-        out = []
-        for tiers, lab in sources:
+        out: list[PairRow] = []
+        for tiers, source in sources:
             for better, worse, distance in select_pairs(tiers, o.pairs, keep_ties):
-                row = (
+                row: PairRow = (
                     {"chosen": texts[better], "rejected": texts[worse]}
                     if fmt == "hh"
                     else {"prompt": prompt, "chosen": texts[better], "rejected": texts[worse]}
@@ -275,8 +393,8 @@ class RowBuilder:
                 if margin:
                     # consensus: the strengths of the annotators who preferred the consensus winner
                     strengths = (
-                        [lab.strength]
-                        if lab is not None
+                        [source.strength]
+                        if isinstance(source, Label)
                         else [x.strength for x in labels if x.tiers and _prefers(x.tiers, better, worse)]
                     )
                     row["margin"] = self._margin(strengths, distance)
@@ -286,22 +404,22 @@ class RowBuilder:
                 row["rejected_response_id"] = worse
                 row["chosen_model"] = models[better]
                 row["rejected_model"] = models[worse]
-                if lab is not None:
-                    row["annotator_id"] = lab.annotator_id
-                    row["annotation_id"] = lab.id
+                if isinstance(source, Label):
+                    row["annotator_id"] = source.annotator_id
+                    row["annotation_id"] = source.id
                     if self.reference:
                         row["reference_source"] = group.reference_source
                 else:
-                    lo_votes, hi_votes, tie_votes = result.pair_votes[(min(better, worse), max(better, worse))]
-                    row["consensus"], row["n_annotators"] = o.consensus, result.n_annotators
+                    lo_votes, hi_votes, tie_votes = source.pair_votes[(min(better, worse), max(better, worse))]
+                    row["consensus"], row["n_annotators"] = o.consensus, source.n_annotators
                     row["votes_chosen"], row["votes_rejected"] = (lo_votes, hi_votes) if better < worse else (hi_votes, lo_votes)
-                    row["votes_tie"], row["agreement"] = tie_votes, result.agreement
+                    row["votes_tie"], row["agreement"] = tie_votes, source.agreement
                 if o.dedupe and self._duplicate(row):
                     continue
                 out.append(row)
         return out
 
-    def _duplicate(self, row: dict) -> bool:
+    def _duplicate(self, row: PairRow) -> bool:
         key = orjson.dumps([row.get("prompt"), row["chosen"], row["rejected"], row["tie"]])
         h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
         if h in self.seen:
@@ -310,38 +428,40 @@ class RowBuilder:
         self.seen.add(h)
         return False
 
-    def _listwise(self, group: Group, labels: list[Label], result: Consensus | None) -> Iterator[dict]:
+    def _listwise(self, group: Group, sources: list[Source]) -> Iterator[ListwiseRow]:
         ids = [rid for rid, _, _ in group.responses]
         index = {rid: i for i, rid in enumerate(ids)}
-        base = {
-            "prompt": prompt_text(group.messages, group.is_chat, self.template),
-            "responses": [self._completion(text) for _, text, _ in group.responses],
-            "response_ids": ids,
-            "models": [model for _, _, model in group.responses],
-        }
-        sources = [(lab.tiers, lab) for lab in labels if lab.tiers] if self.o.consensus == "none" else [(result.tiers, None)]
-        for tiers, lab in sources:
+        prompt = prompt_text(group.messages, group.is_chat, self.template)
+        responses = [self._completion(text) for _, text, _ in group.responses]
+        models = [model for _, _, model in group.responses]
+        for tiers, source in sources:
             ranks = [0] * len(ids)
             for number, tier in enumerate(tiers, 1):
                 for rid in tier:
                     ranks[index[rid]] = number  # 1 = best; tied responses share a rank
-            row = base | {
+            row: ListwiseRow = {
+                "prompt": prompt,
+                "responses": responses,
+                "response_ids": ids,
+                "models": models,
                 "ranking": [sorted(index[rid] for rid in tier) for tier in tiers],
                 "ranks": ranks,
                 "prompt_id": group.external_id,
             }
-            if lab is not None:
-                row["annotator_id"], row["annotation_id"] = lab.annotator_id, lab.id
+            if isinstance(source, Label):
+                row["annotator_id"], row["annotation_id"] = source.annotator_id, source.id
                 if self.reference:
                     row["reference_source"] = group.reference_source
             else:
-                row["consensus"], row["n_annotators"], row["agreement"] = self.o.consensus, result.n_annotators, result.agreement
+                row["consensus"], row["n_annotators"], row["agreement"] = self.o.consensus, source.n_annotators, source.agreement
             yield row
 
-    def _raw(self, group: Group, labels: list[Label]) -> Iterator[dict]:
+    def _raw(self, group: Group, labels: list[Label]) -> Iterator[RawRow]:
         prompt = prompt_text(group.messages, group.is_chat, self.template)
         messages = [{"role": m["role"], "content": m["content"]} for m in group.messages]
         for lab in labels:
+            if lab.extra is None:  # iter_groups(raw=True) reads them for every label
+                raise ValueError(f"prompt {group.external_id}: label {lab.id} was read without its raw columns")
             kind, flag_reason, rationale, ratings, shown, ms, leased_at, created_at = lab.extra
             yield {
                 "annotation_id": lab.id,
@@ -353,7 +473,7 @@ class RowBuilder:
                 "models": [model for _, _, model in group.responses],
                 "kind": kind,
                 "annotator_id": lab.annotator_id,
-                "annotator_email": self.emails.get(lab.annotator_id),
+                "annotator_email": self.emails.get(lab.annotator_id) if lab.annotator_id is not None else None,
                 "ranking": lab.tiers,
                 "strength": lab.strength,
                 "strength_label": self.scale[lab.strength]
@@ -393,12 +513,12 @@ def annotator_emails(session: Session, project: Project) -> dict[int, str]:
 
 def iter_rows(
     *, session: Session, project: Project, options: ExportOptions, split_column: bool, on_group: Callable[[], None] | None = None
-) -> tuple[RowBuilder, Iterator[tuple[str, list[dict]]]]:
+) -> tuple[RowBuilder, Iterator[tuple[str, list[Row]]]]:
     """The builder (for its counters afterwards) and the stream of (split, rows of one prompt)."""
     emails = annotator_emails(session, project) if options.format == "raw" else {}
     builder = RowBuilder(options=options, project=project, emails=emails, split_column=split_column)
 
-    def stream() -> Iterator[tuple[str, list[dict]]]:
+    def stream() -> Iterator[tuple[str, list[Row]]]:
         for group in iter_groups(
             session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
         ):

@@ -117,12 +117,12 @@ def write_folder(
     )
     for path in [*data_files.values(), "README.md"]:
         file = directory / path
-        split = next((s for s, p in data_files.items() if p == path), None)
+        file_split = next((s for s, p in data_files.items() if p == path), None)  # None: README.md
         manifest["files"].append(
             {
                 "path": path,
-                "split": split,
-                "rows": manifest["counts"]["rows"].get(split),
+                "split": file_split,
+                "rows": manifest["counts"]["rows"].get(file_split),
                 "bytes": file.stat().st_size,
                 "sha256": sha256_of(file),
             }
@@ -140,13 +140,13 @@ def zip_folder(directory: Path, target: Path) -> None:
 
 
 def stream_built(
-    *, session_factory: Callable[[], Any], project_id: int, options: ExportOptions, chunk: int = 1 << 20
+    *, session_factory: Callable[[], Session], project_id: int, options: ExportOptions, chunk: int = 1 << 20
 ) -> Iterator[bytes]:
     """Parquet files and folders need the whole file before its first byte can go out (a Parquet footer,
     a zip directory): build it in a temporary directory, then stream it and delete it."""
     with tempfile.TemporaryDirectory(prefix="preflab-export-") as tmp:
         with session_factory() as session, session.begin():
-            project = session.get(Project, project_id)
+            project = session.get_one(Project, project_id)  # gone since the request: NoResultFound
             if options.folder:
                 write_folder(session=session, project=project, options=options, directory=Path(tmp) / "folder")
                 target = Path(tmp) / "export.zip"

@@ -4,7 +4,7 @@ one Parquet row group in memory, so an export's memory does not grow with its si
 import gzip
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -15,12 +15,13 @@ import pyarrow.parquet as pq
 ROW_GROUP = 20_000  # rows per Parquet row group: what an export holds in memory (~30 MB of dicts)
 EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip", "parquet": "application/vnd.apache.parquet"}
+Rows = Sequence[Mapping[str, object]]  # rows of any format (app/export/rows.py): a writer only serialises them
 
 
 class RowWriter(Protocol):
     rows: int
 
-    def write_many(self, rows: list[dict]) -> None: ...
+    def write_many(self, rows: Rows) -> None: ...
 
     def close(self, metadata: dict[str, str] | None = None) -> None: ...
 
@@ -29,10 +30,12 @@ class JsonlWriter:
     def __init__(self, sink: BinaryIO, *, compress: bool, owns_sink: bool = False) -> None:
         self.sink, self.owns_sink = sink, owns_sink
         # mtime=0 and no file name in the header: the same export gives the same bytes (and sha256).
-        self.out: BinaryIO = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
+        self.out: BinaryIO | gzip.GzipFile = (
+            gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0, filename="") if compress else sink
+        )
         self.rows = 0
 
-    def write_many(self, rows: list[dict]) -> None:
+    def write_many(self, rows: Rows) -> None:
         dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         self.out.write(b"".join([dumps(row, option=option) for row in rows]))
         self.rows += len(rows)
@@ -49,11 +52,11 @@ class ParquetWriter:
     def __init__(self, sink: str | Path | BinaryIO, *, schema: pa.Schema, row_group: int = ROW_GROUP) -> None:
         self.schema = schema
         self.writer = pq.ParquetWriter(sink, schema, compression="zstd")
-        self.batch: list[dict] = []
+        self.batch: list[Mapping[str, object]] = []
         self.row_group = row_group
         self.rows = 0
 
-    def write_many(self, rows: list[dict]) -> None:
+    def write_many(self, rows: Rows) -> None:
         self.batch.extend(rows)
         self.rows += len(rows)
         if len(self.batch) >= self.row_group:
@@ -79,7 +82,7 @@ def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> RowWriter:
     return JsonlWriter(path.open("wb", buffering=1 << 20), compress=file_type == "jsonl.gz", owns_sink=True)
 
 
-def stream_jsonl(batches: Iterator[list[dict]], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
+def stream_jsonl(batches: Iterator[Rows], *, compress: bool, chunk: int = 1 << 16) -> Iterator[bytes]:
     """JSONL bytes for an HTTP body, a chunk at a time, written as the rows come."""
     buffer = io.BytesIO()
     writer = JsonlWriter(buffer, compress=compress)
