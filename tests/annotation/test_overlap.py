@@ -3,17 +3,19 @@ marking that keeps a boost, the counts' "complete"; adaptive overlap from the fo
 
 import ast
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import migrate
 from app.annotation.overlap import boosted_target
 from app.config import get_settings
 from app.db import build_engine
-from app.models import Project, Prompt, Response, Role
+from app.models import Assignment, Project, Prompt, Response, Role
+from app.models.base import utcnow
 from tests.agreement.test_agreement_app import upload
 from tests.cli.test_cli import preflab
 from tests.conftest import login
@@ -81,6 +83,23 @@ class TestAdaptiveOverlap:
         db.refresh(prompt)
         assert (prompt.is_gold, prompt.target_overlap, prompt.boosted) == (False, 3, True)
         assert client.get(f"/api/projects/{project.id}/next", headers=headers[2]).json()["prompt_id"] == prompt.id
+
+
+def test_late_label_on_a_gold_prompt_past_its_target_is_kept(client, db, make_user, make_project, bearer):
+    """A lease that expired and was reclaimed: its late label counts on a gold prompt, which wants everyone."""
+    first, second = make_user(Role.annotator), make_user(Role.annotator)
+    project = make_project(members=[first, second], overlap=1)
+    upload(client, project, bearer(make_user(Role.admin)), n=1)
+    db.execute(update(Prompt).values(is_gold=True, gold_ranking=[[0]]))
+    db.commit()
+    task = client.get(f"/api/projects/{project.id}/next", headers=bearer(first)).json()
+    db.execute(update(Assignment).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    label(client, project, bearer(second))  # reclaims the first lease; the prompt is at its target of 1
+    body = {"ranking": [[r["id"]] for r in task["responses"]]}
+    assert client.post(f"/api/tasks/{task['task_id']}/annotations", json=body, headers=bearer(first)).status_code == 201
+    db.rollback()
+    assert db.scalar(select(Prompt.completed_count)) == 2
 
 
 def test_imported_prompts_want_the_projects_overlap(client, db, make_user, make_project, bearer):
