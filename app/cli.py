@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.agreement.schemas import AgreementReport, PositionBias
+from app.annotation.overlap import DEFAULT_OVERLAP
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
@@ -124,10 +125,14 @@ def user_create(
 def project_create(
     name: str,
     kind: Annotated[ProjectKind, typer.Option(help="ranking or pairwise")] = ProjectKind.ranking,
-    overlap: Annotated[int, typer.Option(help="Distinct annotators wanted per prompt")] = 3,
+    overlap: Annotated[int, typer.Option(help="Distinct annotators wanted per prompt")] = DEFAULT_OVERLAP,
     allow_ties: Annotated[bool, typer.Option(help="Let annotators mark ties")] = False,
     strength: Annotated[list[str] | None, typer.Option(help="Pairwise strength level, strongest first; repeatable")] = None,
     guidelines: Annotated[Path | None, typer.Option(help="Markdown file with annotator guidelines")] = None,
+    adaptive_threshold: Annotated[
+        float | None, typer.Option(help="Adaptive overlap: agreement (0-1) below which a prompt gets one more annotator")
+    ] = None,
+    max_overlap: Annotated[int | None, typer.Option(help="Adaptive overlap: most annotators a prompt can get")] = None,
 ) -> None:
     """Create a project."""
     from pydantic import ValidationError
@@ -143,6 +148,8 @@ def project_create(
             allow_ties=allow_ties,
             strength_scale=strength or None,
             guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "",
+            adaptive_threshold=adaptive_threshold,
+            max_overlap=max_overlap,
         )
     except ValidationError as exc:
         _fail("; ".join(validation_messages(exc.errors())))

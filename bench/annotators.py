@@ -250,8 +250,8 @@ def check_database(setup: Setup, stats: Stats) -> list[str]:
             select(Prompt.id, Prompt.completed_count, Prompt.target_overlap, counted.c.n)
             .join(counted, counted.c.prompt_id == Prompt.id)
             .where(
-                (counted.c.n > Prompt.target_overlap)
-                | (Prompt.completed_count > Prompt.target_overlap)
+                ((counted.c.n > Prompt.target_overlap) & ~Prompt.is_gold)  # gold prompts are for everyone
+                | ((Prompt.completed_count > Prompt.target_overlap) & ~Prompt.is_gold)
                 | (Prompt.completed_count != counted.c.n)
             )
         ).all()

@@ -1,18 +1,19 @@
-"""Agreement from the database: builds the plain labels `metrics.py` takes, and adds what only the
+"""Agreement from the database: the labels `labels.py` loads through `metrics.py`, plus what only the
 database knows (who the annotators are, time per task, skips, flags, gold accuracy, labels per day)."""
 
 from collections import defaultdict
-from collections.abc import Sequence
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.agreement.labels import load_labels
 from app.agreement.schemas import AgreementReport, AnnotatorRow, DayCount, Metric, ReferenceReport
+from app.annotation import overlap
 
 if TYPE_CHECKING:
-    from app.agreement.metrics import Convention, PairwiseLabel, RankingLabel, RatingLabel
+    from app.agreement.metrics import Convention
 # app.agreement.metrics (numpy) is imported where it is used, so the app starts without it.
 from app.errors import NotFound, Unprocessable
 from app.models import (
@@ -20,70 +21,11 @@ from app.models import (
     Assignment,
     AssignmentStatus,
     Project,
-    ProjectKind,
     Prompt,
     Response,
     User,
 )
 from app.rankings import Tiers, tiers_problem
-
-GOLD_OVERLAP = 1_000_000  # gold prompts are for every annotator: their wanted overlap is "everyone"
-
-
-def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: Project) -> dict[int, list[int]]:
-    """Response ids per prompt in upload order (the canonical A/B order of pairwise labels)."""
-    query = select(Response.prompt_id, Response.id).order_by(Response.prompt_id, Response.position)
-    if prompt_ids is None:
-        query = query.join(Prompt, Prompt.id == Response.prompt_id).where(Prompt.project_id == project.id)
-    else:
-        query = query.where(Response.prompt_id.in_(prompt_ids))
-    by_prompt: dict[int, list[int]] = defaultdict(list)
-    for prompt_id, response_id in session.execute(query):
-        by_prompt[prompt_id].append(response_id)
-    return by_prompt
-
-
-def to_label(
-    kind: str,
-    prompt_id: int,
-    annotator_id: int,
-    tiers: Tiers,
-    shown: list[int] | None,
-    strength: int | None,
-    responses: list[int],
-) -> "RankingLabel | PairwiseLabel":
-    from app.agreement.metrics import PairwiseLabel, RankingLabel
-
-    if kind == ProjectKind.ranking:
-        return RankingLabel(prompt_id, annotator_id, tiers, shown)
-    a, b = responses
-    choice = "tie" if len(tiers) == 1 else ("a" if tiers[0] == [a] else "b")
-    return PairwiseLabel(prompt_id, annotator_id, a, b, choice, strength, shown)
-
-
-def load_labels(
-    *, session: Session, project: Project, prompt_ids: Sequence[int] | None = None
-) -> "tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]":
-    from app.agreement.metrics import RatingLabel
-
-    query = select(
-        Annotation.prompt_id,
-        Annotation.annotator_id,
-        Annotation.ranking,
-        Annotation.shown_order,
-        Annotation.strength,
-        Annotation.ratings,
-    ).where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
-    if prompt_ids is not None:
-        query = query.where(Annotation.prompt_id.in_(prompt_ids))
-    rows = session.execute(query.order_by(Annotation.prompt_id, Annotation.id)).all()
-    responses = _response_ids(session, prompt_ids, project) if project.kind == ProjectKind.pairwise else {}
-    labels, ratings = [], []
-    for prompt_id, annotator_id, tiers, shown, strength, rated in rows:
-        labels.append(to_label(project.kind, prompt_id, annotator_id, tiers, shown, strength, responses.get(prompt_id, [])))
-        for criterion, values in (rated or {}).items():
-            ratings.extend(RatingLabel(prompt_id, annotator_id, criterion, int(rid), float(v)) for rid, v in values.items())
-    return labels, ratings
 
 
 def _agreement_with(reference: Tiers, tiers: Tiers, convention: "Convention" = "tie_half") -> float | None:
@@ -246,37 +188,16 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     return report
 
 
-def review_prompt_overlap(*, session: Session, project: Project, prompt: Prompt) -> None:
-    """Adaptive overlap: once a prompt has all the labels it asked for, ask for one more annotator if its
-    agreement is below the project's threshold, up to max_overlap. Such prompts are served first."""
-    if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
-        return
-    if prompt.completed_count < prompt.target_overlap:
-        return
-    from app.agreement.metrics import prompt_agreement
-
-    labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt.id])
-    scores = prompt_agreement(labels)
-    agreement = scores[0].agreement if scores else None
-    if agreement is not None and agreement < project.adaptive_threshold and prompt.target_overlap < project.max_overlap:
-        prompt.target_overlap += 1
-        prompt.boosted = True
-    else:
-        prompt.boosted = False
-
-
 def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tiers | None) -> Prompt:
     """Mark a prompt as gold with its known answer (tiers of response ids), or unmark it (ranking=None)."""
     prompt = session.get(Prompt, prompt_id)
     if prompt is None or prompt.project_id != project.id:
         raise NotFound("Prompt not found")
-    if ranking is None:
-        prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = False, None, project.overlap
-        return prompt
-    ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
-    if problem := tiers_problem(ranking, ids):
-        raise Unprocessable(f"`ranking` {problem}")
-    prompt.is_gold, prompt.gold_ranking, prompt.target_overlap = True, ranking, GOLD_OVERLAP
+    if ranking is not None:
+        ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
+        if problem := tiers_problem(ranking, ids):
+            raise Unprocessable(f"`ranking` {problem}")
+    overlap.mark_gold(prompt, ranking)
     return prompt
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.agreement.service import review_prompt_overlap
+from app.annotation import overlap
 from app.annotation.schemas import (
     AnnotationCreate,
     AnnotationRead,
@@ -85,21 +85,22 @@ _LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_
 
 def _claim(queue: str):
     """UPDATE prompts SET active_count + 1 WHERE id = (the first open prompt of `queue` for the annotator), RETURNING
-    the prompt: finding and counting a claim in one statement. Open: still wants annotators, and not one this
-    annotator holds or finished."""
+    the prompt: finding and counting a claim in one statement. Open: still wants annotators (app.annotation.overlap),
+    and not one this annotator holds or finished."""
     seen_by_me = exists().where(
         Assignment.prompt_id == Prompt.id,
         Assignment.annotator_id == bindparam("annotator"),
         Assignment.status != _EXPIRED,
     )
-    first_open = select(Prompt.id).where(
-        Prompt.project_id == bindparam("project"), Prompt.active_count < Prompt.target_overlap, ~seen_by_me
-    )
+    not_mine = select(Prompt.id).where(Prompt.project_id == bindparam("project"), ~seen_by_me)
     first_open = (
         {
-            "boosted": first_open.where(Prompt.boosted).order_by(Prompt.id),  # adaptive overlap asks for one more
-            "gold": first_open.where(Prompt.is_gold).order_by(Prompt.id),  # walks ix_prompts_gold, not the queue
-            "least_served": first_open.order_by(Prompt.active_count, Prompt.id),  # walks ix_prompts_open
+            # adaptive overlap asks for one more
+            "boosted": not_mine.where(overlap.UNDER_TARGET, Prompt.boosted).order_by(Prompt.id),
+            # for every annotator, whatever the target; walks ix_prompts_gold, not the queue
+            "gold": not_mine.where(Prompt.is_gold).order_by(Prompt.id),
+            # walks ix_prompts_open
+            "least_served": not_mine.where(overlap.UNDER_TARGET).order_by(Prompt.active_count, Prompt.id),
         }[queue]
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -152,7 +153,7 @@ _COUNT_LABEL = (
     update(Prompt).where(Prompt.id == bindparam("prompt")).values(completed_count=Prompt.completed_count + 1).returning(Prompt.id)
 )
 # A label on a lease that expired and gave its slot back: it takes the slot again, if the prompt still has room.
-_COUNT_LATE_LABEL = _COUNT_LABEL.where(Prompt.active_count < Prompt.target_overlap).values(active_count=Prompt.active_count + 1)
+_COUNT_LATE_LABEL = _COUNT_LABEL.where(overlap.WANTS_ANNOTATORS).values(active_count=Prompt.active_count + 1)
 _MARK_DONE = update(Assignment).where(Assignment.id == bindparam("task")).values(status=AssignmentStatus.done)
 
 _FRESH = {"populate_existing": True}  # rows RETURNING'd by an UPDATE/INSERT replace what the session held
@@ -204,13 +205,17 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
 
 
 def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float) -> Prompt | None:
-    """Boosted prompts (adaptive overlap) first; a gold prompt now and then; else the least-served prompt."""
+    """Boosted prompts (adaptive overlap) first; a gold prompt now and then; else the least-served prompt; else a
+    gold prompt past its target (gold prompts are for every annotator)."""
     queues = []
     if project.adaptive_threshold is not None:  # only adaptive overlap boosts prompts
         queues.append("boosted")
-    if gold_rate and _random() < gold_rate:
+    gold_first = gold_rate and _random() < gold_rate
+    if gold_first:
         queues.append("gold")
     queues.append("least_served")
+    if not gold_first:
+        queues.append("gold")
     params = {"project": project.id, "annotator": annotator.id}
     for queue in queues:
         prompt = session.scalar(_CLAIMS[queue], params, execution_options=_FRESH)
@@ -457,7 +462,7 @@ def submit(
     set_committed_value(assignment, "status", AssignmentStatus.done)
     if project.adaptive_threshold is not None:
         prompt = session.get(Prompt, assignment.prompt_id, populate_existing=True)
-        review_prompt_overlap(session=session, project=project, prompt=prompt)
+        overlap.review_after_label(session=session, project=project, prompt=prompt)
     return _read(annotation)
 
 

@@ -26,7 +26,7 @@ class Project(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
-    overlap: Mapped[int] = mapped_column(default=3)  # distinct annotators wanted per prompt
+    overlap: Mapped[int]  # distinct annotators wanted per prompt; default in app.annotation.overlap
     allow_ties: Mapped[bool] = mapped_column(default=False)
     # Pairwise only: labels from strongest to weakest, e.g. Llama 2's four levels.
     strength_scale: Mapped[list[str] | None] = mapped_column(JSONType)

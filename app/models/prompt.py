@@ -37,7 +37,8 @@ class Prompt(Base):
     # completed annotations, and completed plus currently leased.
     completed_count: Mapped[int] = mapped_column(default=0)
     active_count: Mapped[int] = mapped_column(default=0)
-    # Distinct annotators wanted; starts at the project's overlap, raised by adaptive overlap.
+    # Distinct annotators wanted; starts at the project's overlap, raised by adaptive overlap. Gold prompts
+    # go to every annotator whatever it says (app/annotation/overlap.py owns these rules).
     target_overlap: Mapped[int]
     # Gold prompts carry a known answer (tiers of response ids, best first); mixed into queues unannounced.
     is_gold: Mapped[bool] = mapped_column(default=False)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from app.annotation.overlap import DEFAULT_OVERLAP
 from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.markdown import render_markdown
@@ -44,7 +45,9 @@ def projects_page(request: Request, session: SessionDep, user: CurrentUser) -> R
 @router.get("/projects/new", name="projects:new")
 def new_project_page(request: Request, admin: AdminUser) -> Response:
     return templates.TemplateResponse(
-        request, "projects/new.html", {"user": admin, "errors": None, "form": {}, "llama2": LLAMA2_STRENGTH_SCALE}
+        request,
+        "projects/new.html",
+        {"user": admin, "errors": None, "form": {"overlap": DEFAULT_OVERLAP}, "llama2": LLAMA2_STRENGTH_SCALE},
     )
 
 
@@ -55,11 +58,13 @@ def create_project_form(
     admin: AdminUser,
     name: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "ranking",
-    overlap: Annotated[str, Form()] = "3",
+    overlap: Annotated[str, Form()] = str(DEFAULT_OVERLAP),
     allow_ties: Annotated[bool, Form()] = False,
     strength_scale: Annotated[str, Form()] = "",
     rating_criteria: Annotated[str, Form()] = "",
     guidelines: Annotated[str, Form()] = "",
+    adaptive_threshold: Annotated[str, Form()] = "",
+    max_overlap: Annotated[str, Form()] = "",
 ) -> Response:
     form = {
         "name": name,
@@ -69,6 +74,8 @@ def create_project_form(
         "strength_scale": strength_scale,
         "rating_criteria": rating_criteria,
         "guidelines": guidelines,
+        "adaptive_threshold": adaptive_threshold,
+        "max_overlap": max_overlap,
     }
     try:
         data = ProjectCreate(
@@ -79,6 +86,9 @@ def create_project_form(
             strength_scale=[s for s in strength_scale.splitlines() if s.strip()] or None,
             rating_criteria=_criteria_from_text(rating_criteria),
             guidelines=guidelines,
+            # empty fields: no adaptive overlap
+            adaptive_threshold=adaptive_threshold.strip() or None,
+            max_overlap=max_overlap.strip() or None,
         )
         project = service.create_project(session=session, data=data, created_by=admin)
     except ValidationError as exc:

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.annotation.overlap import DEFAULT_OVERLAP
 from app.models import ProjectKind
 from app.text import StorableText
 
@@ -24,7 +25,7 @@ class RatingCriterion(BaseModel):
 class ProjectCreate(BaseModel):
     name: StorableText = Field(min_length=1, max_length=200)
     kind: ProjectKind = ProjectKind.ranking
-    overlap: int = Field(default=3, ge=1, le=50)
+    overlap: int = Field(default=DEFAULT_OVERLAP, ge=1, le=50)
     allow_ties: bool = False
     strength_scale: list[StorableText] | None = Field(default=None, description="Pairwise only; strongest first")
     rating_criteria: list[RatingCriterion] | None = None

@@ -4,6 +4,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.annotation import overlap
 from app.annotation import service as annotation_service
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import (
@@ -120,9 +121,7 @@ def members(*, session: Session, project: Project) -> list[User]:
 
 def project_stats(*, session: Session, project: Project) -> ProjectStats:
     prompts, complete = session.execute(
-        select(func.count(), func.count().filter(Prompt.completed_count >= Prompt.target_overlap)).where(
-            Prompt.project_id == project.id
-        )
+        select(func.count(), func.count().filter(overlap.COMPLETE)).where(Prompt.project_id == project.id)
     ).one()
     annotations, annotators = session.execute(
         select(func.count(), func.count(func.distinct(Annotation.annotator_id))).where(Annotation.project_id == project.id)

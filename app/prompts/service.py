@@ -9,6 +9,7 @@ from sqlalchemy import Connection, String, any_, bindparam, func, select, text, 
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.annotation import overlap
 from app.db import is_postgres
 from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
 from app.prompts.upload import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
@@ -174,7 +175,7 @@ def _write_chunk(
                 None if p.metadata is None else dump(p.metadata).decode(),
                 0,
                 0,
-                project.overlap,
+                overlap.import_target(project),
                 False,
                 False,
             )

@@ -1,4 +1,4 @@
-"""server-side sessions, token expiry, heavy-request slots, the generated signing secret
+"""server-side sessions, token expiry, heavy-request slots, the generated signing secret; gold prompts keep their target
 
 Revision ID: 0006_sessions_and_limits
 Revises: 0005_open_prompts_index
@@ -13,6 +13,8 @@ revision: str = "0006_sessions_and_limits"
 down_revision: str | None = "0005_open_prompts_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+_OLD_GOLD_TARGET = 1_000_000
 
 
 def upgrade() -> None:
@@ -48,9 +50,16 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("app_secrets_pkey")),
     )
+    # Gold prompts used to carry target_overlap = 1_000_000 ("everyone"); the queue now reads is_gold for that
+    # (app/annotation/overlap.py), so they get their project's overlap back (a boost they had was already lost).
+    op.execute(
+        "UPDATE prompts SET target_overlap = (SELECT overlap FROM projects WHERE projects.id = prompts.project_id) "
+        f"WHERE is_gold AND target_overlap >= {_OLD_GOLD_TARGET}"
+    )
 
 
 def downgrade() -> None:
+    op.execute(f"UPDATE prompts SET target_overlap = {_OLD_GOLD_TARGET} WHERE is_gold")
     op.drop_table("app_secrets")
     op.drop_index("ix_heavy_requests_user_id_expires_at", table_name="heavy_requests")
     op.drop_table("heavy_requests")

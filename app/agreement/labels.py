@@ -1,0 +1,81 @@
+"""A project's labels as the plain values `metrics.py` takes (one query, no statistics here), and one prompt's
+agreement from them: what the report and the adaptive-overlap rule (app.annotation.overlap) both read."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Annotation, Project, ProjectKind, Prompt, Response
+from app.rankings import Tiers
+
+if TYPE_CHECKING:
+    from app.agreement.metrics import PairwiseLabel, RankingLabel, RatingLabel
+# app.agreement.metrics (numpy) is imported where it is used, so the app starts without it.
+
+
+def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: Project) -> dict[int, list[int]]:
+    """Response ids per prompt in upload order (the canonical A/B order of pairwise labels)."""
+    query = select(Response.prompt_id, Response.id).order_by(Response.prompt_id, Response.position)
+    if prompt_ids is None:
+        query = query.join(Prompt, Prompt.id == Response.prompt_id).where(Prompt.project_id == project.id)
+    else:
+        query = query.where(Response.prompt_id.in_(prompt_ids))
+    by_prompt: dict[int, list[int]] = defaultdict(list)
+    for prompt_id, response_id in session.execute(query):
+        by_prompt[prompt_id].append(response_id)
+    return by_prompt
+
+
+def to_label(
+    kind: str,
+    prompt_id: int,
+    annotator_id: int,
+    tiers: Tiers,
+    shown: list[int] | None,
+    strength: int | None,
+    responses: list[int],
+) -> "RankingLabel | PairwiseLabel":
+    from app.agreement.metrics import PairwiseLabel, RankingLabel
+
+    if kind == ProjectKind.ranking:
+        return RankingLabel(prompt_id, annotator_id, tiers, shown)
+    a, b = responses
+    choice = "tie" if len(tiers) == 1 else ("a" if tiers[0] == [a] else "b")
+    return PairwiseLabel(prompt_id, annotator_id, a, b, choice, strength, shown)
+
+
+def load_labels(
+    *, session: Session, project: Project, prompt_ids: Sequence[int] | None = None
+) -> "tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]":
+    from app.agreement.metrics import RatingLabel
+
+    query = select(
+        Annotation.prompt_id,
+        Annotation.annotator_id,
+        Annotation.ranking,
+        Annotation.shown_order,
+        Annotation.strength,
+        Annotation.ratings,
+    ).where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
+    if prompt_ids is not None:
+        query = query.where(Annotation.prompt_id.in_(prompt_ids))
+    rows = session.execute(query.order_by(Annotation.prompt_id, Annotation.id)).all()
+    responses = _response_ids(session, prompt_ids, project) if project.kind == ProjectKind.pairwise else {}
+    labels, ratings = [], []
+    for prompt_id, annotator_id, tiers, shown, strength, rated in rows:
+        labels.append(to_label(project.kind, prompt_id, annotator_id, tiers, shown, strength, responses.get(prompt_id, [])))
+        for criterion, values in (rated or {}).items():
+            ratings.extend(RatingLabel(prompt_id, annotator_id, criterion, int(rid), float(v)) for rid, v in values.items())
+    return labels, ratings
+
+
+def prompt_agreement(*, session: Session, project: Project, prompt_id: int) -> float | None:
+    """The prompt's agreement rate (tie_half, as on the prompt page), or None with fewer than two labels."""
+    from app.agreement.metrics import prompt_agreement as rows
+
+    labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt_id])
+    scores = rows(labels)
+    return scores[0].agreement if scores else None

@@ -1,0 +1,61 @@
+"""Overlap: how many annotators a prompt wants. The one owner of these rules.
+
+- At import a prompt wants the project's `overlap` annotators (`import_target`).
+- Adaptive overlap: once a prompt has the labels it asked for, agreement strictly below the project's
+  `adaptive_threshold` asks for one more annotator, never beyond `max_overlap`; the prompt is `boosted`
+  (served first) until it has that label (`review_after_label`, the rule itself in `boosted_target`).
+- Gold prompts are for every annotator. That is the `is_gold` flag, which the queue reads next to the
+  target (`WANTS_ANNOTATORS`); marking and unmarking never touch `target_overlap`, so a boost survives.
+- A prompt is complete when it has its target's labels; a gold prompt never is (`COMPLETE`).
+"""
+
+from sqlalchemy.orm import Session
+
+from app.agreement.labels import prompt_agreement
+from app.models import Project, Prompt
+from app.rankings import Tiers
+
+DEFAULT_OVERLAP = 3  # distinct annotators per prompt unless the project says otherwise
+
+# The queue's condition for "still wants annotators" by target alone: the predicate of the partial index
+# ix_prompts_open (app/models/prompt.py), so the least-served queue walks that index.
+UNDER_TARGET = Prompt.active_count < Prompt.target_overlap
+# Any prompt an annotator may still be given (gold ones beyond their target too).
+WANTS_ANNOTATORS = UNDER_TARGET | Prompt.is_gold
+# The project counts' "complete".
+COMPLETE = (Prompt.completed_count >= Prompt.target_overlap) & ~Prompt.is_gold
+
+
+def import_target(project: Project) -> int:
+    """target_overlap of a newly imported prompt."""
+    return project.overlap
+
+
+def boosted_target(*, target: int, agreement: float | None, threshold: float, max_overlap: int) -> int | None:
+    """The raised target for a prompt that got all its labels, or None if it asks for no more: agreement
+    strictly below the threshold (at the threshold is agreement enough), and room under max_overlap."""
+    if agreement is None or agreement >= threshold or target >= max_overlap:
+        return None
+    return target + 1
+
+
+def review_after_label(*, session: Session, project: Project, prompt: Prompt) -> None:
+    """After a label on `prompt` (just counted): apply adaptive overlap to it."""
+    if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
+        return
+    if prompt.completed_count < prompt.target_overlap:
+        return  # labels still to come: agreement is judged on the full set
+    target = boosted_target(
+        target=prompt.target_overlap,
+        agreement=prompt_agreement(session=session, project=project, prompt_id=prompt.id),
+        threshold=project.adaptive_threshold,
+        max_overlap=project.max_overlap,
+    )
+    prompt.boosted = target is not None
+    if target is not None:
+        prompt.target_overlap = target
+
+
+def mark_gold(prompt: Prompt, ranking: Tiers | None) -> None:
+    """Gold with its known answer, or not gold (ranking=None). The target stays: see the module docstring."""
+    prompt.is_gold, prompt.gold_ranking = ranking is not None, ranking
