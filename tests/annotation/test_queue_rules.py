@@ -38,9 +38,9 @@ class TestRanking:
             ({"tie": True}, "This is a ranking project: send `ranking`, not chosen/rejected/tie"),
             ({"strength": 0, "ranking": [[11], [12], [13]]}, "`strength` is only for pairwise projects"),
             ({"ranking": [[11], [], [12, 13]]}, "`ranking` must not contain empty groups"),
-            ({"ranking": [[11], [12]]}, "`ranking` must list each of this task's responses exactly once: expected [11, 12, 13], got [11, 12]"),
-            ({"ranking": [[11], [12], [12]]}, "`ranking` must list each of this task's responses exactly once: expected [11, 12, 13], got [11, 12, 12]"),
-            ({"ranking": [[11], [12], [14]]}, "`ranking` must list each of this task's responses exactly once"),
+            ({"ranking": [[11], [12]]}, "`ranking` must list each of the prompt's responses exactly once: expected [11, 12, 13], got [11, 12]"),
+            ({"ranking": [[11], [12], [12]]}, "`ranking` must list each of the prompt's responses exactly once: expected [11, 12, 13], got [11, 12, 12]"),
+            ({"ranking": [[11], [12], [14]]}, "`ranking` must list each of the prompt's responses exactly once"),
             ({"ranking": [[11, 12], [13]]}, "This project does not allow ties: every group in `ranking` must hold one response"),
         ],
     )  # fmt: skip
