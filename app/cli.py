@@ -3,7 +3,7 @@
 import inspect
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
 
 import typer
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ def _database(*, migrate_first: bool = True) -> Database:
     return database
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
 
@@ -46,7 +46,7 @@ class _Transaction:
         self.session.begin()
         return self.session
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
                 self.session.commit()
@@ -57,7 +57,6 @@ class _Transaction:
             self.database.dispose()
         if isinstance(exc, AppError):
             _fail(exc.message)
-        return False
 
 
 @cli.command()
@@ -285,6 +284,7 @@ def _export_signature() -> None:
     ]
     for name, info in ExportOptions.model_fields.items():
         flag = "--" + name.replace("_", "-")
+        annotation: Any
         if info.annotation is bool:
             annotation = Annotated[
                 bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=info.description, show_default=False)
@@ -294,7 +294,7 @@ def _export_signature() -> None:
             hint = f" (one of {', '.join(choices)}; default {info.default})" if choices else f" (default {info.default})"
             annotation = Annotated[str | None, typer.Option(flag, help=(info.description or "") + hint, show_default=False)]
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
-    export_file.__signature__ = inspect.Signature(params)
+    export_file.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # typer reads the options from it
     export_file.__annotations__ = {p.name: p.annotation for p in params}
 
 

@@ -3,7 +3,7 @@ agreement from them: what the report and the adaptive-overlap rule (app.annotati
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,13 +43,17 @@ def to_label(
     if kind == ProjectKind.ranking:
         return RankingLabel(prompt_id, annotator_id, tiers, shown)
     a, b = responses
-    choice = "tie" if len(tiers) == 1 else ("a" if tiers[0] == [a] else "b")
+    choice: Literal["a", "b", "tie"] = "tie" if len(tiers) == 1 else ("a" if tiers[0] == [a] else "b")
     return PairwiseLabel(prompt_id, annotator_id, a, b, choice, strength, shown)
+
+
+# One project's labels, all of its kind (the metrics take either, never a mix).
+Labels: TypeAlias = "Sequence[RankingLabel] | Sequence[PairwiseLabel]"
 
 
 def load_labels(
     *, session: Session, project: Project, prompt_ids: Sequence[int] | None = None
-) -> "tuple[list[RankingLabel | PairwiseLabel], list[RatingLabel]]":
+) -> "tuple[Labels, list[RatingLabel]]":
     from app.agreement.metrics import RatingLabel
 
     query = select(
@@ -64,12 +68,15 @@ def load_labels(
         query = query.where(Annotation.prompt_id.in_(prompt_ids))
     rows = session.execute(query.order_by(Annotation.prompt_id, Annotation.id)).all()
     responses = _response_ids(session, prompt_ids, project) if project.kind == ProjectKind.pairwise else {}
-    labels, ratings = [], []
+    labels: list[RankingLabel | PairwiseLabel] = []
+    ratings: list[RatingLabel] = []
     for prompt_id, annotator_id, tiers, shown, strength, rated in rows:
+        if tiers is None:  # the query leaves these out; this tells the type checker
+            continue
         labels.append(to_label(project.kind, prompt_id, annotator_id, tiers, shown, strength, responses.get(prompt_id, [])))
         for criterion, values in (rated or {}).items():
             ratings.extend(RatingLabel(prompt_id, annotator_id, criterion, int(rid), float(v)) for rid, v in values.items())
-    return labels, ratings
+    return cast("Labels", labels), ratings  # to_label gives every row the project's kind
 
 
 def prompt_agreement(*, session: Session, project: Project, prompt_id: int) -> float | None:

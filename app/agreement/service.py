@@ -3,7 +3,7 @@ database knows (who the annotators are, time per task, skips, flags, gold accura
 
 from collections import defaultdict
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from app.models import (
     Assignment,
     AssignmentStatus,
     Project,
+    ProjectKind,
     Prompt,
     Response,
     User,
@@ -65,7 +66,7 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
         select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
     )
     sources: list[str] = list(
-        session.scalars(  # type: ignore[arg-type]  # NULLs are filtered out
+        session.scalars(  # NULLs are filtered out
             select(Prompt.reference_source)
             .where(Prompt.project_id == project.id, Prompt.reference_source.is_not(None))
             .distinct()
@@ -74,6 +75,8 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
     )
     scores: dict[str, dict[int | None, list[float]]] = {c: defaultdict(list) for c in CONVENTIONS}
     for annotator_id, reference, tiers in rows:
+        if reference is None or tiers is None:  # the query leaves these out; this tells the type checker
+            continue
         for convention in CONVENTIONS:
             if (score := _agreement_with(reference, tiers, convention)) is not None:
                 scores[convention][None].append(score)  # None: everyone
@@ -129,8 +132,8 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
         e["none_acceptable"] += bool(none_ok)
         if ms is not None:
             e["times"].append(ms / 1000)
-        if prompt_id in gold and gold[prompt_id] and tiers:
-            e["gold"].append(_agreement_with(gold[prompt_id], tiers))
+        if (answer := gold.get(prompt_id)) and tiers:
+            e["gold"].append(_agreement_with(answer, tiers))
     for annotator_id, skips in session.execute(
         select(Assignment.annotator_id, func.count())
         .where(Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped)
@@ -167,7 +170,8 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     from app.agreement.metrics import agreement_report
 
     labels, ratings = load_labels(session=session, project=project)
-    report = agreement_report(labels, kind=project.kind, ratings=ratings)
+    kind: Literal["ranking", "pairwise"] = "ranking" if project.kind == ProjectKind.ranking else "pairwise"
+    report = agreement_report(labels, kind=kind, ratings=ratings)
     extras = _annotator_extras(session, project)
     reference, by_annotator = _reference_agreement(session, project)
     measured = {row.annotator_id for row in report.annotators}

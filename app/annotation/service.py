@@ -134,11 +134,11 @@ _LEASE_FIELDS = ("status", "leased_at", "lease_expires_at", "shown_order")
 def _upserts(dialect: str) -> tuple:
     """(new lease, new label): INSERT ... ON CONFLICT in the dialect's spelling."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    lease = insert(Assignment)
+    new_lease = insert(Assignment)
     # One row per (prompt, annotator): if this annotator's own earlier lease on the prompt expired, renew that row.
-    lease = lease.on_conflict_do_update(
+    lease = new_lease.on_conflict_do_update(
         index_elements=[Assignment.prompt_id, Assignment.annotator_id],
-        set_={name: lease.excluded[name] for name in _LEASE_FIELDS},
+        set_={name: new_lease.excluded[name] for name in _LEASE_FIELDS},
         where=Assignment.status == _EXPIRED,
     ).returning(Assignment)
     label = (
@@ -314,7 +314,7 @@ def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool 
 
 
 def task_view(*, session: Session, project: Project, assignment: Assignment) -> TaskRead:
-    prompt = session.get(Prompt, assignment.prompt_id)  # just claimed: already in the session
+    prompt = session.get_one(Prompt, assignment.prompt_id)  # just claimed: already in the session
     by_id = {r.id: r for r in _load_responses(session, prompt)}
     return TaskRead(
         task_id=assignment.id,
@@ -370,6 +370,7 @@ def _normalise_judgement(project: Project, response_ids: set[int], data: Annotat
             raise Unprocessable(f"`strength` must be between 0 and {len(scale) - 1}")
     elif data.strength is not None:
         raise Unprocessable("This project collects no preference strength")
+    assert data.chosen is not None and data.rejected is not None  # checked above
     return [[data.chosen], [data.rejected]]
 
 
@@ -461,7 +462,7 @@ def submit(
     _core(session).execute(_MARK_DONE, {"task": assignment.id})
     set_committed_value(assignment, "status", AssignmentStatus.done)
     if project.adaptive_threshold is not None:
-        prompt = session.get(Prompt, assignment.prompt_id, populate_existing=True)
+        prompt = session.get_one(Prompt, assignment.prompt_id, populate_existing=True)
         overlap.review_after_label(session=session, project=project, prompt=prompt)
     return _read(annotation)
 
@@ -484,8 +485,8 @@ def skip(*, session: Session, assignment: Assignment, reason: str | None) -> Non
 
 
 def annotator_done_count(*, session: Session, project: Project, annotator: User) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count())
         .select_from(Annotation)
         .where(Annotation.project_id == project.id, Annotation.annotator_id == annotator.id)
-    )
+    ).scalar_one()

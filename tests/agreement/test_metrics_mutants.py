@@ -350,7 +350,7 @@ class TestBadInput:
         with pytest.raises(ValueError, match="rating values must be finite numbers"):
             m.rating_alpha([RatingLabel(1, 1, "x", 1, float("nan"))])
         twice = [RatingLabel(1, 1, "x", 5, 1.0), RatingLabel(1, 1, "x", 5, 2.0)]
-        with pytest.raises(ValueError, match="^criterion 'x', prompt 1, response 5, annotator 1: an annotator may"):
+        with pytest.raises(ValueError, match=r"^criterion 'x', prompt 1, response 5, annotator 1: an annotator may"):
             m.rating_alpha(twice)
 
 

@@ -93,7 +93,7 @@ class TestGoldRate:
 
     def test_the_rate_is_the_share_of_claims(self, db, setup, monkeypatch):
         # Draws 0.00, 0.01, ..., 0.99 against a rate of 0.25: exactly 25 claims try gold first.
-        project, _, prompt_ids = setup(n_annotators=1, n_prompts=2)
+        project, _, _prompt_ids = setup(n_annotators=1, n_prompts=2)
         draws = iter(i / 100 for i in range(100))
         monkeypatch.setattr(service, "_random", lambda: next(draws))
         tried = []
