@@ -72,6 +72,11 @@ class TestRaw:
         rows = builder(["much", "slightly"], format="raw").rows(group([label(1, 5, [[11], [12, 13]], 0, extra)]))[1]
         assert rows[0]["strength_label"] == "much"
 
+    def test_the_hh_template_applies_to_raw_rows_too(self):
+        extra = ("ranking", None, None, None, None, None, None, None)
+        rows = builder(format="raw", template="hh").rows(group([label(1, 5, [[11], [12, 13]], extra=extra)]))[1]
+        assert rows[0]["prompt"] == "\n\nSystem: Be brief.\n\nHuman: Hi?\n\nAssistant:"
+
 
 class TestListwise:
     def test_a_consensus_row(self):
