@@ -116,7 +116,7 @@ def score(name: str, module: Module, work: Path, equivalent: set[str]) -> bool:
 
 
 def survivors(module: Module, work: Path) -> list[str]:
-    """The last run's mutants that were not killed (mutmut tests named mutants again; the tests are recopied)."""
+    """The last run's mutants in scope that were not killed (mutmut tests named mutants again; the tests are recopied)."""
     status_by_code = _mutmut_statuses()
     names = []
     for file in module.files:
@@ -124,7 +124,7 @@ def survivors(module: Module, work: Path) -> list[str]:
         if meta.exists():
             codes = json.loads(meta.read_text())["exit_code_by_key"]
             names += [name for name, code in codes.items() if status_by_code[code] not in KILLED]
-    return names
+    return [name for name in names if not module.scope or re.search(module.scope, name)]  # out of scope: not worth a rerun
 
 
 def _mutmut_statuses():

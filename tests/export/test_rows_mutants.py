@@ -72,6 +72,11 @@ class TestRaw:
         rows = builder(["much", "slightly"], format="raw").rows(group([label(1, 5, [[11], [12, 13]], 0, extra)]))[1]
         assert rows[0]["strength_label"] == "much"
 
+    def test_the_hh_template_applies_to_raw_rows_too(self):
+        extra = ("ranking", None, None, None, None, None, None, None)
+        rows = builder(format="raw", template="hh").rows(group([label(1, 5, [[11], [12, 13]], extra=extra)]))[1]
+        assert rows[0]["prompt"] == "\n\nSystem: Be brief.\n\nHuman: Hi?\n\nAssistant:"
+
 
 class TestListwise:
     def test_a_consensus_row(self):
@@ -135,3 +140,82 @@ class TestMargin:
     def test_a_tie_and_rank_distance(self):
         assert builder(SCALE_4, margin="llama2_large")._margin([0], 0) == 0.0
         assert builder(SCALE_4, margin="rank_distance")._margin([0], 3) == 3.0
+
+
+class TestPairRows:
+    def test_every_field_of_a_per_annotator_pair(self):
+        rows = builder(format="trl", template="raw").rows(
+            group([label(1, 5, [[13], [11]])], responses=RESPONSES[:1] + RESPONSES[2:])
+        )[1]
+        assert rows == [
+            {
+                "prompt": "System: Be brief.\n\nUser: Hi?",
+                "chosen": "three",
+                "rejected": "one",
+                "tie": False,
+                "prompt_id": "ext-7",
+                "chosen_response_id": 13,
+                "rejected_response_id": 11,
+                "chosen_model": None,
+                "rejected_model": "m1",
+                "annotator_id": 5,
+                "annotation_id": 1,
+            }
+        ]
+
+    def test_dedupe_drops_a_repeat_and_goes_on(self):
+        # Responses 11 and 12 read the same: (12, 13) repeats (11, 13) and (12, 14) repeats (11, 14); (13, 14) is new.
+        responses = [(11, "x", None), (12, "x", None), (13, "y", None), (14, "z", None)]
+        b = builder(format="trl", template="raw", dedupe=True)
+        rows = b.rows(group([label(1, 5, [[11], [12], [13], [14]])], responses=responses))[1]
+        assert [(r["chosen"], r["rejected"]) for r in rows] == [("x", "x"), ("x", "y"), ("x", "z"), ("y", "z")]
+        assert b.dropped["duplicates"] == 2
+
+    def test_the_chosen_and_rejected_votes_follow_the_pair(self):
+        # Majority: 13 over 11 by 2-1. The votes are stored for (lower id, higher id) = (11, 13): (1, 2, 0).
+        labels = [label(1, 5, [[13], [11]]), label(2, 6, [[13], [11]]), label(3, 7, [[11], [13]])]
+        rows = builder(format="trl", consensus="majority").rows(group(labels, responses=RESPONSES[:1] + RESPONSES[2:]))[1]
+        assert [(r["chosen_response_id"], r["votes_chosen"], r["votes_rejected"], r["votes_tie"]) for r in rows] == [
+            (13, 2, 1, 0)
+        ]
+
+
+class TestKeep:
+    def test_every_dropped_prompt_is_counted(self):
+        b = builder(format="trl", exclude_gold=True, min_annotators=2)
+        for _ in range(2):
+            assert b.rows(group([label(1, 5, [[11], [12], [13]])], is_gold=True)) == ("train", [])
+            assert b.rows(group([label(1, 5, [[11], [12], [13]])])) == ("train", [])
+        assert b.dropped == {"below_min_annotators": 2, "below_min_agreement": 0, "gold": 2, "duplicates": 0}
+
+    def test_the_named_method_makes_the_consensus(self):
+        # Ranked Pairs locks only 11 > 12 (2-0); 13 splits 1-1 with both, so 11 and 13 share the first layer.
+        # Borda would rank 11 (mean rank 1.5), 13 (2), 12 (2.5).
+        labels = [label(1, 5, [[11], [12], [13]]), label(2, 6, [[13], [11], [12]])]
+        rows = builder(format="listwise", consensus="ranked_pairs").rows(group(labels))[1]
+        assert [r["ranking"] for r in rows] == [[[0, 2], [1]]]
+
+    def test_raw_with_min_agreement_and_no_ranking_is_kept(self):
+        # Nothing ranked: no agreement to measure, so no consensus is built and the annotation is still exported.
+        extra = ("ranking", None, None, None, None, None, None, None)
+        lab = Label(1, 5, None, None, None, True, extra)
+        rows = builder(format="raw", min_agreement=0.5).rows(group([lab]))[1]
+        assert [(r["annotation_id"], r["ranking"], r["none_acceptable"]) for r in rows] == [(1, None, True)]
+
+
+def test_annotators_counted_are_those_whose_labels_gave_rows():
+    # A label without a ranking gives no pair, so its annotator is not counted; in raw every annotation is a row.
+    extra = ("ranking", None, None, None, None, None, None, None)
+    labels = [label(1, 5, [[11], [12], [13]], extra=extra), Label(2, 6, None, None, "spam", False, extra)]
+    pairs = builder(format="trl")
+    pairs.rows(group(labels))
+    raw = builder(format="raw")
+    raw.rows(group(labels))
+    assert (pairs.annotators, raw.annotators) == ({5}, {5, 6})
+
+
+def test_an_unknown_pairs_mode():
+    from app.export.pairs import select_pairs
+
+    with pytest.raises(ValueError, match="^unknown pairs mode 'some'$"):
+        list(select_pairs([[1], [2]], "some", False))
