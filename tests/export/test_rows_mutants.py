@@ -217,5 +217,5 @@ def test_annotators_counted_are_those_whose_labels_gave_rows():
 def test_an_unknown_pairs_mode():
     from app.export.pairs import select_pairs
 
-    with pytest.raises(ValueError, match="^unknown pairs mode 'some'$"):
+    with pytest.raises(ValueError, match=r"^unknown pairs mode 'some'$"):
         list(select_pairs([[1], [2]], "some", False))
