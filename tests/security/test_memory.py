@@ -59,6 +59,11 @@ def chunks(total: int, size: int = 1024 * 1024):
         yield b"x" * size
 
 
+# The server still answers afterwards. The bound is loose on purpose (a stalled or dead server takes tens of seconds or
+# never answers): this is a liveness check, not a speed target, so a loaded CI machine cannot fail it.
+RESPONSIVE_S = 10
+
+
 def healthz_seconds(port: int) -> float:
     start = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -85,14 +90,14 @@ def test_oversized_and_deep_input_leave_the_server_memory_alone(server):
         401,
         None,
     )
-    assert healthz_seconds(port) < 2
+    assert healthz_seconds(port) < RESPONSIVE_S
 
     # An allowed upload: a JSON array whose metadata nests 200,000 levels (1.2 MB).
     deep = b'[{"prompt": "p", "responses": ["x", "y"], "metadata": ' + b'{"a": ' * 200_000 + b"1" + b"}" * 200_000 + b"}]"
     body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="deep.json"\r\n\r\n' + deep + b"\r\n--b--\r\n"
     headers = {"authorization": f"Bearer {token}", "content-type": "multipart/form-data; boundary=b"}
     assert post(port, upload, body, headers) == 422
-    assert healthz_seconds(port) < 2
+    assert healthz_seconds(port) < RESPONSIVE_S
 
     grown = rss_mib(pid, peak=True) - before
     assert grown < GROWTH_MIB, f"the server's peak memory grew by {grown:.0f} MiB"
