@@ -8,10 +8,11 @@ from typing import Any
 class AppError(Exception):
     status_code = 500
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 class BadRequest(AppError):

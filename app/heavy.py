@@ -23,12 +23,13 @@ from datetime import timedelta
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from app.db import SessionDep, is_postgres
+from app.errors import AppError
 from app.models import HeavyRequest
 from app.models.base import utcnow
 from app.users.dependencies import CurrentUser
@@ -86,13 +87,14 @@ def _close_and_release(iterator: Iterator, slot: HeavySlot) -> None:
         slot.release()
 
 
-class TooManyHeavyRequests(HTTPException):
-    """429 with Retry-After. An HTTPException, not an AppError: the app's handler passes its headers on."""
+class TooManyHeavyRequests(AppError):
+    """429 with Retry-After."""
+
+    status_code = 429
 
     def __init__(self, limit: int) -> None:
         super().__init__(
-            status_code=429,
-            detail=f"You already have {limit} reports or exports running (the limit per user); "
+            f"You already have {limit} reports or exports running (the limit per user); "
             f"retry in {RETRY_AFTER_SECONDS} seconds, when one has finished",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )

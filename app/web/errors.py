@@ -76,7 +76,7 @@ def allowed_methods(request: Request) -> list[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     def _app_error(request: Request, exc: AppError) -> Response:
-        return render_error(request, exc.status_code, exc.message, exc.details)
+        return render_error(request, exc.status_code, exc.message, exc.details, headers=exc.headers)
 
     @app.exception_handler(405)
     def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> Response:

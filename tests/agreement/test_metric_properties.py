@@ -17,7 +17,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss
 
 from app.agreement import metrics as m
 from app.agreement.metrics import PairwiseLabel, RankingLabel
-from tests.agreement.test_metrics_reference import brute_agreement, fractional_ranks
+from tests.agreement.test_metrics_reference import brute_agreement, fractional_ranks, pairwise_reliability_data
 
 # derandomize: the same examples every run; database=None: no .hypothesis folder written into the working copy
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -175,15 +175,7 @@ def test_cohen_kappa_matches_statsmodels(labels):
 @PROPERTY
 @given(pairwise())
 def test_pairwise_alpha_matches_krippendorff(labels):
-    annotators = sorted({l.annotator_id for l in labels})
-    prompts = sorted({l.prompt_id for l in labels})
-    nominal = np.full((len(annotators), len(prompts)), np.nan)
-    ordinal = np.full_like(nominal, np.nan)
-    for l in labels:
-        i, j = annotators.index(l.annotator_id), prompts.index(l.prompt_id)
-        nominal[i, j] = {"a": 0, "b": 1, "tie": 2}[l.choice]
-        # signed strength: 0 strongest, so a strong "a" is -4 and a strong "b" +4; a tie is 0
-        ordinal[i, j] = 0 if l.choice == "tie" else (4 - l.strength) * (-1 if l.choice == "a" else 1)
+    nominal, ordinal = pairwise_reliability_data(labels)
     for level, data in (("nominal", nominal), ("ordinal", ordinal)):
         expected = reference_alpha(data, level)
         got = m.pairwise_alpha(labels, level).value

@@ -212,9 +212,9 @@ def test_cohen_kappa_matches_statsmodels(seed):
             assert pair.metric.value == pytest.approx(cohens_kappa(table).kappa)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_pairwise_alpha_nominal_and_ordinal_strength_match_krippendorff(seed):
-    labels = pairwise_data(seed)
+def pairwise_reliability_data(labels) -> tuple[np.ndarray, np.ndarray]:
+    """Annotator x prompt matrices for krippendorff: the choice (nominal), and the signed strength (ordinal: 0 is
+    strongest, so a strong "a" is -4 and a strong "b" +4; a tie is 0). Missing labels are NaN."""
     annotators = sorted({l.annotator_id for l in labels})
     prompts = sorted({l.prompt_id for l in labels})
     nominal = np.full((len(annotators), len(prompts)), np.nan)
@@ -223,6 +223,13 @@ def test_pairwise_alpha_nominal_and_ordinal_strength_match_krippendorff(seed):
         i, j = annotators.index(l.annotator_id), prompts.index(l.prompt_id)
         nominal[i, j] = {"a": 0, "b": 1, "tie": 2}[l.choice]
         ordinal[i, j] = 0 if l.choice == "tie" else (4 - l.strength) * (-1 if l.choice == "a" else 1)
+    return nominal, ordinal
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pairwise_alpha_nominal_and_ordinal_strength_match_krippendorff(seed):
+    labels = pairwise_data(seed)
+    nominal, ordinal = pairwise_reliability_data(labels)
     assert m.pairwise_alpha(labels, "nominal").value == pytest.approx(
         krippendorff.alpha(reliability_data=nominal, level_of_measurement="nominal")
     )
