@@ -16,9 +16,10 @@ from app.export.routes import router as export_router
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
 from app.secrets import SESSION_SECRET, shared_secret
-from app.users.dependencies import csrf_protect
+from app.users.dependencies import SESSION_COOKIE, csrf_protect
 from app.users.routes import router as users_router
 from app.users.service import SESSION_LIFETIME
+from app.web.api_docs import install_api_docs
 from app.web.dependencies import path_ids_in_range
 from app.web.errors import install_error_handlers
 from app.web.limits import BodySizeLimitMiddleware
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Preflab",
         summary="Collect human preference labels (rankings, chosen/rejected) for reward models",
         lifespan=lifespan,
+        docs_url=None,  # app.web.api_docs serves /docs and /redoc without a CDN or inline script
+        redoc_url=None,
         dependencies=[Depends(csrf_protect), Depends(path_ids_in_range)],
     )
     app.state.database = database
@@ -50,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         SessionCookieMiddleware,
         secret_key=settings.SECRET_KEY or shared_secret(database.engine, SESSION_SECRET),
-        session_cookie="preflab_session",
+        session_cookie=SESSION_COOKIE,
         max_age=int(SESSION_LIFETIME.total_seconds()),  # the server-side row (UserSession) ends with it
         same_site="lax",
         https_only=settings.SESSION_HTTPS_ONLY,
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_routes_only(router)
         app.include_router(router)
     install_openapi(app)
+    install_api_docs(app)  # before /static: its assets are mounted under /static/api-docs
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", include_in_schema=False)

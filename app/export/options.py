@@ -7,6 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
+FileType = Literal["jsonl", "jsonl.gz", "parquet"]
+# What an HTTP download is sent as: a data file by its type, a dataset folder (`folder`) as a zip.
+MEDIA_TYPES: dict[str, str] = {
+    "jsonl": "application/x-ndjson",
+    "jsonl.gz": "application/gzip",
+    "parquet": "application/vnd.apache.parquet",
+}
+FOLDER_MEDIA_TYPE = "application/zip"
 ConsensusOption = Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"]
 
 
@@ -17,7 +25,7 @@ class ExportOptions(BaseModel):
     format: ExportFormat = Field(
         "trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)"
     )
-    file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")
+    file_type: FileType = Field("jsonl", description="Data file type")
     folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
     labels: Literal["annotators", "reference"] = Field(
         "annotators",

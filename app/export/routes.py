@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.db import ReadSessionMakerDep
-from app.export.options import ExportOptions, form_fields
+from app.export.options import FOLDER_MEDIA_TYPE, MEDIA_TYPES, ExportOptions, form_fields
 from app.heavy import ExportSlot
 from app.models import Project
 from app.projects.dependencies import VisibleProject
@@ -22,7 +22,15 @@ templates.env.globals["export_form_fields"] = form_fields()
     name="export:download",
     response_class=StreamingResponse,
     responses={
-        200: {"description": "One JSON object a line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+        200: {
+            "description": "The export: JSONL (one JSON object a line), gzipped JSONL or Parquet by `file_type`; "
+            "with `folder=true` a zip of the dataset folder",
+            "content": {MEDIA_TYPES["jsonl"]: {"schema": {"type": "string"}}}
+            | {
+                binary: {"schema": {"type": "string", "format": "binary"}}
+                for binary in (MEDIA_TYPES["jsonl.gz"], MEDIA_TYPES["parquet"], FOLDER_MEDIA_TYPE)
+            },
+        }
     },
 )
 def export(
@@ -36,7 +44,6 @@ def export(
     (app/heavy.py): the slot is held until the stream ends."""
     # Imported here: the export needs numpy, choix and pyarrow, which the app should not load to start.
     from app.export import service
-    from app.export.writers import MEDIA_TYPES
 
     service.check(project=project, options=options)  # before the first byte: later errors could not change the status
     project_id, name = project.id, service.filename(project, options)
@@ -53,7 +60,7 @@ def export(
         body = jsonl()
     return StreamingResponse(
         slot.hold_while(body),
-        media_type="application/zip" if options.folder else MEDIA_TYPES[options.file_type],
+        media_type=FOLDER_MEDIA_TYPE if options.folder else MEDIA_TYPES[options.file_type],
         # The options (filters) travel with every download; a JSONL body has nowhere else to record them.
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Preflab-Export-Options": options.model_dump_json()},
     )

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 
 ROW_GROUP = 20_000  # rows per Parquet row group: what an export holds in memory (~30 MB of dicts)
 EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
-MEDIA_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip", "parquet": "application/vnd.apache.parquet"}
 Rows = Sequence[Mapping[str, object]]  # rows of any format (app/export/rows.py): a writer only serialises them
 
 

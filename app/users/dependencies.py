@@ -12,6 +12,7 @@ from app.users.security import csrf_token_matches
 from app.web.limits import is_upload_route
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SESSION_COOKIE = "preflab_session"  # the signed cookie holding the login (app.main installs the middleware)
 SESSION_KEY = "sid"  # in the signed cookie: the id of a user_sessions row (app.users.service.start_session)
 
 

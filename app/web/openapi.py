@@ -6,6 +6,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.users.dependencies import SESSION_COOKIE
+
 ERROR_SCHEMA = {
     "title": "Error",
     "type": "object",
@@ -38,6 +40,28 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": 'An API token: `POST /api/me/tokens` or `preflab user create --token` (README, "API")',
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The browser's login (POST /login); a state change also sends the session's CSRF token as X-CSRF-Token",
+    },
+}
+
+
+def document_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation of the API needs a user (anonymous calls get 401, docs/permissions.md): either scheme will do."""
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    schema["security"] = [{name: []} for name in SECURITY_SCHEMES]
+    return schema
+
+
 def api_routes_only(router: APIRouter) -> None:
     """Leave the pages and their forms out of the schema: it documents the JSON API (paths under /api/)."""
     for route in router.routes:
@@ -48,9 +72,8 @@ def api_routes_only(router: APIRouter) -> None:
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(
-                get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-            )
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            app.openapi_schema = document_security(document_errors(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its schema

@@ -28,3 +28,11 @@ def login(page: Page, email: str) -> None:
 
 def csrf(page: Page) -> str:
     return page.locator('meta[name="csrf-token"]').get_attribute("content")
+
+
+def console_errors(page: Page) -> list[str]:
+    """Errors the page logs from now on (a CSP violation is one); the favicon's 404 aside."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors

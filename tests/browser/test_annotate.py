@@ -7,7 +7,16 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from app.models import Annotation, Assignment, User
-from tests.browser.helpers import ADMIN, ANNOTATOR, PAIRWISE_PROJECT, RANKING_PROJECT, csrf, login, requires_browser
+from tests.browser.helpers import (
+    ADMIN,
+    ANNOTATOR,
+    PAIRWISE_PROJECT,
+    RANKING_PROJECT,
+    console_errors,
+    csrf,
+    login,
+    requires_browser,
+)
 
 pytestmark = requires_browser
 
@@ -89,14 +98,6 @@ def check_stored(db, answer: dict, *, email: str = ANNOTATOR) -> Annotation:
         assert session.get(User, row.annotator_id).email == email
     assert (row.ranking, row.strength, row.flag) == (answer["ranking"], answer["strength"], answer["flag"])
     return row
-
-
-def console_errors(page: Page) -> list[str]:
-    """Errors the page logs from now on (a CSP violation is one); the favicon's 404 aside."""
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 def export_pairs(context: BrowserContext, project_id: int, annotation_id: int) -> set[tuple[int, int]]:

@@ -35,9 +35,9 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /healthz": (200, 200, 200, 200, 200),
     "GET /openapi.json": (200, 200, 200, 200, 200),
     "GET /docs": (200, 200, 200, 200, 200),
-    "GET /docs/oauth2-redirect": (200, 200, 200, 200, 200),
     "GET /redoc": (200, 200, 200, 200, 200),
     "GET /static": (200, 200, 200, 200, 200),
+    "GET /static/api-docs": (200, 200, 200, 200, 200),  # the scripts of /docs and /redoc
     # users
     "GET /admin/users": (401, 403, 403, 403, 200),
     "POST /admin/users": (401, 403, 403, 403, 303),
@@ -210,6 +210,8 @@ def call(client: TestClient, key: str, w: World, role: str):
         kwargs["data"] = {"email": w.users["admin"].email, "password": PASSWORD, "csrf_token": token}
     elif key == "GET /static":
         path = "/static/css/" + sorted(p.name for p in (Path(__file__).resolve().parents[2] / "static" / "css").iterdir())[0]
+    elif key == "GET /static/api-docs":
+        path = "/static/api-docs/swagger-ui.css"
     elif key == "POST /admin/users":
         kwargs["data"] = {"email": "new@example.org", "role": "annotator", "password": "a long enough password"}
     elif key == "POST /admin/users/{user_id}/active":
