@@ -1,0 +1,56 @@
+"""Model output's Markdown on the annotate page in Chromium (app/markdown.py): LaTeX drawn as MathML, struck-through
+text, task lists and images as their alt text, with no script and no request for the image."""
+
+import json
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import ADMIN, ANNOTATOR, console_errors, csrf, login, requires_browser
+
+pytestmark = requires_browser
+
+PROMPT = r"Solve $x^2 = 4$ for \(x\); the price went from $5 to $10."
+RESPONSES = [
+    "~~42~~ 43, since\n\n$$\nx = \\pm\\sqrt{4} = \\pm 2\n$$\n\n- [x] checked\n- [ ] not yet",
+    "![a cat](http://example.org/cat.png) and $\\href{javascript:window.__pwned=1}{link}$ \\[\\frac{a}{b}\\]",
+]
+
+
+def test_math_strikethrough_and_alt_text_render(page: Page, new_context, server, screenshot_dir):
+    admin = new_context()
+    admin_page = admin.new_page()
+    login(admin_page, ADMIN)
+    token = {"X-CSRF-Token": csrf(admin_page)}
+    created = admin.request.post(
+        "/api/projects", headers=token, data={"name": "Markdown check", "kind": "pairwise", "overlap": 1}
+    )
+    assert created.status == 201, created.text()
+    project_id = created.json()["id"]
+    assert admin.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR}).ok
+    row = {"id": "md-1", "prompt": PROMPT, "responses": RESPONSES}
+    file = {"name": "md.jsonl", "mimeType": "application/x-ndjson", "buffer": json.dumps(row).encode()}
+    upload = admin.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={"file": file})
+    assert upload.ok, upload.text()
+
+    errors = console_errors(page)
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.url) else elsewhere.append(r.url))
+    login(page, ANNOTATOR)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"/projects/{project_id}/annotate")
+    main = page.locator("main")
+    expect(main.locator('math[display="inline"]').first).to_be_visible()
+    assert main.locator("math").count() == 5  # x^2 = 4, x, the $$ block, link, a/b; the prices stay text
+    expect(main).to_contain_text("the price went from $5 to $10.")
+    box = main.locator('math[display="block"]').first.bounding_box()
+    assert box and box["height"] > 10 and box["width"] > 30  # drawn, not an empty element
+    expect(main.locator("s", has_text="42")).to_be_visible()
+    expect(main).to_contain_text("[image: a cat]")
+    expect(main.locator("input.task-list-item-checkbox[checked]")).to_be_disabled()
+    assert main.locator("img, script, [href^='javascript' i], [style]").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    page.screenshot(path=screenshot_dir / "markdown-math.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshot_dir / "markdown-math-390.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert errors == [] and elsewhere == []
