@@ -36,7 +36,7 @@ from mdit_py_plugins.tasklists import tasklists_plugin
 
 URL_SCHEMES = {"http", "https", "mailto"}  # links with any other scheme are shown as text
 LINK_REL = "noopener noreferrer nofollow"
-MAX_MATH_CHARS = 10_000  # longer math shows as source text: conversion time grows with it
+MAX_MATH_CHARS = 4_000  # longer math shows as source text: conversion time, and the search for a closing \) or \], grow with it
 TABLE_ALIGN_CLASSES = {"align-left", "align-center", "align-right"}  # static/css/app.css
 
 # MathML that latex2mathml emits and browsers draw; presentation only (no links, no styles, no actions).
@@ -114,16 +114,21 @@ def render_math(tex: str, *, display: bool, source: str) -> str:
 
 def _math_brackets(state: StateInline, silent: bool) -> bool:
     r"""`\(…\)` inline and `\[…\]` displayed, within a paragraph (they may span its lines). Runs before the
-    backslash-escape rule, which would otherwise turn `\(` into `(`."""
-    match = re.match(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", state.src[state.pos :], re.DOTALL)
-    if not match:
+    backslash-escape rule, which would otherwise turn `\(` into `(`. The closing delimiter is looked for within
+    MAX_MATH_CHARS only: text full of unclosed `\(` stays linear in its length."""
+    opening = state.src[state.pos : state.pos + 2]
+    if opening not in (r"\(", r"\["):
+        return False
+    start = state.pos + 2
+    end = state.src.find(_CLOSING[opening], start, start + MAX_MATH_CHARS + 2)
+    if end <= start:
         return False
     if not silent:
-        display = match[2] is not None
+        display = opening == r"\["
         token = state.push("math_inline_double" if display else "math_inline", "math", 0)
-        token.content = match[2] if display else match[1]
-        token.markup = r"\[" if display else r"\("
-    state.pos += match.end()
+        token.content = state.src[start:end]
+        token.markup = opening
+    state.pos = end + 2
     return True
 
 
