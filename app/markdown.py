@@ -112,6 +112,9 @@ def render_math(tex: str, *, display: bool, source: str) -> str:
     return escapeHtml(source)
 
 
+_CLOSING = {"$": "$", "$$": "$$", r"\(": r"\)", r"\[": r"\]"}  # a math token's closing delimiter, by its opening one
+
+
 def _math_brackets(state: StateInline, silent: bool) -> bool:
     r"""`\(…\)` inline and `\[…\]` displayed, within a paragraph (they may span its lines). Runs before the
     backslash-escape rule, which would otherwise turn `\(` into `(`. The closing delimiter is looked for within
@@ -130,9 +133,6 @@ def _math_brackets(state: StateInline, silent: bool) -> bool:
         token.markup = opening
     state.pos = end + 2
     return True
-
-
-_CLOSING = {"$": "$", "$$": "$$", r"\(": r"\)", r"\[": r"\]"}
 
 
 def _render_math_token(display: bool):
