@@ -24,7 +24,6 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 import nh3
-from latex2mathml.converter import convert_to_element
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
@@ -80,6 +79,8 @@ class UnsafeMath(ValueError):
 
 
 def _mathml(tex: str, *, display: bool) -> str:
+    from latex2mathml.converter import convert_to_element  # at the first math, so the app starts without it
+
     root = convert_to_element(tex, display="block" if display else "inline")
     root.attrib.pop("xmlns", None)  # HTML's parser puts <math> in the MathML namespace by itself
     return _serialise(root)

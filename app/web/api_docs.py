@@ -3,9 +3,9 @@ and styles come from the fastapi-offline package (served under /static/api-docs,
 static/js/api-docs.js, starts them; the pages hold no inline script. Public, as the schema at /openapi.json is
 (docs/permissions.md)."""
 
+from importlib.util import find_spec
 from pathlib import Path
 
-import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -13,7 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from app.web.middleware import SECURITY_HEADERS
 from app.web.templating import templates
 
-ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js
+# swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js; found without importing the package (which imports
+# FastAPI's docs module for an app factory we do not use).
+ASSETS = Path(find_spec("fastapi_offline").origin).parent / "static"  # type: ignore[arg-type, union-attr]
 
 # ReDoc styles its page with <style> elements it writes at run time (styled-components), which `style-src 'self'`
 # blocks; its page alone also allows inline styles. Scripts stay 'self' only, as on every page.
