@@ -197,6 +197,41 @@ PAIRWISE_PROMPTS: list[dict[str, Any]] = [
 ]
 
 
+# The models behind the demo responses, listed in each prompt's response order (best first, see _seeded_order):
+# atlas-70b usually writes the best answer and drift-1b the worst, with a few swaps, so the leaderboard shows a
+# clear order with overlapping neighbours rather than a perfect one.
+DEMO_MODELS = {"A": "atlas-70b", "B": "breeze-13b", "C": "cirrus-7b", "D": "drift-1b"}
+RESPONSE_MODELS = {
+    "demo-r1": "ABCD",
+    "demo-r2": "ACBD",
+    "demo-r3": "ABCD",
+    "demo-r4": "BACD",
+    "demo-r5": "ABCD",
+    "demo-r6": "ABDC",
+    "demo-r7": "ABCD",
+    "demo-r8": "ABCD",
+    "demo-p1": "AD",
+    "demo-p2": "BD",
+    "demo-p3": "AB",
+    "demo-p4": "AC",
+    "demo-p5": "BC",
+    "demo-p6": "CB",
+}
+
+
+def _with_models(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        row
+        | {
+            "responses": [
+                {"text": text, "model": DEMO_MODELS[m]}
+                for text, m in zip(row["responses"], RESPONSE_MODELS[row["id"]], strict=True)
+            ]
+        }
+        for row in rows
+    ]
+
+
 def _jsonl(rows: list[dict]) -> io.BytesIO:
     return io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows))
 
@@ -230,7 +265,13 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
         if project.kind == ProjectKind.pairwise:
             data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)
         else:
-            data = AnnotationCreate(ranking=[[rid] for rid in order], time_spent_ms=20_000 + 1000 * (task.prompt_id % 7))
+            # Helpfulness follows the rater's own order (7, 5, 3, 1), so the leaderboard's criterion option has data.
+            helpfulness = {rid: 7.0 - 2 * place for place, rid in enumerate(order)}
+            data = AnnotationCreate(
+                ranking=[[rid] for rid in order],
+                time_spent_ms=20_000 + 1000 * (task.prompt_id % 7),
+                ratings={"helpfulness": helpfulness} if project.rating_criteria else None,
+            )
         annotation.submit(session=session, project=project, assignment=task, annotator=rater, data=data)
         count += 1
     return count
@@ -290,7 +331,7 @@ def create(session: Session, *, known_passwords: bool = False) -> Iterator[str]:
         result = prompts.import_batch(
             session=session,
             project=project,
-            stream=_jsonl(rows),
+            stream=_jsonl(_with_models(rows)),
             filename="demo.jsonl",
             uploaded_by=accounts["admin@example.org"],
         )
