@@ -61,7 +61,12 @@ def load_decisions(*, session: Session, project: Project, options: LeaderboardOp
     models, by_prompt = _response_models(session, project)
     source = Annotation.ratings if options.criterion is not None else Annotation.ranking
     rows = session.execute(
-        select(Annotation.prompt_id, Annotation.annotator_id, cast(Annotation.ranking, Text).label("tiers"), cast(source, Text).label("source"))
+        select(
+            Annotation.prompt_id,
+            Annotation.annotator_id,
+            cast(Annotation.ranking, Text).label("tiers"),
+            cast(source, Text).label("source"),
+        )
         .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
         .order_by(Annotation.prompt_id, Annotation.id)
     ).all()
