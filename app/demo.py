@@ -213,9 +213,9 @@ RESPONSE_MODELS = {
     "demo-p1": "AD",
     "demo-p2": "BD",
     "demo-p3": "AB",
-    "demo-p4": "AC",
+    "demo-p4": "CD",
     "demo-p5": "BC",
-    "demo-p6": "CB",
+    "demo-p6": "AC",
 }
 
 

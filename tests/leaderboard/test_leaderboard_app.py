@@ -309,10 +309,13 @@ class TestLeaderboardPage:
             pass
         db.commit()
         headers = bearer(staff)
+        ranked = {}
         for name in (demo.RANKING_PROJECT, demo.PAIRWISE_PROJECT):
             project = db.scalar(select(demo.Project).where(demo.Project.name == name))
-            board = client.get(URL.format(project.id), headers=headers).json()
-            assert [m["model"] for m in board["models"]] == list(demo.DEMO_MODELS.values())
+            ranked[name] = [m["model"] for m in client.get(URL.format(project.id), headers=headers).json()["models"]]
+        assert ranked[demo.RANKING_PROJECT] == list(demo.DEMO_MODELS.values())  # 192 decisions: the full order
+        # 24 decisions of which half come from the random and position-biased raters: only the ends are sure
+        assert ranked[demo.PAIRWISE_PROJECT][0] == "atlas-70b" and ranked[demo.PAIRWISE_PROJECT][-1] == "drift-1b"
         board = client.get(URL.format(project.id), params={"criterion": "x"}, headers=headers)
         assert board.status_code == 422
 
