@@ -59,14 +59,12 @@ def load_decisions(*, session: Session, project: Project, options: LeaderboardOp
     from app.agreement.metrics import prompt_agreement
 
     models, by_prompt = _response_models(session, project)
-    source = Annotation.ratings if options.criterion is not None else Annotation.ranking
+    # With a criterion the decisions come from the ratings; the ranking is still read for min_agreement.
+    columns = [cast(Annotation.ranking, Text).label("tiers")]
+    if options.criterion is not None:
+        columns.append(cast(Annotation.ratings, Text).label("ratings"))
     rows = session.execute(
-        select(
-            Annotation.prompt_id,
-            Annotation.annotator_id,
-            cast(Annotation.ranking, Text).label("tiers"),
-            cast(source, Text).label("source"),
-        )
+        select(Annotation.prompt_id, Annotation.annotator_id, *columns)
         .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
         .order_by(Annotation.prompt_id, Annotation.id)
     ).all()
@@ -75,7 +73,7 @@ def load_decisions(*, session: Session, project: Project, options: LeaderboardOp
     if excluded:
         left_out.excluded_labels = sum(1 for row in rows if row[1] in excluded)
         rows = [row for row in rows if row[1] not in excluded]
-    parsed = [(prompt_id, annotator_id, orjson.loads(ranking), _loads(value)) for prompt_id, annotator_id, ranking, value in rows]
+    parsed = [(row[0], row[1], orjson.loads(row[2]), _loads(row[3]) if len(row) > 3 else None) for row in rows]
     if options.min_agreement is not None:
         # The agreement report's per-prompt agreement, over the labels of the annotators kept.
         labels = [to_label(project.kind, p, a, ranking, None, None, by_prompt.get(p, [])) for p, a, ranking, _ in parsed]
@@ -85,14 +83,12 @@ def load_decisions(*, session: Session, project: Project, options: LeaderboardOp
         parsed = [row for row in parsed if row[0] in kept]
     decisions = DecisionList()
     annotators: set[int] = set()
-    for prompt_id, annotator_id, _, value in parsed:
+    for prompt_id, annotator_id, tiers, ratings in parsed:
         if options.criterion is not None:
-            scores = (value or {}).get(options.criterion)
+            scores = (ratings or {}).get(options.criterion)
             if not scores:
                 continue  # this label did not rate the criterion
             tiers = tiers_from_scores({int(rid): float(v) for rid, v in scores.items()})
-        else:
-            tiers = value
         before = len(decisions.score)
         decisions.add_label(prompt_id, tiers, models)
         if len(decisions.score) > before:
