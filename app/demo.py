@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import AppSecret, Base, Project, ProjectKind, Response, Role
+from app.models import AppSecret, Base, Project, ProjectKind, Prompt, Response, Role
 from app.projects import service as projects
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, RatingCriterion
 from app.prompts import service as prompts
@@ -255,12 +255,14 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
     from app.annotation import service as annotation
     from app.annotation.schemas import AnnotationCreate
 
-    rng = random.Random(f"{project.name}/{rater.email}")  # the same demo every time
     count = 0
     while (task := annotation.next_task(session=session, project=project, annotator=rater, lease_minutes=5)) is not None:
         best_first = list(
             session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position))
         )
+        # The same choices every time, whatever order the queue serves the prompts in.
+        external_id = session.scalar(select(Prompt.external_id).where(Prompt.id == task.prompt_id))
+        rng = random.Random(f"{project.name}/{rater.email}/{external_id}")
         order = _seeded_order(style, best_first, task.shown_order, rng, task.prompt_id)
         if project.kind == ProjectKind.pairwise:
             data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)

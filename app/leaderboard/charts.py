@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from app.leaderboard.bradley_terry import BASE_RATING
 from app.leaderboard.schemas import Leaderboard
 
-LABEL_WIDTH = 170  # room for model names left of the plot
-PLOT_WIDTH = 400
+LABEL_WIDTH = 130  # room for model names left of the plot
+PLOT_WIDTH = 380
 ROW_HEIGHT = 26
 TOP = 10
 AXIS_HEIGHT = 42  # tick labels and the axis title under the plot
@@ -81,7 +81,7 @@ def rating_chart(board: Leaderboard) -> RatingChart | None:
         plot_left=left,
         plot_right=right,
         plot_bottom=bottom,
-        width=right + 150,  # room for the printed values
+        width=right + 130,  # room for the printed values
         height=bottom + AXIS_HEIGHT,
     )
 
@@ -128,8 +128,8 @@ def heat_map(board: Leaderboard) -> HeatMap | None:
     n = len(board.models)
     if n < 2:
         return None
-    cell = max(44.0, min(64.0, 560 / n))
-    left, top = float(LABEL_WIDTH), 120.0  # column labels are written diagonally above the matrix
+    cell = max(44.0, min(60.0, 560 / n))
+    left, top = float(LABEL_WIDTH), 100.0  # column labels are written diagonally above the matrix
     cells = []
     for i, row in enumerate(board.matrix):
         for j, c in enumerate(row):
