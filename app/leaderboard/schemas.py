@@ -1,13 +1,19 @@
 """The leaderboard's options (the API's query parameters, the page's form, the CLI's flags) and its report."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.web.dependencies import MAX_ID
+
+UserId = Annotated[int, Field(ge=1, le=MAX_ID)]  # larger ids name no user (and PostgreSQL would refuse them)
 
 
 class LeaderboardOptions(BaseModel):
     # Unknown query parameters are an error (422 naming them), not silently ignored.
     model_config = ConfigDict(extra="forbid")
 
-    exclude_annotator: list[int] = Field(
+    exclude_annotator: list[UserId] = Field(
         default_factory=list, description="Leave out this annotator's labels (user id); repeatable"
     )
     min_agreement: float | None = Field(

@@ -249,6 +249,7 @@ class TestLeaderboardApi:
             ({"baseline": "omega"}, "baseline: model 'omega' has no decisions here"),
             ({"exclude_annotator": 999999}, "exclude_annotator: no labels in this project by annotator id 999999"),
             ({"resamples": 50}, "resamples"),
+            ({"exclude_annotator": 2**40}, "exclude_annotator"),
             ({"min_agreement": 2}, "min_agreement"),
             ({"colour": "red"}, "colour"),
         ],
