@@ -15,6 +15,7 @@ from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
 from app.export.options import ExportOptions
+from app.leaderboard.schemas import Leaderboard
 from app.models import ProjectKind, Role
 from app.text import validation_messages
 
@@ -370,6 +371,95 @@ def format_report(report: AgreementReport) -> list[str]:
         f"  {p.external_id:<40} agreement {number(p.agreement, 2)}  annotators {p.n_annotators}"
         for p in report.most_disputed[:10]
     ] or ["  (no prompt has 2 annotators yet)"]
+    return lines
+
+
+@cli.command()
+def leaderboard(
+    project: str,
+    exclude_annotator: Annotated[
+        list[str] | None, typer.Option(help="Leave out this annotator's labels (email or user id); repeatable")
+    ] = None,
+    min_agreement: Annotated[
+        float | None, typer.Option(help="Only prompts whose agreement (tie = ½, among the annotators kept) is at least this")
+    ] = None,
+    criterion: Annotated[
+        str | None, typer.Option(help="Decisions from this rating criterion's scores instead of the rankings")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(help="Model rated 1000 (default: the mean of all models)")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of prompts (at least 200)")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON (the API's shape)")] = False,
+) -> None:
+    """Bradley–Terry ratings of the responses' models from the human decisions, with 95 % bootstrap intervals."""
+    import orjson
+    from pydantic import ValidationError
+
+    from app.leaderboard import service as leaderboard_service
+    from app.leaderboard.schemas import LeaderboardOptions
+    from app.projects import service as projects
+    from app.users import service as users
+
+    with _Transaction() as session:
+        excluded = []
+        for who in exclude_annotator or []:
+            user = None if who.isdigit() else users.get_user_by_email(session=session, email=who)
+            if user is None and not who.isdigit():
+                _fail(f"--exclude-annotator: no user with email {who!r}")
+            excluded.append(int(who) if user is None else user.id)
+        try:
+            options = LeaderboardOptions(
+                exclude_annotator=excluded,
+                min_agreement=min_agreement,
+                criterion=criterion,
+                baseline=baseline,
+                resamples=resamples,
+                seed=seed,
+            )
+        except ValidationError as exc:
+            _fail("; ".join(f"--{line.replace('_', '-')}" for line in validation_messages(exc.errors())))
+        board = leaderboard_service.leaderboard(
+            session=session, project=projects.find_project(session=session, name_or_id=project), options=options
+        )
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(board.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    for line in format_leaderboard(board):
+        typer.echo(line)
+
+
+def format_leaderboard(board: Leaderboard) -> list[str]:
+    """The table of `preflab leaderboard` (the same numbers as the JSON and the page)."""
+    lines = [
+        f"{board.project_name}: {board.decisions} decisions between models on {board.prompts} prompts by {board.annotators} annotators",
+        f"Elo-like scale (400 points = 10:1 odds), 1000 = {board.anchor}; 95 % intervals from "
+        f"{board.options.resamples} bootstrap resamples of prompts (seed {board.options.seed})",
+    ]
+    if board.reason:
+        return [*lines, "", f"  ({board.reason})"]
+    width = max(len("model"), *(len(m.model) for m in board.models))
+    lines += [
+        "",
+        f"  {'#':>2}  {'model':<{width}} {'rating':>7} {'95% interval':>13} {'decisions':>9} {'wins':>6} {'losses':>6} {'ties':>5}",
+    ]
+    for rank, m in enumerate(board.models, 1):
+        interval = f"{m.ci_low:.0f}–{m.ci_high:.0f}"
+        lines.append(
+            f"  {rank:>2}  {m.model:<{width}} {m.rating:>7.0f} {interval:>13} {m.decisions:>9} {m.wins:>6} {m.losses:>6} {m.ties:>5}"
+        )
+    lines += ["", "WIN RATES (row against column: (wins + ½ ties) / decisions, decisions in brackets)"]
+    short = [m.model[:12] for m in board.models]
+    lines.append(f"  {'':<{width}} " + " ".join(f"{s:>14}" for s in short))
+    for row in board.matrix:
+        cells = [f"{c.win_rate:.0%} ({c.decisions})" if c.win_rate is not None else "-" for c in row]
+        lines.append(f"  {row[0].model:<{width}} " + " ".join(f"{c:>14}" for c in cells))
+    left = board.left_out
+    lines += [
+        "",
+        f"left out: {left.same_model} same-model decisions, {left.no_model} without a model, "
+        f"{left.prompts_below_agreement} prompts below min agreement, {left.excluded_labels} labels of excluded annotators",
+        f"prior: {board.prior}",
+    ]
     return lines
 
 

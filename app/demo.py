@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import AppSecret, Base, Project, ProjectKind, Response, Role
+from app.models import AppSecret, Base, Project, ProjectKind, Prompt, Response, Role
 from app.projects import service as projects
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, RatingCriterion
 from app.prompts import service as prompts
@@ -197,6 +197,41 @@ PAIRWISE_PROMPTS: list[dict[str, Any]] = [
 ]
 
 
+# The models behind the demo responses, listed in each prompt's response order (best first, see _seeded_order):
+# atlas-70b usually writes the best answer and drift-1b the worst, with a few swaps, so the leaderboard shows a
+# clear order with overlapping neighbours rather than a perfect one.
+DEMO_MODELS = {"A": "atlas-70b", "B": "breeze-13b", "C": "cirrus-7b", "D": "drift-1b"}
+RESPONSE_MODELS = {
+    "demo-r1": "ABCD",
+    "demo-r2": "ACBD",
+    "demo-r3": "ABCD",
+    "demo-r4": "BACD",
+    "demo-r5": "ABCD",
+    "demo-r6": "ABDC",
+    "demo-r7": "ABCD",
+    "demo-r8": "ABCD",
+    "demo-p1": "AD",
+    "demo-p2": "BD",
+    "demo-p3": "AB",
+    "demo-p4": "CD",
+    "demo-p5": "BC",
+    "demo-p6": "AC",
+}
+
+
+def _with_models(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        row
+        | {
+            "responses": [
+                {"text": text, "model": DEMO_MODELS[m]}
+                for text, m in zip(row["responses"], RESPONSE_MODELS[row["id"]], strict=True)
+            ]
+        }
+        for row in rows
+    ]
+
+
 def _jsonl(rows: list[dict]) -> io.BytesIO:
     return io.BytesIO(b"\n".join(orjson.dumps(r) for r in rows))
 
@@ -220,17 +255,25 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
     from app.annotation import service as annotation
     from app.annotation.schemas import AnnotationCreate
 
-    rng = random.Random(f"{project.name}/{rater.email}")  # the same demo every time
     count = 0
     while (task := annotation.next_task(session=session, project=project, annotator=rater, lease_minutes=5)) is not None:
         best_first = list(
             session.scalars(select(Response.id).where(Response.prompt_id == task.prompt_id).order_by(Response.position))
         )
+        # The same choices every time, whatever order the queue serves the prompts in.
+        external_id = session.scalar(select(Prompt.external_id).where(Prompt.id == task.prompt_id))
+        rng = random.Random(f"{project.name}/{rater.email}/{external_id}")
         order = _seeded_order(style, best_first, task.shown_order, rng, task.prompt_id)
         if project.kind == ProjectKind.pairwise:
             data = AnnotationCreate(chosen=order[0], rejected=order[1], strength=1)
         else:
-            data = AnnotationCreate(ranking=[[rid] for rid in order], time_spent_ms=20_000 + 1000 * (task.prompt_id % 7))
+            # Helpfulness follows the rater's own order (7, 5, 3, 1), so the leaderboard's criterion option has data.
+            helpfulness = {rid: 7.0 - 2 * place for place, rid in enumerate(order)}
+            data = AnnotationCreate(
+                ranking=[[rid] for rid in order],
+                time_spent_ms=20_000 + 1000 * (task.prompt_id % 7),
+                ratings={"helpfulness": helpfulness} if project.rating_criteria else None,
+            )
         annotation.submit(session=session, project=project, assignment=task, annotator=rater, data=data)
         count += 1
     return count
@@ -290,7 +333,7 @@ def create(session: Session, *, known_passwords: bool = False) -> Iterator[str]:
         result = prompts.import_batch(
             session=session,
             project=project,
-            stream=_jsonl(rows),
+            stream=_jsonl(_with_models(rows)),
             filename="demo.jsonl",
             uploaded_by=accounts["admin@example.org"],
         )

@@ -13,6 +13,7 @@ from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
 from app.db import Database
 from app.export.routes import router as export_router
+from app.leaderboard.routes import router as leaderboard_router
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
 from app.secrets import SESSION_SECRET, shared_secret
@@ -63,7 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer of the app gets them
 
     install_error_handlers(app)
-    for router in (users_router, projects_router, prompts_router, annotation_router, agreement_router, export_router):
+    for router in (
+        users_router,
+        projects_router,
+        prompts_router,
+        annotation_router,
+        agreement_router,
+        export_router,
+        leaderboard_router,
+    ):
         api_routes_only(router)
         app.include_router(router)
     install_openapi(app)

@@ -82,6 +82,14 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         f"- annotators whose labels are in the rows: {counts['annotators']}",
         *(
             [
+                "- split by annotator (held-out annotators): all of an annotator's rows are in one split; a prompt can be "
+                "in both splits, labelled by different annotators"
+            ]
+            if options.get("split_by") == "annotator"
+            else []
+        ),
+        *(
+            [
                 "- labels: the reference labels of the imported preference data (one a prompt, from `reference_source`), "
                 "not human labels"
             ]

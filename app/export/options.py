@@ -53,7 +53,14 @@ class ExportOptions(BaseModel):
     exclude_none_acceptable: bool = Field(False, description="Leave out labels marked 'none acceptable' / 'both bad'")
     exclude_gold: bool = Field(False, description="Leave out gold prompts")
     dedupe: bool = Field(False, description="Drop exact duplicate rows (same prompt, chosen, rejected text)")
-    test_fraction: float = Field(0.0, ge=0, lt=1, description="Share of prompts in the test split (by prompt, seeded hash)")
+    test_fraction: float = Field(
+        0.0, ge=0, lt=1, description="Share of prompts (or annotators, with split_by=annotator) in the test split (seeded hash)"
+    )
+    split_by: Literal["prompt", "annotator"] = Field(
+        "prompt",
+        description="prompt: no prompt in both splits; annotator: all of an annotator's rows in one split (held-out "
+        "annotators), a prompt may then be in both",
+    )
     seed: int = Field(0, ge=0, le=2**31, description="Seed of the train/test split")
 
     @field_validator("min_agreement", mode="before")
@@ -71,6 +78,12 @@ class ExportOptions(BaseModel):
             raise ValueError(f"dedupe: only the pair formats {', '.join(PAIR_FORMATS)} can hold duplicate pairs")
         if self.consensus != "none" and self.format == "raw":
             raise ValueError("consensus: the raw format is one row per annotation; use listwise or a pair format")
+        if self.split_by == "annotator":
+            # Held-out annotators need rows that belong to one annotator.
+            if self.consensus != "none":
+                raise ValueError("split_by: annotator needs one row per annotator's label; a consensus row merges annotators")
+            if self.labels == "reference":
+                raise ValueError("split_by: annotator needs annotators' labels; reference labels have no annotator")
         if self.labels == "reference":
             # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
             if self.format == "raw":

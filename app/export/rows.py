@@ -253,6 +253,11 @@ def split_of(prompt_id: str, *, seed: int, test_fraction: float) -> str:
     return "test" if h / 2**64 < test_fraction else "train"
 
 
+def annotator_split(annotator_id: int | None, *, seed: int, test_fraction: float) -> str:
+    """Deterministic split by annotator (split_by=annotator): the same hash as split_of, of "annotator:{id}"."""
+    return split_of(f"annotator:{annotator_id}", seed=seed, test_fraction=test_fraction)
+
+
 def prompt_text(messages: list[Message], is_chat: bool, template: str) -> str:
     """raw: a plain prompt as given, a chat as a `Role: content` transcript (v1). hh: the HH-RLHF
     transcript ending in "\\n\\nAssistant:", so TRL's prompt + chosen reads as one conversation."""
@@ -327,13 +332,38 @@ class RowBuilder:
         if kept is None:
             return split, []
         labels, result = kept
-        rows: list[Row]
+        return split, self._counted(split, labels, self._format(group, labels, result))
+
+    def rows_by_split(self, group: Group) -> list[tuple[str, list[Row]]]:
+        """The rows of one prompt by split: one split (split_by=prompt), or each annotator's rows in the annotator's
+        split (split_by=annotator; the prompt's filters still look at all of its labels)."""
+        if self.o.split_by == "prompt":
+            split, rows = self.rows(group)
+            return [(split, rows)] if rows else []
+        kept = self.keep(group)
+        if kept is None:
+            return []
+        labels, result = kept
+        by_split: dict[str, list[Label]] = {}
+        for lab in labels:
+            by_split.setdefault(
+                annotator_split(lab.annotator_id, seed=self.o.seed, test_fraction=self.o.test_fraction), []
+            ).append(lab)
+        out = []
+        for split, mine in by_split.items():
+            if rows := self._counted(split, mine, self._format(group, mine, result)):
+                out.append((split, rows))
+        return out
+
+    def _format(self, group: Group, labels: list[Label], result: Consensus | None) -> list[Row]:
         if self.o.format == "raw":
-            rows = list(self._raw(group, labels))
-        elif self.o.format == "listwise":
-            rows = list(self._listwise(group, self._sources(labels, result)))
-        else:
-            rows = list(self._pairs(group, labels, self._sources(labels, result)))
+            return list(self._raw(group, labels))
+        if self.o.format == "listwise":
+            return list(self._listwise(group, self._sources(labels, result)))
+        return list(self._pairs(group, labels, self._sources(labels, result)))
+
+    def _counted(self, split: str, labels: list[Label], rows: list[Row]) -> list[Row]:
+        """Count the rows of `labels` into `split` (and write the split column)."""
         if rows:
             self.prompts[split] += 1
             self.split_rows[split] += len(rows)
@@ -343,7 +373,7 @@ class RowBuilder:
             if self.split_column:
                 for row in rows:
                     row["split"] = split
-        return split, rows
+        return rows
 
     def _sources(self, labels: list[Label], result: Consensus | None) -> list[Source]:
         """The rankings that give rows: every ranked label (consensus none), or the prompt's consensus."""
@@ -522,9 +552,7 @@ def iter_rows(
         for group in iter_groups(
             session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
         ):
-            split, rows = builder.rows(group)
-            if rows:
-                yield split, rows
+            yield from builder.rows_by_split(group)
             if on_group:
                 on_group()
 

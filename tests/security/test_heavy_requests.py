@@ -23,6 +23,8 @@ HEAVY = [
     (EXPORT, {"format": "trl"}),
     (EXPORT, {"format": "trl", "file_type": "parquet"}),
     (EXPORT, {"format": "trl", "folder": "true"}),
+    ("/api/projects/{}/leaderboard", {}),
+    ("/projects/{}/leaderboard", {}),
 ]
 
 
