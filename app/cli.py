@@ -177,7 +177,7 @@ def project_edit(
     from app.projects import service as projects
     from app.projects.schemas import ProjectUpdate
 
-    given = {
+    given: dict[str, Any] = {
         "name": name,
         "overlap": overlap,
         "max_overlap": max_overlap,

@@ -321,12 +321,12 @@ def api_remove_member(project: VisibleProject, user_id: int, session: SessionDep
 )
 def api_edit_project(
     project: VisibleProject,
-    data: ProjectUpdate,  # type: ignore[valid-type]
+    data: ProjectUpdate,
     session: SessionDep,
     admin: AdminUser,
 ) -> ProjectRead:
     """Change some settings: only the fields sent, checked with the rules of creation; each change is logged."""
-    service.edit_project(session=session, project=project, changes=data.model_dump(exclude_unset=True), user=admin)  # type: ignore[attr-defined]
+    service.edit_project(session=session, project=project, changes=data.model_dump(exclude_unset=True), user=admin)
     return ProjectRead.model_validate(project)
 
 

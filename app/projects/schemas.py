@@ -74,7 +74,9 @@ class ProjectCreate(BaseModel):
             if not low <= getattr(self, field) <= high:
                 _reject(field, f"{field} must be within the {self.kind} range: {kind_range} responses per prompt")
         if self.min_responses > self.max_responses:
-            _reject("max_responses", f"max_responses ({self.max_responses}) must be at least min_responses ({self.min_responses})")
+            _reject(
+                "max_responses", f"max_responses ({self.max_responses}) must be at least min_responses ({self.min_responses})"
+            )
         return self
 
 
@@ -153,7 +155,7 @@ class _UpdateBase(BaseModel):
 ProjectUpdate = create_model(  # type: ignore[call-overload]
     "ProjectUpdate",
     __base__=_UpdateBase,
-    **{name: (ProjectCreate.model_fields[name].annotation | None, None) for name in EDITABLE_FIELDS},
+    **{name: (ProjectCreate.model_fields[name].annotation | None, None) for name in EDITABLE_FIELDS},  # type: ignore[operator]
 )
 
 

@@ -225,7 +225,9 @@ def _check_criteria_unused(session: Session, project: Project, old: list | None,
         used = session.scalar(
             select(func.count())
             .select_from(Annotation)
-            .where(Annotation.project_id == project.id, Annotation.ratings.is_not(None), _criterion_used(criterion["name"], session))
+            .where(
+                Annotation.project_id == project.id, Annotation.ratings.is_not(None), _criterion_used(criterion["name"], session)
+            )
         )
         if used:
             raise Conflict(
@@ -290,9 +292,7 @@ def delete_project(*, session: Session, project: Project, confirm: str | None, u
         raise Unprocessable(f"confirm: {given}; to delete, confirm with the exact name {project.name!r}")
     snapshot = settings_of(project) | {
         "prompts": session.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id)),
-        "annotations": session.scalar(
-            select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)
-        ),
+        "annotations": session.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)),
     }
     prompt_ids = select(Prompt.id).where(Prompt.project_id == project.id)
     for statement in (

@@ -29,7 +29,9 @@ def upgrade() -> None:
     with op.batch_alter_table("projects") as batch:
         batch.alter_column("min_responses", existing_type=sa.Integer(), nullable=False)
         batch.alter_column("max_responses", existing_type=sa.Integer(), nullable=False)
-        batch.create_check_constraint(op.f("projects_response_bounds_check"), "min_responses >= 2 AND max_responses >= min_responses")
+        batch.create_check_constraint(
+            op.f("projects_response_bounds_check"), "min_responses >= 2 AND max_responses >= min_responses"
+        )
         batch.create_check_constraint(op.f("projects_lease_minutes_check"), "lease_minutes IS NULL OR lease_minutes >= 1")
     op.create_table(
         "project_audit",

@@ -4,6 +4,7 @@ length; rating criteria that stored labels use; archiving; deleting with a confi
 
 import json
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select, update
@@ -88,7 +89,10 @@ class TestEditFields:
     def test_unchanged_values_log_nothing_and_several_fields_log_one_row_each(self, client, db, make_user, make_project, bearer):
         admin = bearer(make_user(Role.admin))
         project = make_project(overlap=2)
-        assert client.patch(f"/api/projects/{project.id}", json={"overlap": 2, "name": project.name}, headers=admin).status_code == 200
+        assert (
+            client.patch(f"/api/projects/{project.id}", json={"overlap": 2, "name": project.name}, headers=admin).status_code
+            == 200
+        )
         assert audit_rows(db, project) == []
         client.patch(f"/api/projects/{project.id}", json={"overlap": 3, "allow_ties": True}, headers=admin)
         assert [row[0] for row in audit_rows(db, project)] == ["overlap", "allow_ties"]
@@ -99,7 +103,12 @@ class TestEditFields:
         ("fields", "change", "field", "message"),
         [
             ({}, {"overlap": 0}, "overlap", "greater than or equal to 1"),
-            ({"adaptive_threshold": 0.5, "max_overlap": 4}, {"overlap": 4}, "", "max_overlap (4) must be greater than overlap (4)"),
+            (
+                {"adaptive_threshold": 0.5, "max_overlap": 4},
+                {"overlap": 4},
+                "",
+                "max_overlap (4) must be greater than overlap (4)",
+            ),
             ({}, {"adaptive_threshold": 0.5}, "", "adaptive overlap needs both"),
             ({}, {"strength_scale": ["a", "b"]}, "", "only for pairwise"),
             ({}, {"name": "   "}, "", "blank"),
@@ -222,7 +231,7 @@ class TestLeaseMinutes:
 
 
 class TestRatingCriteria:
-    CRITERIA = [{"name": "helpful ness", "min": 1, "max": 7, "description": ""}, {"name": "tone", "min": 1, "max": 5}]
+    CRITERIA: ClassVar = [{"name": "helpful ness", "min": 1, "max": 7, "description": ""}, {"name": "tone", "min": 1, "max": 5}]
 
     def test_a_criterion_in_use_cannot_be_removed_or_reranged(self, client, db, make_user, make_project, bearer):
         annotator = make_user(Role.annotator)
@@ -243,15 +252,19 @@ class TestRatingCriteria:
         assert client.patch(url, json={"rating_criteria": described}, headers=admin).status_code == 200
         unused_removed = client.patch(url, json={"rating_criteria": described[:1]}, headers=admin)
         assert unused_removed.status_code == 200
-        added = described[:1] + [{"name": "safety", "min": 0, "max": 1}]
-        assert [c["name"] for c in client.patch(url, json={"rating_criteria": added}, headers=admin).json()["rating_criteria"]] == [
+        added = [*described[:1], {"name": "safety", "min": 0, "max": 1}]
+        assert [
+            c["name"] for c in client.patch(url, json={"rating_criteria": added}, headers=admin).json()["rating_criteria"]
+        ] == [
             "helpful ness",
             "safety",
         ]
 
 
 class TestArchive:
-    def test_archive_hides_from_annotators_blocks_work_and_keeps_export(self, client, db, make_user, make_project, bearer, login_as):
+    def test_archive_hides_from_annotators_blocks_work_and_keeps_export(
+        self, client, db, make_user, make_project, bearer, login_as
+    ):
         annotator = make_user(Role.annotator)
         admin, researcher = bearer(make_user(Role.admin)), bearer(make_user(Role.researcher))
         project = make_project(members=[annotator], overlap=2)
@@ -355,7 +368,7 @@ class TestDelete:
 
 
 class TestPermissions:
-    CALLS = [
+    CALLS: ClassVar = [
         ("patch", "", {"json": {"overlap": 4}}),
         ("post", "/archive", {}),
         ("post", "/unarchive", {}),
@@ -480,7 +493,14 @@ class TestEditForm:
     def test_rule_errors_land_next_to_their_field(self, client, make_user, make_project):
         login(client, make_user(Role.admin))
         project = make_project()
-        form = {"name": "x", "overlap": "3", "min_responses": "6", "max_responses": "4", "rating_criteria": "", "strength_scale": ""}
+        form = {
+            "name": "x",
+            "overlap": "3",
+            "min_responses": "6",
+            "max_responses": "4",
+            "rating_criteria": "",
+            "strength_scale": "",
+        }
         bad = client.post(f"/projects/{project.id}/edit", data=form | {"guidelines": ""})
         assert 'id="max_responses-error">max_responses (4) must be at least min_responses (6)' in bad.text
         criteria = client.post(f"/projects/{project.id}/edit", data=form | {"max_responses": "9", "rating_criteria": "x seven"})
