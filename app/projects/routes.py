@@ -36,6 +36,8 @@ def _audit_value(value: Any) -> str:
     """A before/after value of the audit log, as short text (guidelines can be long)."""
     if value is None:
         return "—"
+    if value == "":
+        return "(empty)"
     return shorten(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), 200)
 
 
