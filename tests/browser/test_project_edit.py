@@ -59,5 +59,7 @@ def test_edit_form_shows_errors_by_the_field_and_the_audit_log(page: Page, db, s
 
     with db() as session:
         assert session.scalar(select(Project.overlap).where(Project.id == project_id)) == 4
-        fields = session.scalars(select(ProjectAudit.field).where(ProjectAudit.project_id == project_id).order_by(ProjectAudit.id))
+        fields = session.scalars(
+            select(ProjectAudit.field).where(ProjectAudit.project_id == project_id).order_by(ProjectAudit.id)
+        )
         assert list(fields) == ["guidelines", "overlap", "max_responses"]
