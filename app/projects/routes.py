@@ -1,6 +1,7 @@
 """Project list and page, creation, membership; as pages and JSON."""
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -135,20 +136,20 @@ def _settings_from_form(form: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_CRITERION_LINE = re.compile(r"(.+?)\s+(-?[0-9]+)-(-?[0-9]+)(?:\s+(.*))?")
+
+
 def _criteria_from_text(text: str) -> list[dict] | None:
     """One criterion a line: `name min-max description`, e.g. `helpfulness 1-7 How useful is it?`."""
     criteria = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        parts = line.split(maxsplit=2)
-        try:
-            low, high = (int(x) for x in parts[1].split("-"))
-        except (IndexError, ValueError):
-            raise ValueError(
-                f"rating criteria, line {number}: write `name min-max description`, e.g. `helpfulness 1-7`"
-            ) from None
-        criteria.append({"name": parts[0], "min": low, "max": high, "description": parts[2] if len(parts) > 2 else ""})
+        match = _CRITERION_LINE.fullmatch(line.strip())  # a name may hold spaces: the range ends it
+        if match is None:
+            raise ValueError(f"rating criteria, line {number}: write `name min-max description`, e.g. `helpfulness 1-7`")
+        name, low, high, description = match.groups()
+        criteria.append({"name": name, "min": int(low), "max": int(high), "description": description or ""})
     return criteria or None
 
 
@@ -217,9 +218,11 @@ def edit_project_form(
     except ValueError as exc:  # a rating criteria line that doesn't parse
         errors = {"rating_criteria": str(exc)}
     except AppError as exc:  # refused before anything changed (see service.edit_project)
-        errors = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+        fields = [e["field"] for e in exc.details] if isinstance(exc.details, list) else [""]
         if exc.status_code == 409:  # a conflict's message says what stands in the way, in full
-            errors = {field: exc.message for field in errors}
+            errors = dict.fromkeys(fields, exc.message)
+        else:
+            errors = {e["field"]: e["message"] for e in exc.details} if isinstance(exc.details, list) else {"": exc.message}
     else:
         return RedirectResponse(request.url_for("projects:page", project_id=project.id), status_code=303)
     return _edit_page(request, session, project, admin, form, errors, status=400)

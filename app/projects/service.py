@@ -178,7 +178,7 @@ def settings_of(project: Project) -> dict[str, Any]:
 
 def edit_project(*, session: Session, project: Project, changes: dict[str, Any], user: User | None) -> list[str]:
     """Apply a partial edit: the settings it leads to must pass ProjectCreate's rules (the same as at creation),
-    else Unprocessable with `details` {field: message}. Every field that really changed is logged; returns them.
+    else Unprocessable with `details` [{field, message}]. Every field that really changed is logged; returns them.
 
     Overlap changes retarget the prompts (app/annotation/overlap.py). Rating criteria and response bounds
     that stored data depends on can't be changed from under it (Conflict; README, "Editing a project")."""
@@ -189,7 +189,7 @@ def edit_project(*, session: Session, project: Project, changes: dict[str, Any],
     except ValidationError as exc:
         errors = field_errors(exc.errors())
         summary = "; ".join(f"{field}: {message}" if field else message for field, message in errors.items())
-        raise Unprocessable(f"Invalid project settings: {summary}", details=errors) from None
+        raise Unprocessable(f"Invalid project settings: {summary}", details=_details(errors)) from None
     changed = [field for field in EDITABLE_FIELDS if field in changes and new[field] != current[field]]
     if "rating_criteria" in changed:
         _check_criteria_unused(session, project, current["rating_criteria"], new["rating_criteria"])
@@ -202,10 +202,15 @@ def edit_project(*, session: Session, project: Project, changes: dict[str, Any],
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"A project named {new['name']!r} already exists", details={"name": "in use"}) from None
+        raise Conflict(f"A project named {new['name']!r} already exists", details=_details({"name": "in use"})) from None
     if "overlap" in changed:
         overlap.retarget(session=session, project=project, old_overlap=current["overlap"])
     return changed
+
+
+def _details(errors: dict[str, str]) -> list[dict[str, str]]:
+    """{field: message} in the API's shape of invalid fields (app/web/errors.py)."""
+    return [{"field": field, "message": message} for field, message in errors.items()]
 
 
 def _criterion_used(name: str, session: Session):
@@ -233,7 +238,7 @@ def _check_criteria_unused(session: Session, project: Project, old: list | None,
             raise Conflict(
                 f"Rating criterion {criterion['name']!r} is used by {used} stored label(s): it can't be removed "
                 "or given another range; add a new criterion instead",
-                details={"rating_criteria": f"{criterion['name']!r} is in use"},
+                details=_details({"rating_criteria": f"{criterion['name']!r} is in use"}),
             )
 
 
@@ -252,7 +257,7 @@ def _check_response_counts(session: Session, project: Project, low: int, high: i
         raise Conflict(
             f"{outside} prompt(s) of this project have a number of responses outside {wanted}; "
             "the bounds must hold for the prompts already imported",
-            details={"max_responses" if high < project.max_responses else "min_responses": f"{outside} prompt(s) outside"},
+            details=_details({"max_responses" if high < project.max_responses else "min_responses": f"{outside} outside"}),
         )
 
 

@@ -130,6 +130,7 @@ class TestEditFields:
         response = client.patch(f"/api/projects/{project.id}", json=change, headers=admin)
         assert response.status_code == 422
         assert message in response.json()["detail"]
+        assert all(set(error) == {"field", "message"} for error in response.json()["errors"])
         assert client.get(f"/api/projects/{project.id}", headers=admin).json() == before
         assert audit_rows(db, project) == []
 
@@ -505,6 +506,24 @@ class TestEditForm:
         assert 'id="max_responses-error">max_responses (4) must be at least min_responses (6)' in bad.text
         criteria = client.post(f"/projects/{project.id}/edit", data=form | {"max_responses": "9", "rating_criteria": "x seven"})
         assert 'id="rating_criteria-error">rating criteria, line 1' in criteria.text
+
+    def test_criteria_round_trip_through_the_form(self, client, db, make_user, make_project):
+        login(client, make_user(Role.admin))
+        criteria = [{"name": "helpful ness", "min": 1, "max": 7, "description": "How useful 1-2 words"}]
+        project = make_project(rating_criteria=criteria, guidelines="g")
+        page = client.get(f"/projects/{project.id}/edit").text
+        assert "helpful ness 1-7 How useful 1-2 words</textarea>" in page
+        form = {
+            "name": project.name,
+            "overlap": "3",
+            "guidelines": "g",
+            "rating_criteria": "helpful ness 1-7 How useful 1-2 words",
+        }
+        assert client.post(f"/projects/{project.id}/edit", data=form).status_code == 200
+        assert audit_rows(db, project) == []  # the criteria read back as they were: nothing changed
+        added = form | {"rating_criteria": form["rating_criteria"] + "\nsafety 0-1"}
+        client.post(f"/projects/{project.id}/edit", data=added)
+        assert audit_rows(db, project)[0][2] == [*criteria, {"name": "safety", "min": 0, "max": 1, "description": ""}]
 
     def test_delete_form_wants_the_name(self, client, db, make_user, make_project):
         login(client, make_user(Role.admin))
