@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
@@ -22,8 +22,6 @@ class Project(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('ranking', 'pairwise')", name="kind"),
         CheckConstraint("overlap >= 1", name="overlap"),
-        CheckConstraint("min_responses >= 2 AND max_responses >= min_responses", name="response_bounds"),
-        CheckConstraint("lease_minutes IS NULL OR lease_minutes >= 1", name="lease_minutes"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,8 +38,9 @@ class Project(Base):
     adaptive_threshold: Mapped[float | None]
     max_overlap: Mapped[int | None]
     # Responses a prompt of this project must have, within its kind's RESPONSE_BOUNDS; checked at import.
-    min_responses: Mapped[int]
-    max_responses: Mapped[int]
+    # (Server defaults: the ranking range, for rows that existed before these columns; see the 0008 migration.)
+    min_responses: Mapped[int] = mapped_column(server_default=text("2"))
+    max_responses: Mapped[int] = mapped_column(server_default=text("9"))
     lease_minutes: Mapped[int | None]  # how long a task stays leased; None: the LEASE_MINUTES setting
     archived_at: Mapped[datetime | None]  # archived: read-only, hidden from annotators (app/projects/service.py)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

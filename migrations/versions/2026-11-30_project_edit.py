@@ -19,20 +19,14 @@ JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=Tru
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.add_column(sa.Column("min_responses", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("max_responses", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("lease_minutes", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
+    # Columns only, each added in place (ALTER TABLE ... ADD COLUMN): on SQLite a batch that copies `projects` would
+    # drop the old table, and with foreign keys on, that DROP deletes every prompt and label through ON DELETE CASCADE.
     # Existing projects keep what their kind allowed (RESPONSE_BOUNDS in app/models/project.py).
-    op.execute("UPDATE projects SET min_responses = 2, max_responses = CASE WHEN kind = 'pairwise' THEN 2 ELSE 9 END")
-    with op.batch_alter_table("projects") as batch:
-        batch.alter_column("min_responses", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column("max_responses", existing_type=sa.Integer(), nullable=False)
-        batch.create_check_constraint(
-            op.f("projects_response_bounds_check"), "min_responses >= 2 AND max_responses >= min_responses"
-        )
-        batch.create_check_constraint(op.f("projects_lease_minutes_check"), "lease_minutes IS NULL OR lease_minutes >= 1")
+    op.add_column("projects", sa.Column("min_responses", sa.Integer(), server_default=sa.text("2"), nullable=False))
+    op.add_column("projects", sa.Column("max_responses", sa.Integer(), server_default=sa.text("9"), nullable=False))
+    op.execute("UPDATE projects SET max_responses = 2 WHERE kind = 'pairwise'")
+    op.add_column("projects", sa.Column("lease_minutes", sa.Integer(), nullable=True))
+    op.add_column("projects", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "project_audit",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -54,10 +48,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_project_audit_project_id_id", table_name="project_audit")
     op.drop_table("project_audit")
-    with op.batch_alter_table("projects") as batch:
-        batch.drop_constraint(op.f("projects_lease_minutes_check"), type_="check")
-        batch.drop_constraint(op.f("projects_response_bounds_check"), type_="check")
-        batch.drop_column("archived_at")
-        batch.drop_column("lease_minutes")
-        batch.drop_column("max_responses")
-        batch.drop_column("min_responses")
+    # In place too (SQLite 3.35+ drops a column without copying the table; see upgrade on why that matters).
+    for column in ("archived_at", "lease_minutes", "max_responses", "min_responses"):
+        op.drop_column("projects", column)

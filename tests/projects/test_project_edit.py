@@ -3,12 +3,17 @@ creation and logged in the audit table; overlap changes through app/annotation/o
 length; rating criteria that stored labels use; archiving; deleting with a confirmation; who may do each."""
 
 import json
+import sqlite3
 from datetime import timedelta
 from typing import ClassVar
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select, update
 
+from app import migrate
+from app.config import get_settings
+from app.db import build_engine
 from app.models import (
     Annotation,
     Assignment,
@@ -558,3 +563,39 @@ class TestCli:
         assert wrong.returncode == 1 and "confirm with the exact name 'cli edit'" in wrong.stderr
         assert "deleted project 'cli edit'" in preflab("project", "delete", "cli edit", "--confirm", "cli edit").stdout
         assert project_rows(db, project_id)["projects"] == 0
+
+
+def test_migration_keeps_every_row_and_gives_projects_their_kinds_range(tmp_path):
+    """0008 on SQLite adds columns in place: a table copy would DROP `projects`, which (foreign keys on) deletes
+    every prompt through ON DELETE CASCADE. Up and down again, the prompts stay."""
+    path = tmp_path / "m.db"
+    engine = build_engine(get_settings().model_copy(update={"DATABASE_URL": f"sqlite:///{path}"}))
+    config = migrate.alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006_sessions_and_limits")
+    with sqlite3.connect(path) as raw:
+        for pid, kind in ((1, "ranking"), (2, "pairwise")):
+            raw.execute(
+                "INSERT INTO projects (id, name, kind, overlap, allow_ties, guidelines, created_at) "
+                "VALUES (?, ?, ?, 2, 0, '', '2026-01-01')",
+                (pid, f"p{pid}", kind),
+            )
+            raw.execute(
+                "INSERT INTO prompts (id, project_id, external_id, messages, is_chat, completed_count, active_count, "
+                "target_overlap, is_gold, boosted) VALUES (?, ?, 'e', '[]', 0, 0, 0, 2, 0, 0)",
+                (pid, pid),
+            )
+    migrate.upgrade(engine)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT id, min_responses, max_responses FROM projects ORDER BY id").fetchall() == [
+            (1, 2, 9),
+            (2, 2, 2),
+        ]
+        assert raw.execute("SELECT count(*) FROM prompts").fetchone() == (2,)
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006_sessions_and_limits")
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM prompts").fetchone() == (2,)
+    engine.dispose()
