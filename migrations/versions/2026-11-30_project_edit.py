@@ -1,4 +1,4 @@
-"""editable projects: responses per prompt, lease length, archiving, the audit log
+"""editable projects: responses per prompt, lease length, archiving, the audit log; labels indexed by prompt
 
 Revision ID: 0008_project_edit
 Revises: 0006_sessions_and_limits
@@ -43,9 +43,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("project_audit_pkey")),
     )
     op.create_index("ix_project_audit_project_id_id", "project_audit", ["project_id", "id"], unique=False)
+    op.create_index("ix_annotations_prompt_id", "annotations", ["prompt_id"], unique=False)  # see app/models/annotation.py
 
 
 def downgrade() -> None:
+    op.drop_index("ix_annotations_prompt_id", table_name="annotations")
     op.drop_index("ix_project_audit_project_id_id", table_name="project_audit")
     op.drop_table("project_audit")
     # In place too (SQLite 3.35+ drops a column without copying the table; see upgrade on why that matters).
