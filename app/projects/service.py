@@ -181,7 +181,7 @@ def edit_project(*, session: Session, project: Project, changes: dict[str, Any],
     else Unprocessable with `details` [{field, message}]. Every field that really changed is logged; returns them.
 
     Overlap changes retarget the prompts (app/annotation/overlap.py). Rating criteria and response bounds
-    that stored data depends on can't be changed from under it (Conflict; README, "Editing a project")."""
+    that stored data depends on can't be changed from under it (Conflict; README, "Editing, archiving and deleting a project")."""
     require_open(project)
     current = settings_of(project)
     try:
