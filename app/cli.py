@@ -158,6 +158,82 @@ def project_create(
         typer.echo(f"created {project.kind} project {project.name!r} (id {project.id})")
 
 
+@project_cli.command("edit")
+def project_edit(
+    project: str,
+    name: Annotated[str | None, typer.Option(help="New name")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Annotators per prompt (raising it reopens complete prompts)")] = None,
+    max_overlap: Annotated[int | None, typer.Option(help="Adaptive overlap: most annotators a prompt can get")] = None,
+    adaptive_threshold: Annotated[float | None, typer.Option(help="Adaptive overlap: agreement (0-1) threshold")] = None,
+    lease_minutes: Annotated[int | None, typer.Option(help="Lease length in minutes; 0: the LEASE_MINUTES setting")] = None,
+    min_responses: Annotated[int | None, typer.Option(help="Fewest responses a prompt may have")] = None,
+    max_responses: Annotated[int | None, typer.Option(help="Most responses a prompt may have")] = None,
+    allow_ties: Annotated[bool | None, typer.Option("--allow-ties/--no-allow-ties", help="Let annotators mark ties")] = None,
+    strength: Annotated[list[str] | None, typer.Option(help="Pairwise strength level, strongest first; repeatable")] = None,
+    guidelines: Annotated[Path | None, typer.Option(help="Markdown file with annotator guidelines")] = None,
+) -> None:
+    """Change a project's settings (only the options given), checked as at creation; each change is logged."""
+    from pydantic import ValidationError
+
+    from app.projects import service as projects
+    from app.projects.schemas import ProjectUpdate
+
+    given: dict[str, Any] = {
+        "name": name,
+        "overlap": overlap,
+        "max_overlap": max_overlap,
+        "adaptive_threshold": adaptive_threshold,
+        "lease_minutes": lease_minutes,
+        "min_responses": min_responses,
+        "max_responses": max_responses,
+        "allow_ties": allow_ties,
+        "strength_scale": strength,
+        "guidelines": guidelines.read_text(encoding="utf-8") if guidelines else None,
+    }
+    changes = {field: value for field, value in given.items() if value is not None}
+    if lease_minutes == 0:
+        changes["lease_minutes"] = None  # back to the global setting
+    if not changes:
+        _fail("nothing to change: give at least one option (see --help)")
+    try:
+        changes = ProjectUpdate.model_validate(changes).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        _fail("; ".join(f"--{line.replace('_', '-')}" for line in validation_messages(exc.errors())))
+    with _Transaction() as session:
+        target = projects.find_project(session=session, name_or_id=project)
+        changed = projects.edit_project(session=session, project=target, changes=changes, user=None)
+        typer.echo(f"{target.name!r}: changed {', '.join(changed)}" if changed else f"{target.name!r}: nothing changed")
+
+
+@project_cli.command("archive")
+def project_archive(
+    project: str,
+    undo: Annotated[bool, typer.Option("--undo", help="Unarchive: make it visible to its annotators again")] = False,
+) -> None:
+    """Archive a project: read-only, hidden from annotators, still exportable (--undo to unarchive)."""
+    from app.projects import service as projects
+
+    with _Transaction() as session:
+        target = projects.find_project(session=session, name_or_id=project)
+        projects.set_archived(session=session, project=target, archived=not undo, user=None)
+        typer.echo(f"{target.name!r} is {'archived' if target.archived else 'open'}")
+
+
+@project_cli.command("delete")
+def project_delete(
+    project: str,
+    confirm: Annotated[str | None, typer.Option(help="The project's exact name, to confirm")] = None,
+) -> None:
+    """Delete a project and everything under it (prompts, labels, imports, members)."""
+    from app.projects import service as projects
+
+    with _Transaction() as session:
+        target = projects.find_project(session=session, name_or_id=project)
+        name = target.name
+        projects.delete_project(session=session, project=target, confirm=confirm, user=None)
+        typer.echo(f"deleted project {name!r}")
+
+
 @project_cli.command("add-member")
 def project_add_member(project: str, email: list[str]) -> None:
     """Let users annotate a project."""

@@ -7,8 +7,14 @@
 - Gold prompts are for every annotator. That is the `is_gold` flag, which the queue reads next to the
   target (`WANTS_ANNOTATORS`); marking and unmarking never touch `target_overlap`, so a boost survives.
 - A prompt is complete when it has its target's labels; a gold prompt never is (`COMPLETE`).
+- The project's overlap edited (`retarget`): prompts that follow it get the new target. Raising it reopens
+  complete prompts (more work in the queue); lowering it stops new leases on prompts that now have enough
+  (leases already out may still be labelled). Gold prompts keep their target, and so do prompts adaptive
+  overlap raised above the old overlap, unless the new overlap is higher still (a boost never leaves a
+  prompt below the project's overlap).
 """
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.agreement.labels import prompt_agreement
@@ -29,6 +35,20 @@ COMPLETE = (Prompt.completed_count >= Prompt.target_overlap) & ~Prompt.is_gold
 def import_target(project: Project) -> int:
     """target_overlap of a newly imported prompt."""
     return project.overlap
+
+
+def retarget(*, session: Session, project: Project, old_overlap: int) -> None:
+    """After `project.overlap` changed from `old_overlap`: the new targets, in one UPDATE."""
+    new_overlap = project.overlap
+    follows = Prompt.target_overlap == old_overlap  # never boosted (or not above the old overlap)
+    if new_overlap > old_overlap:
+        follows = Prompt.target_overlap < new_overlap  # boosted ones below the new overlap come up too
+    session.execute(
+        update(Prompt)
+        .where(Prompt.project_id == project.id, ~Prompt.is_gold, follows)
+        .values(target_overlap=new_overlap)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def boosted_target(*, target: int, agreement: float | None, threshold: float, max_overlap: int) -> int | None:

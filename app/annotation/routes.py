@@ -14,6 +14,7 @@ from app.config import Settings
 from app.db import SessionDep
 from app.markdown import render_markdown_cached
 from app.models import Project
+from app.projects import service as projects_service
 from app.projects.dependencies import MemberProject
 from app.users.dependencies import CurrentUser
 from app.web.dependencies import SettingsDep
@@ -22,9 +23,18 @@ from app.web.templating import templates
 router = APIRouter()
 
 
+def _lease_minutes(project: Project, settings: Settings) -> int:
+    """How long a new lease lasts: the project's own length if it sets one, else the LEASE_MINUTES setting."""
+    return project.lease_minutes or settings.LEASE_MINUTES
+
+
 def _lease_next(session, project: Project, user, settings: Settings):
     return service.next_task(
-        session=session, project=project, annotator=user, lease_minutes=settings.LEASE_MINUTES, gold_rate=settings.GOLD_RATE
+        session=session,
+        project=project,
+        annotator=user,
+        lease_minutes=_lease_minutes(project, settings),
+        gold_rate=settings.GOLD_RATE,
     )
 
 
@@ -43,6 +53,7 @@ def api_next(project: MemberProject, session: SessionDep, user: CurrentUser, set
 @router.get("/api/tasks/{task_id}", response_model=TaskRead)
 def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user)
+    projects_service.require_open(project)
     return service.task_view(session=session, project=project, assignment=assignment)
 
 
@@ -54,6 +65,7 @@ def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
 )
 def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser, response: Response):
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
+    projects_service.require_open(project)
     result = service.submit(session=session, project=project, assignment=assignment, annotator=user, data=data)
     if result.duplicate:
         response.status_code = 200
@@ -62,7 +74,8 @@ def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: 
 
 @router.post("/api/tasks/{task_id}/skip", status_code=204)
 def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipRequest | None = None) -> Response:
-    assignment, _ = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
+    assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
+    projects_service.require_open(project)
     service.skip(session=session, assignment=assignment, reason=data.reason if data else None)
     return Response(status_code=204)
 
@@ -110,7 +123,7 @@ def annotate_prefetch(
         project=project,
         annotator=user,
         after_task_id=after,
-        lease_minutes=settings.LEASE_MINUTES,
+        lease_minutes=_lease_minutes(project, settings),
         gold_rate=settings.GOLD_RATE,
     )
     if assignment is None:

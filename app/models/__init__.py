@@ -2,7 +2,7 @@
 
 from app.models.annotation import Annotation, Assignment, AssignmentStatus
 from app.models.base import Base
-from app.models.project import ImportBatch, Project, ProjectKind, ProjectMember
+from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, Role, User, UserSession
 
@@ -17,6 +17,7 @@ __all__ = [
     "ImportBatch",
     "LoginAttempt",
     "Project",
+    "ProjectAudit",
     "ProjectKind",
     "ProjectMember",
     "Prompt",

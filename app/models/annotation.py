@@ -54,6 +54,9 @@ class Annotation(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('ranking', 'pairwise')", name="kind"),
         Index("ix_annotations_project_prompt", "project_id", "prompt_id"),
+        # Deleting prompts (a project's deletion) looks up their labels by prompt_id alone, once per prompt for the
+        # foreign key: without this index each lookup scans the table, and deleting a project is quadratic.
+        Index("ix_annotations_prompt_id", "prompt_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.annotation import overlap
 from app.db import is_postgres
 from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
+from app.projects import service as projects_service
 from app.prompts.upload import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
 from app.text import unstorable
 
@@ -98,6 +99,7 @@ def import_batch(
     `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
     ultrafeedback; app/prompts/upload/preferences.py) whose records become pairwise prompts with a reference label.
     `limits`: the per-field and per-file limits (ImportLimits), by default from the settings."""
+    projects_service.require_open(project)
     if problem := unstorable(filename):
         return _rejected(f"file name: {problem}")
     if record_format in PREFERENCE_FORMATS and project.kind != ProjectKind.pairwise:  # else the parser says so
@@ -117,7 +119,13 @@ def import_batch(
             session.flush()
             seen: set[str] = set()  # ids of this file, for content ids repeated inside it
             items = parse_batch(
-                stream, filename=filename, min_responses=low, max_responses=high, record_format=record_format, limits=limits
+                stream,
+                filename=filename,
+                min_responses=low,
+                max_responses=high,
+                pairwise=project.kind == ProjectKind.pairwise,
+                record_format=record_format,
+                limits=limits,
             )
             for chunk in collector.chunks(items, size=CHUNK_SIZE):
                 _write_chunk(session=session, project=project, batch=batch, chunk=chunk, seen=seen, result=result)

@@ -63,6 +63,17 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/projects/{project_id}/stats": (401, 403, 404, 200, 200),
     "PUT /api/projects/{project_id}/members/{user_id}": (401, 403, 404, 403, 204),
     "DELETE /api/projects/{project_id}/members/{user_id}": (401, 403, 404, 403, 204),
+    # editing, archiving, deleting (as creating: admins); the audit log: staff
+    "GET /projects/{project_id}/edit": (401, 403, 404, 403, 200),
+    "POST /projects/{project_id}/edit": (401, 403, 404, 403, 303),
+    "POST /projects/{project_id}/archive": (401, 403, 404, 403, 303),
+    "POST /projects/{project_id}/unarchive": (401, 403, 404, 403, 303),
+    "POST /projects/{project_id}/delete": (401, 403, 404, 403, 303),
+    "PATCH /api/projects/{project_id}": (401, 403, 404, 403, 200),
+    "POST /api/projects/{project_id}/archive": (401, 403, 404, 403, 200),
+    "POST /api/projects/{project_id}/unarchive": (401, 403, 404, 403, 200),
+    "DELETE /api/projects/{project_id}": (401, 403, 404, 403, 204),
+    "GET /api/projects/{project_id}/audit": (401, 403, 404, 200, 200),
     # imports
     "POST /api/projects/{project_id}/imports": (401, 403, 404, 200, 200),
     "POST /projects/{project_id}/imports": (401, 403, 404, 200, 200),
@@ -231,6 +242,13 @@ def call(client: TestClient, key: str, w: World, role: str):
         ids["user_id"] = w.users["outsider"].id
     elif key == "POST /api/projects":
         kwargs["json"] = {"name": "new project", "kind": "ranking"}
+    elif key == "POST /projects/{project_id}/edit":
+        kwargs["data"] = {"name": "edited", "overlap": "4"}
+    elif key == "PATCH /api/projects/{project_id}":
+        kwargs["json"] = {"overlap": 4}
+    elif key in ("POST /projects/{project_id}/delete", "DELETE /api/projects/{project_id}"):
+        name = client.get(f"/api/projects/{w.project_id}", headers=w.headers["admin"]).json()["name"]
+        kwargs["data" if key.startswith("POST") else "params"] = {"confirm": name}
     elif key.endswith("/imports"):
         kwargs["files"] = {"file": ("more.jsonl", _jsonl(2, tag="q"), "application/json")}
     elif key == "POST /api/tasks/{task_id}/annotations":

@@ -41,6 +41,7 @@ def parse_batch(
     filename: str,
     min_responses: int,
     max_responses: int,
+    pairwise: bool | None = None,
     record_format: str = "auto",
     limits: ImportLimits | None = None,
 ) -> Iterator[ParsedPrompt | ParseError]:
@@ -48,7 +49,9 @@ def parse_batch(
 
     `record_format` (see preferences.py): "auto" reads a record with chosen/rejected as a preference
     pair and any other as a prompt; "prompts" reads only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read
-    only preference records of that format. `limits`: ImportLimits, by default from the settings."""
+    only preference records of that format. `pairwise`: the project is pairwise, so preference records are
+    allowed (its kind decides, not the response bounds: a ranking project may want exactly 2 responses); None
+    reads it from the bounds, exactly 2 as the pairwise kind. `limits`: ImportLimits, by default from the settings."""
     limits = limits or ImportLimits.from_settings()
     if not 1 <= min_responses <= max_responses:
         raise ValueError(f"bad response bounds {min_responses}..{max_responses}")
@@ -67,7 +70,11 @@ def parse_batch(
     if fmt == "csv" and record_format not in ("auto", "prompts"):
         yield ParseError(None, None, f"the {record_format} format is read from JSON Lines, a JSON array or Parquet, not CSV")
         return
-    validator = RecordValidator(min_responses, max_responses, record_format=record_format, filename=filename, limits=limits)
+    if pairwise is None:
+        pairwise = min_responses == max_responses == 2
+    validator = RecordValidator(
+        min_responses, max_responses, pairwise=pairwise, record_format=record_format, filename=filename, limits=limits
+    )
     anything = False
     try:
         for item in parse_file(fmt, reader, validator):

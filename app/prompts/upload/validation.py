@@ -96,6 +96,7 @@ class RecordValidator:
         min_responses: int,
         max_responses: int,
         *,
+        pairwise: bool,
         record_format: str = "auto",
         filename: str = "",
         limits: ImportLimits | None = None,
@@ -105,7 +106,6 @@ class RecordValidator:
         self.max_responses = max_responses
         self.record_format = record_format
         self._ids = ExternalIds()  # prompts and preference pairs alike
-        pairwise = min_responses == max_responses == 2
         self._preferences = PreferenceParser(self._ids, record_format, filename, pairwise=pairwise)
 
     def json_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
