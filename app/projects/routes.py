@@ -13,7 +13,7 @@ from app.markdown import render_markdown
 from app.models import User
 from app.projects import service
 from app.projects.dependencies import VisibleProject
-from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, ProjectRead, ProjectStats
+from app.projects.schemas import LLAMA2_STRENGTH_SCALE, AnnotatorProgress, ProjectCreate, ProjectRead, ProjectStats
 from app.text import StorableText, validation_messages
 from app.users import service as users_service
 from app.users.dependencies import AdminUser, CurrentUser, StaffUser
@@ -33,6 +33,7 @@ def project_page_context(*, session, project, user: User, **extra) -> dict:
     }
     if user.role != "annotator":
         context["members"] = service.members(session=session, project=project)
+        context["progress"] = service.annotator_progress(session=session, project=project)
     return context | extra
 
 
@@ -169,6 +170,12 @@ def api_get_project(project: VisibleProject) -> ProjectRead:
 @router.get("/api/projects/{project_id}/stats", response_model=ProjectStats)
 def api_project_stats(project: VisibleProject, session: SessionDep, user: StaffUser) -> ProjectStats:
     return service.project_stats(session=session, project=project)
+
+
+@router.get("/api/projects/{project_id}/progress", response_model=list[AnnotatorProgress])
+def api_project_progress(project: VisibleProject, session: SessionDep, user: StaffUser) -> list[AnnotatorProgress]:
+    """Who is doing what: per annotator done, skipped, holding, median time per task, last active."""
+    return service.annotator_progress(session=session, project=project)
 
 
 @router.put("/api/projects/{project_id}/members/{user_id}", status_code=204)
