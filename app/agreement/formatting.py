@@ -60,9 +60,7 @@ def headline(report: AgreementReport) -> str:
             f"No agreement to report yet: {report.summary.prompts_with_2plus} prompts have labels by two or more "
             f"annotators ({rate.reason if rate and rate.reason else 'no labels'})."
         )
-    return (
-        f"Annotators agree on {percent(rate.value)} of pairs; InstructGPT reported {percent(INSTRUCTGPT_AGREEMENT)}."
-    )
+    return f"Annotators agree on {percent(rate.value)} of pairs; InstructGPT reported {percent(INSTRUCTGPT_AGREEMENT)}."
 
 
 def warnings(report: AgreementReport) -> list[str]:

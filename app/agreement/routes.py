@@ -53,7 +53,10 @@ def dashboard(request: Request, project: VisibleProject, session: SessionDep, us
             y_title="prompts",
         ),
         "loo_bars": charts.columns(
-            [(a.name or a.email or str(a.annotator_id), a.loo_agreement.value if a.loo_agreement else None, a.careless_alert) for a in annotators],
+            [
+                (a.name or a.email or str(a.annotator_id), a.loo_agreement.value if a.loo_agreement else None, a.careless_alert)
+                for a in annotators
+            ],
             top=1.0,
             as_percent=True,
             x_title="annotator",

@@ -6,9 +6,8 @@ from scipy.stats import binomtest
 from sqlalchemy import select
 
 from app import demo
-from app.agreement import formatting
+from app.agreement import formatting, service
 from app.agreement import metrics as m
-from app.agreement import service
 from app.agreement.schemas import CARELESS_ALERT_P, CARELESS_MIN_COMPARISONS
 from app.models import Project
 
