@@ -182,7 +182,8 @@ def annotator_progress(*, session: Session, project: Project) -> list[AnnotatorP
             Annotation.project_id == project.id, Annotation.time_spent_ms.is_not(None)
         )
     ):
-        times.setdefault(annotator_id, []).append(ms)
+        if ms is not None:  # filtered out by the query; this tells the type checker
+            times.setdefault(annotator_id, []).append(ms)
     member_ids = select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)
     users = session.execute(
         select(User, ProjectMember.user_id.is_not(None))
