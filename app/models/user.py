@@ -59,6 +59,21 @@ class UserSession(Base):
     expires_at: Mapped[datetime]
 
 
+class PasswordReset(Base):
+    """A one-time password-reset code an admin made for a user (app.users.service.start_password_reset). Only its
+    SHA-256 is stored; the code is shown once. Using it sets a new password and spends it; it expires unused."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class HeavyRequest(Base):
     """A heavy read (agreement report, export, later reports) in progress, so the per-user limit on them
     holds across every app process. A row outlives a killed process only until `expires_at`."""
