@@ -135,8 +135,15 @@ def add_member_form(
     email: Annotated[StorableText, Form()] = "",  # looked up in the database: a NUL is a 422, not a driver error
 ) -> Response:
     member = users_service.get_user_by_email(session=session, email=email)
-    if member is None:
-        raise NotFound(f"No user with email {email!r}")
+    if member is None:  # a typo, most likely: the form comes back with the error beside the field
+        context = project_page_context(
+            session=session,
+            project=project,
+            user=admin,
+            member_error=f"No user has the email {email.strip()!r}; check the spelling, or create the user on the Users page",
+            member_email=email,
+        )
+        return templates.TemplateResponse(request, "projects/page.html", context, status_code=400)
     service.add_member(session=session, project=project, user=member)
     return RedirectResponse(request.url_for("projects:page", project_id=project.id), status_code=303)
 

@@ -1,14 +1,15 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from app.models import Role
 from app.models.base import as_utc, utcnow
-from app.text import StorableText
+from app.text import StorableText, check_storable
 
 # The one rule for a new password: at creation, on a change and on a reset.
-Password = Annotated[StorableText, Field(min_length=8, max_length=200)]
+# The length is checked first, so its message reads "at least 8 characters".
+Password = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(check_storable)]
 
 
 class UserCreate(BaseModel):
