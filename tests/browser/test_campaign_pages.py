@@ -177,6 +177,9 @@ def test_export_form_shows_errors_beside_the_field_and_the_preview(page: Page, s
     form.locator('input[name="min_annotators"]').fill("5")
     expect(form.locator(".preview-steps")).to_contain_text("at least 5 annotators a prompt")
     expect(page.locator("#export-margin-error")).to_be_hidden()
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.locator("#export-preview").screenshot(path=screenshot_dir / "export-preview-390.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
     with page.expect_download() as info:
         page.locator("#export-download").click()
     assert info.value.suggested_filename.endswith("-listwise.jsonl")
