@@ -47,8 +47,9 @@ class ApiToken(Base):
 
 class UserSession(Base):
     """A signed-in browser. The cookie carries only a random id whose SHA-256 is stored here, so a session
-    ends on the server: logout deletes its row; deactivation, a password change and "sign out everywhere"
-    delete all of the user's rows, and reactivating a user revives none of them."""
+    ends on the server: logout deletes its row; deactivation, an admin's password reset and "sign out everywhere"
+    delete all of the user's rows (changing your own password, all but the one you change it from), and
+    reactivating a user revives none of them."""
 
     __tablename__ = "user_sessions"
 

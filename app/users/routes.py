@@ -1,6 +1,7 @@
 """Login, logout, user management (admin) and API tokens."""
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -177,7 +178,9 @@ def users_password_reset(request: Request, session: SessionDep, admin: AdminUser
 
 
 def _reset_created(request: Request, reset, code: str) -> PasswordResetCreated:
-    url = str(request.url_for("users:reset_page").include_query_params(code=code))
+    # PUBLIC_BASE_URL + path, or the path alone: never the Host header a client sent (README, "Security").
+    path = request.app.url_path_for("users:reset_page")
+    url = f"{request.app.state.settings.PUBLIC_BASE_URL or ''}{path}?{urlencode({'code': code})}"
     return PasswordResetCreated(user_id=reset.user_id, code=code, url=url, expires_at=reset.expires_at)
 
 
