@@ -403,10 +403,12 @@ def agreement(
 
 def format_report(report: AgreementReport) -> list[str]:
     """The readable table of `preflab agreement` (the same numbers as the JSON and the dashboard)."""
-    from app.agreement.formatting import metric, number, p_value, percent
+    from app.agreement.formatting import headline, metric, number, p_value, percent, warnings
 
     s = report.summary
     lines = [
+        headline(report),
+        *warnings(report),
         f"{report.project_name} ({report.kind}): {s.labels} labels, {s.annotators} annotators, "
         f"{s.prompts} prompts ({s.prompts_with_2plus} with 2+ annotators)",
     ]
@@ -431,14 +433,15 @@ def format_report(report: AgreementReport) -> list[str]:
     lines += [
         "",
         "ANNOTATORS",
-        f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'first on top':>12} {'chance':>7} "
+        f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'> chance p':>10} {'first on top':>12} {'chance':>7} "
         f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
     ]
     for a in sorted(report.annotators, key=lambda a: a.email or ""):
         bias = a.position_bias or PositionBias(observed=None, expected=None, hits=0, n=0, p_value=None)
         lines.append(
             f"  {(a.email or str(a.annotator_id))[:32]:<32} {a.n_annotations or a.n_labels:>6} "
-            f"{metric(a.loo_agreement):>9} {percent(bias.observed):>12} {percent(bias.expected):>7} "
+            f"{metric(a.loo_agreement):>9} {p_value(a.above_chance.p_value if a.above_chance else None):>10} "
+            f"{percent(bias.observed):>12} {percent(bias.expected):>7} "
             f"{p_value(bias.p_value):>8} {a.median_seconds or '':>8} "
             f"{percent(a.skip_rate):>6} {percent(a.flag_rate):>6} {percent(a.gold_accuracy):>6}"
         )

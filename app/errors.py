@@ -41,3 +41,7 @@ class PayloadTooLarge(AppError):
 
 class Unprocessable(AppError):
     status_code = 422
+
+
+class TooManyRequests(AppError):
+    status_code = 429  # with a Retry-After header

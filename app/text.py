@@ -22,13 +22,14 @@ def unstorable(text: str) -> str | None:
     return None
 
 
-def _storable(text: str) -> str:
+def check_storable(text: str) -> str:
+    """The validator of StorableText, for a type that adds constraints before it (e.g. a password's length)."""
     if problem := unstorable(text):
         raise ValueError(problem)  # Pydantic: a 422 naming the field
     return text
 
 
-StorableText = Annotated[str, AfterValidator(_storable)]
+StorableText = Annotated[str, AfterValidator(check_storable)]
 
 
 SHOWN_CHARS = 300  # of an input echoed in an error message

@@ -37,7 +37,16 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.agreement.schemas import AgreementReport, AnnotatorPair, AnnotatorRow, Metric, PositionBias, PromptRow, Summary
+from app.agreement.schemas import (
+    AgreementReport,
+    AnnotatorPair,
+    AnnotatorRow,
+    ChanceTest,
+    Metric,
+    PositionBias,
+    PromptRow,
+    Summary,
+)
 from app.rankings import Tiers, tiers_problem
 
 Kind = Literal["ranking", "pairwise"]
@@ -742,8 +751,9 @@ def _tau_pairs(p: _Prepared) -> list[AnnotatorPair]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _loo_scores(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """Per label: sum of tie_half scores against the others' consensus, and comparisons scored.
+def _loo_scores(p: _Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per label: sum of tie_half scores against the others' consensus, comparisons scored, and of the
+    comparisons where neither side ties (the careless test's), how many agree and how many there are.
 
     Rankings: the others' consensus orders a pair by their mean fractional rank (equal means = tie).
     Pairwise: the sign of the others' votes (+1 A, -1 B, tie 0), i.e. the majority of non-tie votes.
@@ -763,7 +773,18 @@ def _loo_scores(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         consensus = np.sign(np.add.reduceat(votes, p.unit_start, axis=0)[p.label_unit] - votes)
     valid = p.valid[p.label_unit] & shared[:, None]
     score = np.where(valid, 1.0 - np.abs(p.signs - consensus) / 2.0, 0.0)
-    return score.sum(axis=1), valid.sum(axis=1).astype(float)
+    strict = valid & (p.signs != 0) & (consensus != 0)
+    return score.sum(axis=1), valid.sum(axis=1).astype(float), (strict & (p.signs == consensus)).sum(axis=1), strict.sum(axis=1)
+
+
+def _above_chance(hits: int, n: int) -> ChanceTest:
+    """One-sided binomial test of the agreements with the others' consensus against chance (0.5; see ChanceTest)."""
+    if n == 0:
+        return ChanceTest(observed=None, hits=0, n=0, p_value=None, reason="no comparison where neither side ties")
+    from scipy.stats import binomtest  # imported here, as in _position_bias
+
+    p_value = float(binomtest(hits, n, 0.5, alternative="greater").pvalue)
+    return ChanceTest(observed=hits / n, hits=hits, n=n, p_value=min(p_value, 1.0))
 
 
 def _position_bias(hit: np.ndarray, expected: np.ndarray) -> PositionBias:
@@ -783,7 +804,9 @@ def _position_bias(hit: np.ndarray, expected: np.ndarray) -> PositionBias:
 
 def _annotators(p: _Prepared) -> list[AnnotatorRow]:
     n_annot = len(p.annotator_ids)
-    score, compared = _loo_scores(p)
+    score, compared, strict_hits, strict_n = _loo_scores(p)
+    hits_sum = np.bincount(p.label_annotator, weights=strict_hits, minlength=n_annot)
+    strict_sum = np.bincount(p.label_annotator, weights=strict_n, minlength=n_annot)
     score_sum = np.bincount(p.label_annotator, weights=score, minlength=n_annot)
     compared_sum = np.bincount(p.label_annotator, weights=compared, minlength=n_annot)
     n_labels = np.bincount(p.label_annotator, minlength=n_annot)
@@ -809,6 +832,7 @@ def _annotators(p: _Prepared) -> list[AnnotatorRow]:
         result.append(AnnotatorRow(
             annotator_id=int(p.annotator_ids[a]), n_labels=int(n_labels[a]), n_shared=int(n_shared[a]), loo_agreement=loo,
             position_bias=_position_bias(p.pos_hit[rows], p.pos_expected[rows]),
+            above_chance=_above_chance(int(hits_sum[a]), int(strict_sum[a])),
         ))  # fmt: skip
     return result
 

@@ -45,19 +45,34 @@ def dashboard(request: Request, project: VisibleProject, session: SessionDep, us
         "report": report,
         "annotators": annotators,
         "fmt": formatting,
-        "hist": charts.histogram([p.agreement for p in report.prompts if p.agreement is not None]),
-        "loo_bars": charts.columns(
-            [(a.email or str(a.annotator_id), a.loo_agreement.value if a.loo_agreement else None, False) for a in annotators],
-            top=1.0,
+        "headline": formatting.headline(report),
+        "warnings": formatting.warnings(report),
+        "hist": charts.histogram(
+            [p.agreement for p in report.prompts if p.agreement is not None],
+            x_title="agreement rate of the prompt (tie = ½)",
+            y_title="prompts",
         ),
-        "bias_bars": charts.columns(
+        "loo_bars": charts.columns(
             [
-                (a.email or str(a.annotator_id), a.position_bias.observed if a.position_bias else None, a.bias_alert)
+                (a.name or a.email or str(a.annotator_id), a.loo_agreement.value if a.loo_agreement else None, a.careless_alert)
                 for a in annotators
             ],
             top=1.0,
+            as_percent=True,
+            x_title="annotator",
+            y_title="agreement with the others",
         ),
-        "day_bars": charts.columns([(d.day, d.labels, False) for d in report.labels_per_day]),
+        "bias_bars": charts.columns(
+            [
+                (a.name or a.email or str(a.annotator_id), a.position_bias.observed if a.position_bias else None, a.bias_alert)
+                for a in annotators
+            ],
+            top=1.0,
+            as_percent=True,
+            x_title="annotator",
+            y_title="first-shown put on top",
+        ),
+        "day_bars": charts.columns([(d.day, d.labels, False) for d in report.labels_per_day], x_title="day", y_title="labels"),
     }
     return templates.TemplateResponse(request, "agreement/dashboard.html", context)
 

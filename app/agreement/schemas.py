@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) is highlighted
+# Careless: agreement with the others' consensus not significantly above chance at this level (one-sided), once
+# there are enough comparisons to tell: below 5, even agreeing on every one gives p = 0.5^n > 0.05.
+CARELESS_ALERT_P = 0.05
+CARELESS_MIN_COMPARISONS = 5
 
 
 class Metric(BaseModel):
@@ -22,6 +26,20 @@ class PositionBias(BaseModel):
     hits: int
     n: int  # labels with a recorded display order (pairwise: ties excluded)
     p_value: float | None  # two-sided binomial test of hits ~ Bin(n, expected)
+    reason: str | None = None
+
+
+class ChanceTest(BaseModel):
+    """Is the annotator's agreement with the leave-one-out consensus above chance? (README, "Agreement")
+    Comparisons where neither the annotator nor the others' consensus ties: under the report's convention a
+    random direction agrees with a non-tie consensus half the time, so chance = 0.5. One-sided binomial test
+    of hits ~ Bin(n, 0.5) against "greater"; a ranking's comparisons are treated as independent."""
+
+    observed: float | None  # hits / n
+    chance: float = 0.5
+    hits: int
+    n: int
+    p_value: float | None
     reason: str | None = None
 
 
@@ -41,6 +59,7 @@ class AnnotatorRow(BaseModel):
     n_shared: int = 0  # of those, on prompts that >= 1 other annotator also labelled
     loo_agreement: Metric | None = None  # against the leave-one-out consensus of the others
     position_bias: PositionBias | None = None
+    above_chance: ChanceTest | None = None  # the careless-annotator test
     # From the database (service.py); None where the annotator has nothing to measure.
     email: str | None = None
     name: str | None = None
@@ -62,6 +81,17 @@ class AnnotatorRow(BaseModel):
             and bias.p_value is not None
             and bias.p_value < BIAS_ALERT_P
             and (bias.observed or 0) > (bias.expected or 0)
+        )
+
+    @property
+    def careless_alert(self) -> bool:
+        """Agrees with the others no more than chance would, over enough comparisons to tell."""
+        test = self.above_chance
+        return (
+            test is not None
+            and test.p_value is not None
+            and test.n >= CARELESS_MIN_COMPARISONS
+            and test.p_value >= CARELESS_ALERT_P
         )
 
 

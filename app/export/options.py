@@ -1,9 +1,12 @@
 """The one options model of an export: the API's query parameters, the project page's form and the
 CLI's flags are all built from it, so they cannot drift apart."""
 
-from typing import Literal, get_origin
+from collections.abc import Mapping
+from typing import Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.errors import Unprocessable
 
 ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
@@ -118,19 +121,65 @@ class ExportOptions(BaseModel):
 FORM_DEFAULTS = {"folder": True, "file_type": "parquet", "test_fraction": 0.1}
 
 
-def form_fields() -> list[dict]:
-    """The fields as the project page's form renders them (choices, preselected value, help)."""
+# Filters in the order the export applies them (app.export.rows.RowBuilder.keep, then dedupe on the rows), each with
+# its value that filters nothing: the preview turns them on one at a time to count what each removes.
+FILTERS: dict[str, Any] = {
+    "exclude_gold": False,
+    "exclude_flagged": False,
+    "exclude_none_acceptable": False,
+    "min_annotators": 1,
+    "min_agreement": None,
+    "dedupe": False,
+}
+
+
+def form_fields(unavailable: Mapping[str, Mapping[str, str]] | None = None) -> list[dict]:
+    """The fields as the project page's form renders them (choices, preselected value, help). `unavailable`:
+    field -> choice -> why it does not apply to this project; such choices are not offered, and the form says why."""
+    unavailable = unavailable or {}
     fields = []
     for name, info in ExportOptions.model_fields.items():
         choices = getattr(info.annotation, "__args__", None)
         kind = "bool" if info.annotation is bool else "choice" if get_origin(info.annotation) is Literal else "number"
+        hidden = unavailable.get(name, {})
         fields.append(
             {
                 "name": name,
                 "kind": kind,
-                "choices": choices if kind == "choice" else None,
+                "choices": [c for c in choices if c not in hidden] if kind == "choice" and choices else None,
                 "default": FORM_DEFAULTS.get(name, info.default),
                 "help": info.description,
+                "not_offered": [f"{choice}: {why}" for choice, why in hidden.items()],
             }
         )
     return fields
+
+
+def field_errors(exc: ValidationError | Unprocessable) -> dict[str, str]:
+    """The options' errors by field, in words, for a form that shows each next to its field. A rule across fields
+    names its field(s) first ("margin: ...", "min_agreement/min_annotators: ..."); one naming none is under "form"."""
+    messages = (
+        [(e["loc"][0] if e["loc"] else None, e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        if isinstance(exc, ValidationError)
+        else [(None, exc.message)]
+    )
+    errors: dict[str, str] = {}
+    for field, message in messages:
+        if field is None:
+            head, sep, rest = message.partition(": ")
+            names = head.split("/") if sep else []
+            if names and all(n in ExportOptions.model_fields for n in names):
+                for name in names:
+                    errors.setdefault(name, rest)
+                continue
+        errors.setdefault(str(field or "form"), message)
+    return errors
+
+
+def parse_form(params: Mapping[str, str]) -> ExportOptions:
+    """The options from a form's fields (query parameters), or Unprocessable whose details are field_errors."""
+    try:
+        return ExportOptions.model_validate(dict(params))
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in errors.items()), details=errors) from None

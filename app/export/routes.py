@@ -1,20 +1,22 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from app.db import ReadSessionMakerDep
-from app.export.options import FOLDER_MEDIA_TYPE, MEDIA_TYPES, ExportOptions, form_fields
+from app.db import ReadSessionMakerDep, SessionDep
+from app.errors import Unprocessable
+from app.export.availability import check_applicable
+from app.export.options import FOLDER_MEDIA_TYPE, MEDIA_TYPES, ExportOptions, parse_form
+from app.export.schemas import ExportPreview
 from app.heavy import ExportSlot
 from app.models import Project
 from app.projects.dependencies import VisibleProject
+from app.projects.routes import project_page_context
 from app.users.dependencies import StaffUser
 from app.web.templating import templates
 
 router = APIRouter()
-# The project page's export form is built from the options model (static data, not a query).
-templates.env.globals["export_form_fields"] = form_fields()
 
 
 @router.get(
@@ -35,6 +37,7 @@ templates.env.globals["export_form_fields"] = form_fields()
 )
 def export(
     project: VisibleProject,
+    session: SessionDep,
     user: StaffUser,
     make_session: ReadSessionMakerDep,
     options: Annotated[ExportOptions, Query()],
@@ -45,7 +48,8 @@ def export(
     # Imported here: the export needs numpy, choix and pyarrow, which the app should not load to start.
     from app.export import service
 
-    service.check(project=project, options=options)  # before the first byte: later errors could not change the status
+    # Before the first byte: later errors could not change the status.
+    check_applicable(session=session, project=project, options=options)
     project_id, name = project.id, service.filename(project, options)
     if options.folder or options.file_type == "parquet":
         body = service.stream_built(session_factory=make_session, project_id=project_id, options=options)
@@ -64,3 +68,34 @@ def export(
         # The options (filters) travel with every download; a JSONL body has nowhere else to record them.
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Preflab-Export-Options": options.model_dump_json()},
     )
+
+
+@router.get("/projects/{project_id}/export", name="export:form")
+def export_form(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser) -> Response:
+    """The project page's export form posts here: good options go on to the download, bad ones bring the project
+    page back with each error next to its field, in words."""
+    try:
+        options = parse_form(request.query_params)
+        check_applicable(session=session, project=project, options=options)
+    except Unprocessable as exc:
+        context = project_page_context(
+            session=session,
+            project=project,
+            user=user,
+            export_errors=exc.details or {"form": exc.message},
+            export_values=dict(request.query_params),
+        )
+        return templates.TemplateResponse(request, "projects/page.html", context, status_code=400)
+    download = request.url_for("export:download", project_id=project.id).include_query_params(**dict(request.query_params))
+    return RedirectResponse(str(download), status_code=303)
+
+
+@router.get("/api/projects/{project_id}/export/preview", name="export:preview", response_model=ExportPreview)
+def export_preview(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, _slot: ExportSlot
+) -> ExportPreview:
+    """How many rows (pairs, for the pair formats) each filter asked for removes, before downloading; the same
+    query parameters as the export. A bad option is a 422 whose `errors` map each field to its message."""
+    from app.export import service  # numpy and friends: see export()
+
+    return service.preview(session=session, project=project, options=parse_form(request.query_params))

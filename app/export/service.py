@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from app.agreement import service as agreement_service
 from app.errors import Unprocessable
 from app.export import card
+from app.export.availability import check, check_applicable
 from app.export.formats import arrow_schema, columns
-from app.export.options import ExportOptions
-from app.export.rows import RowBuilder, iter_rows, labelled_prompt_ids
+from app.export.options import FILTERS, ExportOptions
+from app.export.rows import RowBuilder, annotator_emails, iter_groups, iter_rows, labelled_prompt_ids
+from app.export.schemas import ExportPreview, FilterStep
 from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
 from app.models import Project
 
@@ -28,12 +30,33 @@ Progress = Callable[[int], None] | None  # called with the rows written so far, 
 PARQUET_KEY = "preflab"  # the Parquet footer key holding the export's manifest (options, counts) as JSON
 
 
-def check(*, project: Project, options: ExportOptions) -> None:
-    """What the options model cannot know alone: whether this project has what they ask for."""
-    if options.margin in ("llama2_small", "llama2_large") and not project.strength_scale:
-        raise Unprocessable(
-            f"margin: {options.margin} needs a pairwise project with a strength scale; use margin=rank_distance or none"
-        )
+def preview(*, session: Session, project: Project, options: ExportOptions) -> ExportPreview:
+    """How many rows each filter removes, before downloading: the export's own row building (RowBuilder), run
+    with the filters turned on one at a time, in the order it applies them, over one read of the labels."""
+    check_applicable(session=session, project=project, options=options)
+    asked = [name for name, off in FILTERS.items() if getattr(options, name) != off]
+    stages = [options.model_copy(update=dict(FILTERS))]  # every filter off
+    for i in range(len(asked)):
+        stages.append(options.model_copy(update={n: off for n, off in FILTERS.items() if n not in asked[: i + 1]}))
+    emails = annotator_emails(session, project) if options.format == "raw" else {}
+    builders = [RowBuilder(options=o, project=project, emails=emails, split_column=False) for o in stages]
+    counts = [0] * len(stages)
+    for group in iter_groups(
+        session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
+    ):
+        for i, builder in enumerate(builders):
+            counts[i] += len(builder.rows(group)[1])
+    steps = [
+        FilterStep(filter=name, value=getattr(options, name), removed=counts[i] - counts[i + 1], remaining=counts[i + 1])
+        for i, name in enumerate(asked)
+    ]
+    return ExportPreview(
+        unit="pairs" if options.is_pairs else "rows",
+        before_filters=counts[0],
+        steps=steps,
+        rows=counts[-1],
+        prompts=sum(builders[-1].prompts.values()),
+    )
 
 
 def count_prompts(*, session: Session, project: Project, options: ExportOptions | None = None) -> int:

@@ -4,7 +4,7 @@ from app.models.annotation import Annotation, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
-from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, Role, User, UserSession
+from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
 __all__ = [
     "Annotation",
@@ -16,6 +16,7 @@ __all__ = [
     "HeavyRequest",
     "ImportBatch",
     "LoginAttempt",
+    "PasswordReset",
     "Project",
     "ProjectAudit",
     "ProjectKind",

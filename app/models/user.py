@@ -47,8 +47,9 @@ class ApiToken(Base):
 
 class UserSession(Base):
     """A signed-in browser. The cookie carries only a random id whose SHA-256 is stored here, so a session
-    ends on the server: logout deletes its row; deactivation, a password change and "sign out everywhere"
-    delete all of the user's rows, and reactivating a user revives none of them."""
+    ends on the server: logout deletes its row; deactivation, an admin's password reset and "sign out everywhere"
+    delete all of the user's rows (changing your own password, all but the one you change it from), and
+    reactivating a user revives none of them."""
 
     __tablename__ = "user_sessions"
 
@@ -57,6 +58,21 @@ class UserSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class PasswordReset(Base):
+    """A one-time password-reset code an admin made for a user (app.users.service.start_password_reset). Only its
+    SHA-256 is stored; the code is shown once. Using it sets a new password and spends it; it expires unused."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class HeavyRequest(Base):

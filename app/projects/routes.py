@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from app.annotation.overlap import DEFAULT_OVERLAP
 from app.db import SessionDep
 from app.errors import AppError, NotFound
+from app.export.availability import unavailable_choices
+from app.export.options import form_fields
 from app.markdown import render_markdown
 from app.models import ProjectKind, User
 from app.models.project import RESPONSE_BOUNDS
@@ -18,6 +20,7 @@ from app.projects import service
 from app.projects.dependencies import VisibleProject
 from app.projects.schemas import (
     LLAMA2_STRENGTH_SCALE,
+    AnnotatorProgress,
     ProjectAuditRead,
     ProjectCreate,
     ProjectRead,
@@ -57,6 +60,10 @@ def project_page_context(*, session, project, user: User, **extra) -> dict:
     if user.role != "annotator":
         context["members"] = service.members(session=session, project=project)
         context["audit"] = service.audit_log(session=session, project=project)
+
+        context["progress"] = service.annotator_progress(session=session, project=project)
+        context["export_form_fields"] = form_fields(unavailable_choices(session=session, project=project))
+        context["export_errors"], context["export_values"] = {}, {}
     return context | extra
 
 
@@ -267,8 +274,15 @@ def add_member_form(
     email: Annotated[StorableText, Form()] = "",  # looked up in the database: a NUL is a 422, not a driver error
 ) -> Response:
     member = users_service.get_user_by_email(session=session, email=email)
-    if member is None:
-        raise NotFound(f"No user with email {email!r}")
+    if member is None:  # a typo, most likely: the form comes back with the error beside the field
+        context = project_page_context(
+            session=session,
+            project=project,
+            user=admin,
+            member_error=f"No user has the email {email.strip()!r}; check the spelling, or create the user on the Users page",
+            member_email=email,
+        )
+        return templates.TemplateResponse(request, "projects/page.html", context, status_code=400)
     service.add_member(session=session, project=project, user=member)
     return RedirectResponse(request.url_for("projects:page", project_id=project.id), status_code=303)
 
@@ -302,6 +316,12 @@ def api_get_project(project: VisibleProject) -> ProjectRead:
 @router.get("/api/projects/{project_id}/stats", response_model=ProjectStats)
 def api_project_stats(project: VisibleProject, session: SessionDep, user: StaffUser) -> ProjectStats:
     return service.project_stats(session=session, project=project)
+
+
+@router.get("/api/projects/{project_id}/progress", response_model=list[AnnotatorProgress])
+def api_project_progress(project: VisibleProject, session: SessionDep, user: StaffUser) -> list[AnnotatorProgress]:
+    """Who is doing what: per annotator done, skipped, holding, median time per task, last active."""
+    return service.annotator_progress(session=session, project=project)
 
 
 @router.put("/api/projects/{project_id}/members/{user_id}", status_code=204)

@@ -178,3 +178,19 @@ class ProjectStats(BaseModel):
     in_progress: int  # active leases right now
     skipped: int
     annotators: int
+
+
+class AnnotatorProgress(BaseModel):
+    """Who is doing what in a project (researchers and admins): one row per member, and per former member
+    who worked on it."""
+
+    annotator_id: int
+    email: str
+    name: str
+    member: bool  # False: removed from the project since
+    done: int  # labels submitted
+    skipped: int
+    holding: int  # 1 when a task is on their screen now (a live lease), else 0
+    prefetched: int  # live leases beyond the one on screen: the next task, leased ahead (at most 1)
+    median_seconds: float | None  # median time per labelled task (see service.annotator_progress)
+    last_active: datetime | None  # their latest lease or label

@@ -1,6 +1,7 @@
 """Projects, membership and the counts on the project page; editing, archiving and deleting a project, each
 change written to the project's audit log."""
 
+from statistics import median
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,8 +26,8 @@ from app.models import (
     Role,
     User,
 )
-from app.models.base import utcnow
-from app.projects.schemas import EDITABLE_FIELDS, ProjectCreate, ProjectStats, field_errors
+from app.models.base import as_utc, utcnow
+from app.projects.schemas import EDITABLE_FIELDS, AnnotatorProgress, ProjectCreate, ProjectStats, field_errors
 from app.text import shorten
 
 AUDIT_SHOWN = 50  # newest audit rows on the project page
@@ -334,3 +335,72 @@ def audit_log(*, session: Session, project: Project, limit: int = AUDIT_SHOWN) -
             select(ProjectAudit).where(ProjectAudit.project_id == project.id).order_by(ProjectAudit.id.desc()).limit(limit)
         )
     )
+
+
+def annotator_progress(*, session: Session, project: Project) -> list[AnnotatorProgress]:
+    """Per annotator: done, skipped, holding, median time per task, last active; in four grouped queries.
+
+    Holding: the annotation queue leases at most two tasks per annotator, the one on screen (the oldest live
+    lease) and the next one prefetched (app.annotation.service.prefetch_task), so of n live leases one is on
+    screen and n - 1 prefetched. Time per task is the label's `time_spent_ms`: the time the page showed the task,
+    or, for a client that sends none, lease start to submit (as app.annotation.service.submit stores it). Lease
+    start alone would count a prefetched task's time from when it was leased, while the one before was on screen."""
+    now = utcnow()
+    leases = {
+        row.annotator_id: row
+        for row in session.execute(
+            select(
+                Assignment.annotator_id,
+                func.count().filter(Assignment.status == AssignmentStatus.skipped).label("skipped"),
+                func.count()
+                .filter(Assignment.status == AssignmentStatus.leased, Assignment.lease_expires_at > now)
+                .label("live"),
+                func.max(Assignment.leased_at).label("last_lease"),
+            )
+            .where(Assignment.project_id == project.id)
+            .group_by(Assignment.annotator_id)
+        )
+    }
+    labels = {
+        row.annotator_id: row
+        for row in session.execute(
+            select(Annotation.annotator_id, func.count().label("done"), func.max(Annotation.created_at).label("last_label"))
+            .where(Annotation.project_id == project.id)
+            .group_by(Annotation.annotator_id)
+        )
+    }
+    times: dict[int, list[int]] = {}
+    for annotator_id, ms in session.execute(
+        select(Annotation.annotator_id, Annotation.time_spent_ms).where(
+            Annotation.project_id == project.id, Annotation.time_spent_ms.is_not(None)
+        )
+    ):
+        if ms is not None:  # filtered out by the query; this tells the type checker
+            times.setdefault(annotator_id, []).append(ms)
+    member_ids = select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)
+    users = session.execute(
+        select(User, ProjectMember.user_id.is_not(None))
+        .outerjoin(ProjectMember, (ProjectMember.user_id == User.id) & (ProjectMember.project_id == project.id))
+        .where(User.id.in_(member_ids) | User.id.in_(list(leases.keys() | labels.keys())))
+        .order_by(User.email)
+    ).all()
+    rows = []
+    for user, member in users:
+        lease, label = leases.get(user.id), labels.get(user.id)
+        live = lease.live if lease else 0
+        moments = [as_utc(m) for m in (lease and lease.last_lease, label and label.last_label) if m is not None]
+        rows.append(
+            AnnotatorProgress(
+                annotator_id=user.id,
+                email=user.email,
+                name=user.display_name,
+                member=bool(member),
+                done=label.done if label else 0,
+                skipped=lease.skipped if lease else 0,
+                holding=min(live, 1),
+                prefetched=max(live - 1, 0),
+                median_seconds=round(median(times[user.id]) / 1000, 1) if user.id in times else None,
+                last_active=max(moments, default=None),
+            )
+        )
+    return rows

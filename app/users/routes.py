@@ -1,6 +1,7 @@
 """Login, logout, user management (admin) and API tokens."""
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -9,12 +10,21 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.db import SessionDep
-from app.errors import AppError
-from app.models import ApiToken
+from app.errors import AppError, TooManyRequests, Unprocessable
+from app.models import ApiToken, User
 from app.text import StorableText, validation_messages
 from app.users import service, throttle
 from app.users.dependencies import SESSION_KEY, AdminUser, CurrentUser, OptionalUser
-from app.users.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
+from app.users.schemas import (
+    PasswordChange,
+    PasswordResetCreated,
+    PasswordResetUse,
+    TokenCreate,
+    TokenCreated,
+    TokenRead,
+    UserCreate,
+    UserRead,
+)
 from app.users.security import rotate_csrf_token
 from app.web.templating import templates
 
@@ -29,10 +39,11 @@ def _safe_next(next_url: str | None) -> str:
 
 
 @router.get("/login", name="users:login")
-def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+def login_page(request: Request, user: OptionalUser, next: str | None = None, reset: int = 0) -> Response:
     if user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return templates.TemplateResponse(request, "users/login.html", {"next": next or "", "error": None})
+    context = {"next": next or "", "error": None, "password_reset": bool(reset)}
+    return templates.TemplateResponse(request, "users/login.html", context)
 
 
 async def slow_down_guessed_account(request: Request, email: Annotated[StorableText, Form()] = "") -> None:
@@ -49,6 +60,21 @@ async def slow_down_guessed_account(request: Request, email: Annotated[StorableT
         await throttle.pause(seconds)
 
 
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _throttle(request: Request, session, email: str) -> throttle.Blocked | None:
+    """Login throttling (app.users.throttle) for a password or code about to be checked: held until the
+    request's failure is recorded; a Blocked means refuse before checking anything."""
+    throttle.lock(session=session, email=email, address=_address(request))
+    return throttle.check(session=session, email=email, address=_address(request))
+
+
+def _too_many(blocked: throttle.Blocked) -> TooManyRequests:
+    return TooManyRequests(blocked.message, headers={"Retry-After": str(blocked.retry_after)})
+
+
 @router.post("/login", name="users:login_submit")
 def login_submit(
     request: Request,
@@ -58,9 +84,8 @@ def login_submit(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    address = request.client.host if request.client else None
-    throttle.lock(session=session, email=email, address=address)  # held until the failure is recorded
-    blocked = throttle.check(session=session, email=email, address=address)
+    address = _address(request)
+    blocked = _throttle(request, session, email)
     if blocked is not None:  # refused before the password is even looked at
         return templates.TemplateResponse(
             request,
@@ -138,10 +163,137 @@ def users_set_active(
     return RedirectResponse(request.url_for("users:list"), status_code=303)
 
 
+@router.post("/admin/users/{user_id}/password-reset", name="users:password_reset")
+def users_password_reset(request: Request, session: SessionDep, admin: AdminUser, user_id: int) -> Response:
+    """Shows the one-time code once, on this answer (no redirect: the code is not kept anywhere to show again)."""
+    reset, code = service.start_password_reset(session=session, user_id=user_id, admin=admin)
+    context = {
+        "user": admin,
+        "users": service.list_users(session=session),
+        "errors": None,
+        "reset": _reset_created(request, reset, code),
+        "reset_user": service.get_user(session=session, user_id=user_id),
+    }
+    return templates.TemplateResponse(request, "users/list.html", context)
+
+
+def _reset_created(request: Request, reset, code: str) -> PasswordResetCreated:
+    # PUBLIC_BASE_URL + path, or the path alone: never the Host header a client sent (README, "Security").
+    path = request.app.url_path_for("users:reset_page")
+    url = f"{request.app.state.settings.PUBLIC_BASE_URL or ''}{path}?{urlencode({'code': code})}"
+    return PasswordResetCreated(user_id=reset.user_id, code=code, url=url, expires_at=reset.expires_at)
+
+
 @router.post("/admin/users/{user_id}/sign-out", name="users:sign_out")
 def users_sign_out(request: Request, session: SessionDep, admin: AdminUser, user_id: int) -> Response:
     service.sign_out_everywhere(session=session, user_id=user_id)
     return RedirectResponse(request.url_for("users:list"), status_code=303)
+
+
+# --- your own account, and a reset code's use --------------------------------------------------------------
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    """Pydantic's errors by field, in words, for a form that shows each next to its field."""
+    return {str(e["loc"][0]) if e["loc"] else "input": e["msg"] for e in exc.errors()}
+
+
+@router.get("/account", name="users:account")
+def account_page(request: Request, user: CurrentUser, changed: int | None = None) -> Response:
+    return templates.TemplateResponse(request, "users/account.html", {"user": user, "errors": {}, "changed": changed})
+
+
+@router.post("/account/password", name="users:change_password")
+def change_password_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    current_password: Annotated[str, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    new_password_again: Annotated[str, Form()] = "",
+) -> Response:
+    errors: dict[str, str] = {}
+    try:
+        data = PasswordChange(current_password=current_password, new_password=new_password)
+    except ValidationError as exc:
+        errors = _field_errors(exc)
+    if new_password != new_password_again:
+        errors.setdefault("new_password_again", "does not match the new password")
+    if not errors:
+        try:
+            ended = _change_password(request, session, user, data)
+        except Unprocessable as exc:
+            errors["current_password"] = exc.message.removeprefix("current_password: ")
+        else:
+            return RedirectResponse(request.url_for("users:account").include_query_params(changed=ended), status_code=303)
+    context = {"user": user, "errors": errors, "changed": None}
+    return templates.TemplateResponse(request, "users/account.html", context, status_code=400)
+
+
+def _change_password(request: Request, session, user: User, data: PasswordChange) -> int:
+    """The change, behind the login throttle: a wrong current password is a failed login of the account, so a
+    session left open cannot be used to guess it. Returns how many other sessions ended."""
+    if (blocked := _throttle(request, session, user.email)) is not None:
+        raise _too_many(blocked)
+    try:
+        session_id = request.session.get(SESSION_KEY)
+        return service.change_password(
+            session=session,
+            user=user,
+            current=data.current_password,
+            new=data.new_password,
+            keep=session_id if isinstance(session_id, str) else None,
+        )
+    except Unprocessable:
+        throttle.record_failure(session=session, email=user.email, address=_address(request))
+        session.commit()  # the failure counts although the request fails
+        raise
+
+
+@router.get("/reset-password", name="users:reset_page")
+def reset_page(request: Request, user: OptionalUser, code: str = "") -> Response:
+    return templates.TemplateResponse(request, "users/reset.html", {"user": user, "code": code, "errors": {}})
+
+
+@router.post("/reset-password", name="users:reset_submit")
+def reset_form(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    code: Annotated[StorableText, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    new_password_again: Annotated[str, Form()] = "",
+) -> Response:
+    errors: dict[str, str] = {}
+    try:
+        data = PasswordResetUse(code=code, new_password=new_password)
+    except ValidationError as exc:
+        errors = _field_errors(exc)
+    if new_password != new_password_again:
+        errors.setdefault("new_password_again", "does not match the new password")
+    if not errors:
+        try:
+            _use_reset_code(request, session, data)
+        except TooManyRequests as exc:
+            errors["code"] = exc.message
+        except Unprocessable as exc:
+            errors["code"] = exc.message.removeprefix("code: ")
+        else:
+            return RedirectResponse(request.url_for("users:login").include_query_params(reset=1), status_code=303)
+    context = {"user": user, "code": code, "errors": errors}
+    return templates.TemplateResponse(request, "users/reset.html", context, status_code=400)
+
+
+def _use_reset_code(request: Request, session, data: PasswordResetUse) -> User:
+    """A code's use, behind the login throttle (as a login of throttle.RESET_CODE_ACCOUNT)."""
+    if (blocked := _throttle(request, session, throttle.RESET_CODE_ACCOUNT)) is not None:
+        raise _too_many(blocked)
+    user = service.use_password_reset(session=session, code=data.code, new_password=data.new_password)
+    if user is None:
+        throttle.record_failure(session=session, email=throttle.RESET_CODE_ACCOUNT, address=_address(request))
+        session.commit()  # the failure counts although the request fails
+        raise Unprocessable("code: unknown, already used or expired; ask an admin for a new one")
+    return user
 
 
 # --- JSON API -------------------------------------------------------------------------------------
@@ -166,6 +318,29 @@ def api_create_user(data: UserCreate, session: SessionDep, admin: AdminUser) -> 
 def api_sign_out_user(user_id: int, session: SessionDep, admin: AdminUser) -> Response:
     """End every browser session of the user ("sign out everywhere"); their API tokens stay."""
     service.sign_out_everywhere(session=session, user_id=user_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/me/password", status_code=204)
+def api_change_password(request: Request, data: PasswordChange, session: SessionDep, user: CurrentUser) -> Response:
+    """Your own password; the current one is required. Your other browser sessions end (this one, if the call
+    comes from it, stays); API tokens stay. A wrong current password counts as a failed login (429 after several)."""
+    _change_password(request, session, user, data)
+    return Response(status_code=204)
+
+
+@router.post("/api/users/{user_id}/password-reset", response_model=PasswordResetCreated, status_code=201)
+def api_password_reset(request: Request, user_id: int, session: SessionDep, admin: AdminUser) -> PasswordResetCreated:
+    """A one-time code (answered once, only its hash kept) with which the user sets a new password, valid 24 hours.
+    The user is signed out everywhere at once (sessions and API tokens) and their old password stops working."""
+    reset, code = service.start_password_reset(session=session, user_id=user_id, admin=admin)
+    return _reset_created(request, reset, code)
+
+
+@router.post("/api/password-reset", status_code=204)
+def api_use_password_reset(request: Request, data: PasswordResetUse, session: SessionDep) -> Response:
+    """Set a new password with a reset code (no login needed). Wrong codes count as failed logins (429 after several)."""
+    _use_reset_code(request, session, data)
     return Response(status_code=204)
 
 

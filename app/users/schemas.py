@@ -1,17 +1,22 @@
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from app.models import Role
 from app.models.base import as_utc, utcnow
-from app.text import StorableText
+from app.text import StorableText, check_storable
+
+# The one rule for a new password: at creation, on a change and on a reset.
+# The length is checked first, so its message reads "at least 8 characters".
+Password = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(check_storable)]
 
 
 class UserCreate(BaseModel):
     email: StorableText = Field(min_length=3, max_length=320)
     name: StorableText = Field(default="", max_length=200)
     role: Role
-    password: StorableText | None = Field(default=None, min_length=8, max_length=200)
+    password: Password | None = None
 
     @field_validator("email")
     @classmethod
@@ -83,3 +88,20 @@ class TokenRead(BaseModel):
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and as_utc(self.expires_at) <= utcnow()
+
+
+class PasswordChange(BaseModel):
+    current_password: StorableText = Field(max_length=200)
+    new_password: Password
+
+
+class PasswordResetUse(BaseModel):
+    code: StorableText = Field(min_length=1, max_length=200)
+    new_password: Password
+
+
+class PasswordResetCreated(BaseModel):
+    user_id: int
+    code: str  # shown once; only its hash is stored
+    url: str  # the page that takes it, with the code filled in
+    expires_at: datetime

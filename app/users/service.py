@@ -8,8 +8,8 @@ from sqlalchemy import CursorResult, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotAuthenticated, NotFound
-from app.models import ApiToken, Role, User, UserSession
+from app.errors import Conflict, NotAuthenticated, NotFound, Unprocessable
+from app.models import ApiToken, PasswordReset, Role, User, UserSession
 from app.models.base import as_utc, utcnow
 from app.users.schemas import UserCreate
 from app.users.security import (
@@ -22,6 +22,7 @@ from app.users.security import (
 
 SESSION_LIFETIME = timedelta(days=14)  # as the cookie's max_age (app.main)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # api_tokens.last_used_at is written at most this often
+RESET_LIFETIME = timedelta(hours=24)  # an unused password-reset code expires after this
 
 
 def create_user(*, session: Session, data: UserCreate) -> User:
@@ -178,9 +179,79 @@ def set_active(*, session: Session, user_id: int, active: bool) -> User:
         if admins == [user.id]:
             raise Conflict("The last active admin cannot be deactivated; make another user admin first")
     if not active:
-        revoke_sessions(session=session, user=user)
-        session.execute(
-            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
-        )
+        revoke_access(session=session, user=user)
     user.is_active = active
+    return user
+
+
+def revoke_access(*, session: Session, user: User) -> None:
+    """Every way in that the user holds ends: browser sessions and API tokens (deactivation, a password reset)."""
+    revoke_sessions(session=session, user=user)
+    session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+
+
+# --- passwords: change your own, or an admin's one-time reset code ---------------------------------------
+
+
+def _spend_reset_codes(session: Session, user: User) -> None:
+    """Codes still open for the user are spent: used after a newer code or a change, one would undo it."""
+    session.execute(
+        update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)).values(used_at=utcnow())
+    )
+
+
+def _set_password(session: Session, user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    _spend_reset_codes(session, user)
+
+
+def change_password(*, session: Session, user: User, current: str, new: str, keep: str | None) -> int:
+    """The user's own change: the current password is required. Ends every other browser session (`keep` is the
+    caller's own session id, or None for an API call); returns how many ended. API tokens stay."""
+    if not verify_password(user.password_hash, current):
+        raise Unprocessable("current_password: this is not your current password")
+    _set_password(session, user, new)
+    return revoke_sessions(session=session, user=user, keep=keep)
+
+
+def start_password_reset(*, session: Session, user_id: int, admin: User) -> tuple[PasswordReset, str]:
+    """A one-time code (shown once; its hash stored) with which the user sets a new password. The user is signed
+    out everywhere now (sessions and API tokens, as deactivation) and the old password stops working: a reset is
+    also how a password that leaked is taken back."""
+    user = get_user(session=session, user_id=user_id)
+    if user.id == admin.id:
+        raise Conflict("Change your own password on your account page; a reset would sign you out with no way back in")
+    code = secrets.token_urlsafe(24)
+    user.password_hash = None  # no password at all until the code is used
+    _spend_reset_codes(session, user)
+    revoke_access(session=session, user=user)
+    reset = PasswordReset(
+        user_id=user.id, code_hash=hash_api_token(code), created_by_id=admin.id, expires_at=utcnow() + RESET_LIFETIME
+    )
+    session.add(reset)
+    session.flush()
+    return reset, code
+
+
+_OPEN_RESET = (
+    select(PasswordReset)
+    .where(
+        PasswordReset.code_hash == bindparam("code_hash"),
+        PasswordReset.used_at.is_(None),
+        PasswordReset.expires_at > bindparam("now"),
+    )
+    .with_for_update()  # two uses of one code at once: the second waits, then finds it used
+)
+
+
+def use_password_reset(*, session: Session, code: str, new_password: str) -> User | None:
+    """Sets the new password and spends the code; None when the code is unknown, used or expired (the caller
+    counts that as a failed login, app.users.throttle)."""
+    reset = session.scalar(_OPEN_RESET, {"code_hash": hash_api_token(code.strip()), "now": utcnow()})
+    if reset is None:
+        return None
+    user = session.get_one(User, reset.user_id)
+    _set_password(session, user, new_password)  # spends this code
     return user

@@ -33,6 +33,9 @@ SLOW_AFTER = 5  # account-wide failures in WINDOW (from any address) before each
 FIRST_DELAY = 0.25  # seconds; doubles with every further failure...
 MAX_DELAY = 3.0  # ...up to this
 pause = anyio.sleep  # on the event loop, holding no thread nor database connection; tests replace it
+# A wrong password-reset code counts as a failed login of this pseudo-account (per address, and towards the
+# address's limit over all accounts), so guessing codes and guessing passwords share one budget.
+RESET_CODE_ACCOUNT = "password-reset-code"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,15 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "POST /api/me/tokens": (401, 201, 201, 201, 201),
     "GET /api/me/tokens": (401, 200, 200, 200, 200),
     "DELETE /api/me/tokens/{token_id}": (401, 204, 404, 404, 204),  # the member's own token
+    "GET /account": (401, 200, 200, 200, 200),
+    "POST /account/password": (401, 303, 303, 303, 303),  # each caller changes their own
+    "POST /api/me/password": (401, 204, 204, 204, 204),
+    "POST /admin/users/{user_id}/password-reset": (401, 403, 403, 403, 200),  # the code is shown on the answer
+    "POST /api/users/{user_id}/password-reset": (401, 403, 403, 403, 201),
+    # a reset code's use is open to anyone (they cannot log in); a wrong code: the form again, or a 422
+    "GET /reset-password": (200, 200, 200, 200, 200),
+    "POST /reset-password": (400, 400, 400, 400, 400),
+    "POST /api/password-reset": (422, 422, 422, 422, 422),
     # projects
     "GET /": (401, 200, 200, 200, 200),
     "GET /projects/new": (401, 403, 403, 403, 200),
@@ -61,6 +70,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/projects": (401, 200, 200, 200, 200),
     "GET /api/projects/{project_id}": (401, 200, 404, 200, 200),
     "GET /api/projects/{project_id}/stats": (401, 403, 404, 200, 200),
+    "GET /api/projects/{project_id}/progress": (401, 403, 404, 200, 200),
     "PUT /api/projects/{project_id}/members/{user_id}": (401, 403, 404, 403, 204),
     "DELETE /api/projects/{project_id}/members/{user_id}": (401, 403, 404, 403, 204),
     # editing, archiving, deleting (as creating: admins); the audit log: staff
@@ -94,6 +104,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     # model leaderboard (staff only)
     "GET /api/projects/{project_id}/leaderboard": (401, 403, 404, 200, 200),
     "GET /projects/{project_id}/leaderboard": (401, 403, 404, 200, 200),
+    "GET /api/projects/{project_id}/export/preview": (401, 403, 404, 200, 200),
+    "GET /projects/{project_id}/export": (401, 403, 404, 303, 303),  # good options: on to the download
 }
 
 
@@ -232,6 +244,17 @@ def call(client: TestClient, key: str, w: World, role: str):
         kwargs["data"] = {"active": "true"}
     elif key == "POST /api/users":
         kwargs["json"] = {"email": "new@example.org", "role": "annotator", "password": "a long enough password"}
+    elif key in ("POST /account/password", "POST /reset-password"):
+        from tests.conftest import PASSWORD
+
+        new = "a long enough new password"
+        kwargs["data"] = {"current_password": PASSWORD, "code": "not a code", "new_password": new, "new_password_again": new}
+    elif key == "POST /api/me/password":
+        from tests.conftest import PASSWORD
+
+        kwargs["json"] = {"current_password": PASSWORD, "new_password": "a long enough new password"}
+    elif key == "POST /api/password-reset":
+        kwargs["json"] = {"code": "not a code", "new_password": "a long enough new password"}
     elif key == "POST /api/me/tokens":
         kwargs["json"] = {"name": "script"}
     elif key == "POST /projects/new":

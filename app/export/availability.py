@@ -1,0 +1,44 @@
+"""Which export options apply to a project: the one owner of the rules the options model cannot know alone.
+Light (no numpy, no pyarrow): the project page builds its export form from it."""
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from app.errors import Unprocessable
+from app.export.options import ExportOptions, field_errors
+from app.models import Project, Prompt
+
+
+def check(*, project: Project, options: ExportOptions) -> None:
+    """What the options model cannot know alone: whether this project has what they ask for."""
+    if options.margin in ("llama2_small", "llama2_large") and not project.strength_scale:
+        raise Unprocessable(
+            f"margin: {options.margin} needs a pairwise project with a strength scale; use margin=rank_distance or none"
+        )
+
+
+def unavailable_choices(*, session: Session, project: Project) -> dict[str, dict[str, str]]:
+    """Option values that do not apply to this project, and why: the form does not offer them, and
+    check_applicable refuses them."""
+    unavailable: dict[str, dict[str, str]] = {}
+    has_reference = session.scalar(select(exists().where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))))
+    if not has_reference:
+        unavailable["labels"] = {"reference": "this project has no imported reference labels"}
+    if not project.strength_scale:
+        why = "needs a pairwise project with a strength scale"
+        unavailable["margin"] = {"llama2_small": why, "llama2_large": why}
+    return unavailable
+
+
+def check_applicable(*, session: Session, project: Project, options: ExportOptions) -> None:
+    """check(), and that every option value applies to this project: Unprocessable whose details are the errors
+    by field (app.export.options.field_errors)."""
+    try:
+        check(project=project, options=options)
+    except Unprocessable as exc:
+        raise Unprocessable(exc.message, details=field_errors(exc)) from None
+    for name, choices in unavailable_choices(session=session, project=project).items():
+        value = getattr(options, name)
+        if value in choices:
+            message = f"{value} is not available: {choices[value]}"
+            raise Unprocessable(f"{name}: {message}", details={name: message})
