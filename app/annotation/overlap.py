@@ -7,12 +7,18 @@
 - Gold prompts are for every annotator. That is the `is_gold` flag, which the queue reads next to the
   target (`WANTS_ANNOTATORS`); marking and unmarking never touch `target_overlap`, so a boost survives.
 - A prompt is complete when it has its target's labels; a gold prompt never is (`COMPLETE`).
+- The project counts' other states: a task is in progress while its lease runs (`held_now`); a prompt is
+  `in_progress` while it is not complete and someone holds it, `open` otherwise (`prompt_status`).
 """
+
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import ColumnElement, exists
 
 from sqlalchemy.orm import Session
 
-from app.agreement.labels import prompt_agreement
-from app.models import Project, Prompt
+from app.models import Assignment, AssignmentStatus, Project, Prompt
 from app.rankings import Tiers
 
 DEFAULT_OVERLAP = 3  # distinct annotators per prompt unless the project says otherwise
@@ -24,6 +30,27 @@ UNDER_TARGET = Prompt.active_count < Prompt.target_overlap
 WANTS_ANNOTATORS = UNDER_TARGET | Prompt.is_gold
 # The project counts' "complete".
 COMPLETE = (Prompt.completed_count >= Prompt.target_overlap) & ~Prompt.is_gold
+
+
+PromptStatus = Literal["open", "in_progress", "complete"]
+PROMPT_STATUSES: tuple[PromptStatus, ...] = ("open", "in_progress", "complete")
+
+
+def held_now(now: datetime) -> ColumnElement[bool]:
+    """Assignments on someone's screen right now: the project counts' `in_progress`."""
+    return (Assignment.status == AssignmentStatus.leased) & (Assignment.lease_expires_at > now)
+
+
+def prompt_held(now: datetime) -> ColumnElement[bool]:
+    """Prompts someone holds right now (the correlated EXISTS of a prompt query)."""
+    return exists().where(Assignment.prompt_id == Prompt.id, held_now(now))
+
+
+def prompt_status(status: PromptStatus, now: datetime) -> ColumnElement[bool]:
+    """Prompts in one of the states the project counts name."""
+    if status == "complete":
+        return COMPLETE
+    return ~COMPLETE & (prompt_held(now) if status == "in_progress" else ~prompt_held(now))
 
 
 def import_target(project: Project) -> int:
@@ -39,15 +66,15 @@ def boosted_target(*, target: int, agreement: float | None, threshold: float, ma
     return target + 1
 
 
-def review_after_label(*, session: Session, project: Project, prompt: Prompt) -> None:
-    """After a label on `prompt` (just counted): apply adaptive overlap to it."""
+def review_after_label(*, session: Session, project: Project, prompt: Prompt, agreement: float | None) -> None:
+    """After a label on `prompt` (just counted; `agreement` its agreement now): apply adaptive overlap to it."""
     if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
         return
     if prompt.completed_count < prompt.target_overlap:
         return  # labels still to come: agreement is judged on the full set
     target = boosted_target(
         target=prompt.target_overlap,
-        agreement=prompt_agreement(session=session, project=project, prompt_id=prompt.id),
+        agreement=agreement,
         threshold=project.adaptive_threshold,
         max_overlap=project.max_overlap,
     )

@@ -1,4 +1,4 @@
-"""Batch upload: over the API (JSON result) and from the project page's form.
+"""Batch upload: over the API (JSON result) and from the project page's form. The prompt browser (page and API).
 
 Both take the file through `UploadForm` (app.web.limits), declared after the user and the project: the body,
 up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this project."""
@@ -12,10 +12,13 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.config import Settings
 from app.db import SessionDep
+from app.agreement import formatting
+from app.annotation.overlap import PROMPT_STATUSES
 from app.errors import BadRequest, Unprocessable
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
-from app.prompts import service
+from app.prompts import browse, service
+from app.prompts.schemas import PromptPage, PromptQuery
 from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
@@ -90,3 +93,45 @@ def import_form(
     result = _run_import(settings, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)
+
+
+def _browse(request: Request, session, project, query: PromptQuery) -> PromptPage:
+    return browse.browse(
+        session=session,
+        project=project,
+        query=query,
+        url_for=lambda prompt_id: str(request.url_for("agreement:prompt", project_id=project.id, prompt_id=prompt_id)),
+    )
+
+
+@router.get("/api/projects/{project_id}/prompts")
+def api_browse(
+    request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
+) -> PromptPage:
+    """The project's prompts, filtered and sorted; `next_cursor` (null on the last page) fetches the next page
+    with the same filters. Researchers and admins only: a row tells who labelled and skipped what."""
+    return _browse(request, session, project, query)
+
+
+@router.get("/projects/{project_id}/prompts", name="prompts:browse")
+def browse_page(
+    request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
+) -> HTMLResponse:
+    page = _browse(request, session, project, query)
+    next_url = None
+    if page.next_cursor:
+        next_url = request.url_for("prompts:browse", project_id=project.id).include_query_params(
+            **query.filters(), cursor=page.next_cursor
+        )
+    context = {
+        "user": user,
+        "project": project,
+        "query": query,
+        "page": page,
+        "next_url": next_url,
+        "first_url": request.url.remove_query_params("cursor") if query.cursor else None,
+        "annotators": browse.labelling_annotators(session=session, project=project),
+        "statuses": PROMPT_STATUSES,
+        "fmt": formatting,
+    }
+    return templates.TemplateResponse(request, "prompts/browse.html", context)
