@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, exists
-
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, AssignmentStatus, Project, Prompt

@@ -7,6 +7,7 @@ the same filters with it."""
 import base64
 import binascii
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, exists, func, literal, select, tuple_
@@ -23,9 +24,9 @@ from app.text import shorten
 EXCERPT_CHARS = 240
 
 # Sort key and direction per sort; prompts without an agreement (fewer than two labels) sort last either way.
-_KEYS: dict[PromptSort, tuple[ColumnElement, bool]] = {
-    "-date": (Prompt.id, True),  # ids follow import order, so id order is import-date order
-    "date": (Prompt.id, False),
+_KEYS: dict[PromptSort, tuple[ColumnElement[Any], bool]] = {
+    "-date": (Prompt.__table__.c.id, True),  # ids follow import order, so id order is import-date order
+    "date": (Prompt.__table__.c.id, False),
     "agreement": (func.coalesce(Prompt.agreement, literal(2.0)), False),
     "-agreement": (func.coalesce(Prompt.agreement, literal(-1.0)), True),
 }

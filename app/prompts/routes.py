@@ -5,15 +5,16 @@ up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this proje
 
 from dataclasses import asdict
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
-from app.config import Settings
-from app.db import SessionDep
 from app.agreement import formatting
 from app.annotation.overlap import PROMPT_STATUSES
+from app.config import Settings
+from app.db import SessionDep
 from app.errors import BadRequest, Unprocessable
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
@@ -95,12 +96,17 @@ def import_form(
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)
 
 
+def _path(request: Request, name: str, **params) -> str:
+    """A link by path alone, as templates make them (app/web/templating.py: never from the Host header)."""
+    return request.scope.get("root_path", "") + request.app.url_path_for(name, **params)
+
+
 def _browse(request: Request, session, project, query: PromptQuery) -> PromptPage:
     return browse.browse(
         session=session,
         project=project,
         query=query,
-        url_for=lambda prompt_id: str(request.url_for("agreement:prompt", project_id=project.id, prompt_id=prompt_id)),
+        url_for=lambda prompt_id: _path(request, "agreement:prompt", project_id=project.id, prompt_id=prompt_id),
     )
 
 
@@ -118,18 +124,15 @@ def browse_page(
     request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
 ) -> HTMLResponse:
     page = _browse(request, session, project, query)
-    next_url = None
-    if page.next_cursor:
-        next_url = request.url_for("prompts:browse", project_id=project.id).include_query_params(
-            **query.filters(), cursor=page.next_cursor
-        )
+    here = _path(request, "prompts:browse", project_id=project.id)
+    filters = query.filters()
     context = {
         "user": user,
         "project": project,
         "query": query,
         "page": page,
-        "next_url": next_url,
-        "first_url": request.url.remove_query_params("cursor") if query.cursor else None,
+        "next_url": f"{here}?{urlencode(filters | {'cursor': page.next_cursor})}" if page.next_cursor else None,
+        "first_url": f"{here}?{urlencode(filters)}" if query.cursor else None,
         "annotators": browse.labelling_annotators(session=session, project=project),
         "statuses": PROMPT_STATUSES,
         "fmt": formatting,

@@ -44,9 +44,10 @@ class PromptQuery(BaseModel):
             raise ValueError("max_agreement: must not be below min_agreement")
         return self
 
-    def filters(self) -> dict[str, object]:
-        """The filters set (not the paging), for links to the next page."""
-        return self.model_dump(exclude={"cursor"}, exclude_none=True, exclude_defaults=True)
+    def filters(self) -> dict[str, str]:
+        """The filters set (not the cursor) as query parameters, for links to other pages."""
+        values = self.model_dump(exclude={"cursor"}, exclude_none=True, exclude_defaults=True)
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
 class PromptItem(BaseModel):

@@ -6,8 +6,9 @@ Both databases match whole words, case-insensitively, every word of the query (n
 configuration and FTS5's `unicode61` tokenizer), so a search finds the same prompts on either."""
 
 import re
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, literal_column, select, text
 from sqlalchemy.sql import func
 
 from app.errors import Unprocessable
@@ -35,7 +36,7 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
         return literal_column(PG_DOCUMENT).op("@@")(func.plainto_tsquery(text("'simple'::regconfig"), " ".join(found)))
     # FTS5: each word quoted (a string, never query syntax), juxtaposed words are ANDed.
     fts_query = " ".join('"' + w + '"' for w in found)
-    rows = (
+    rows: Select[tuple[Any]] = (
         select(literal_column("rowid"))
         .select_from(text(FTS_TABLE))
         .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("fts_query", fts_query)))

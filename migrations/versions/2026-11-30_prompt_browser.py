@@ -46,7 +46,9 @@ def upgrade() -> None:
             "CREATE TRIGGER prompts_fts_update AFTER UPDATE OF messages ON prompts BEGIN "
             f"UPDATE prompts_fts SET body = {SQLITE_BODY} WHERE rowid = new.id; END"
         )
-        op.execute("CREATE TRIGGER prompts_fts_delete AFTER DELETE ON prompts BEGIN DELETE FROM prompts_fts WHERE rowid = old.id; END")
+        op.execute(
+            "CREATE TRIGGER prompts_fts_delete AFTER DELETE ON prompts BEGIN DELETE FROM prompts_fts WHERE rowid = old.id; END"
+        )
         op.execute(
             "INSERT INTO prompts_fts (rowid, body) SELECT prompts.id, "
             "(SELECT group_concat(json_extract(value, '$.content'), ' ') FROM json_each(prompts.messages)) FROM prompts"
