@@ -5,7 +5,7 @@ from typing import Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
+ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw", "skips"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
 ConsensusOption = Literal["none", "majority", "borda", "ranked_pairs", "bradley_terry", "plackett_luce"]
 
@@ -15,7 +15,9 @@ class ExportOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: ExportFormat = Field(
-        "trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)"
+        "trl",
+        description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation), "
+        "skips (every skipped task: prompt, annotator, reason, time)",
     )
     file_type: Literal["jsonl", "jsonl.gz", "parquet"] = Field("jsonl", description="Data file type")
     folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
@@ -63,6 +65,18 @@ class ExportOptions(BaseModel):
             raise ValueError(f"dedupe: only the pair formats {', '.join(PAIR_FORMATS)} can hold duplicate pairs")
         if self.consensus != "none" and self.format == "raw":
             raise ValueError("consensus: the raw format is one row per annotation; use listwise or a pair format")
+        if self.format == "skips":
+            # Skips are not labels: the label filters would silently do nothing.
+            label_options = {
+                "consensus": self.consensus != "none",
+                "labels": self.labels != "annotators",
+                "min_agreement": self.min_agreement is not None,
+                "min_annotators": self.min_annotators > 1,
+                "exclude_flagged": self.exclude_flagged,
+                "exclude_none_acceptable": self.exclude_none_acceptable,
+            }
+            if given := [name for name, is_set in label_options.items() if is_set]:
+                raise ValueError(f"{', '.join(given)}: the skips format is one row per skipped task; these filter labels")
         if self.labels == "reference":
             # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
             if self.format == "raw":
