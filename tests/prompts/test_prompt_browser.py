@@ -354,3 +354,87 @@ def test_page_lists_filters_and_links_each_prompt(client, db, login_as, campaign
     # The project page links here for staff.
     assert f'href="/projects/{project.id}/prompts"' in browser.get(f"/projects/{project.id}").text
     assert "prompts-link" not in login_as(annotators[0]).get(f"/projects/{project.id}").text
+
+
+def test_the_migration_backfills_agreement_search_and_skip_times(tmp_path):
+    """Labels and skips stored before 0009_prompt_browser: after it, each prompt's agreement is the report's value,
+    the old prompts are searchable and old skips have a time (their lease's start)."""
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from app import migrate
+    from app.agreement.service import project_report
+    from app.config import get_settings
+    from app.db import build_engine
+    from app.models import Project
+
+    engine = build_engine(get_settings().model_copy(update={"DATABASE_URL": f"sqlite:///{tmp_path}/old.db"}))
+    config = migrate.alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006_sessions_and_limits")
+    rankings = {  # prompt -> each annotator's ranking of responses 1..3 (by position)
+        1: [[0, 1, 2], [0, 1, 2], [0, 2, 1]],
+        2: [[0, 1, 2], [2, 1, 0]],
+        3: [[1, 0, 2]],
+    }
+    now = "2026-11-01 10:00:00"
+    with engine.begin() as c:
+        c.execute(
+            text(
+                f"INSERT INTO projects (id, name, kind, overlap, allow_ties, guidelines, created_at) VALUES (1, 'old', 'ranking', 3, 0, '', '{now}')"
+            )
+        )
+        for u in range(1, 4):
+            c.execute(
+                text(
+                    f"INSERT INTO users (id, email, name, role, is_active, created_at) VALUES ({u}, 'u{u}@x.org', 'u', 'annotator', 1, '{now}')"
+                )
+            )
+        for p in range(1, 5):
+            messages = json.dumps([{"role": "user", "content": f"old prompt number{p}"}])
+            c.execute(
+                text(
+                    "INSERT INTO prompts (id, project_id, external_id, messages, is_chat, completed_count, active_count, "
+                    f"target_overlap, is_gold, boosted) VALUES ({p}, 1, 'o{p}', :m, 0, 0, 0, 3, 0, 0)"
+                ),
+                {"m": messages},
+            )
+            for r in range(3):
+                c.execute(text(f"INSERT INTO responses (id, prompt_id, position, text) VALUES ({p * 10 + r}, {p}, {r}, 'r')"))
+        n = 0
+        for p, orders in rankings.items():
+            for u, order in enumerate(orders, start=1):
+                n += 1
+                tiers = json.dumps([[p * 10 + r] for r in order])
+                c.execute(
+                    text(
+                        "INSERT INTO assignments (id, project_id, prompt_id, annotator_id, status, leased_at, lease_expires_at, "
+                        f"shown_order) VALUES ({n}, 1, {p}, {u}, 'done', '{now}', '{now}', '[]')"
+                    )
+                )
+                c.execute(
+                    text(
+                        "INSERT INTO annotations (id, assignment_id, project_id, prompt_id, annotator_id, kind, ranking, "
+                        f"none_acceptable, shown_order, created_at) VALUES ({n}, {n}, 1, {p}, {u}, 'ranking', :t, 0, '[]', '{now}')"
+                    ),
+                    {"t": tiers},
+                )
+        c.execute(
+            text(
+                "INSERT INTO assignments (id, project_id, prompt_id, annotator_id, status, leased_at, lease_expires_at, "
+                f"shown_order, skip_reason) VALUES (99, 1, 4, 1, 'skipped', '{now}', '{now}', '[]', 'old skip')"
+            )
+        )
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        report = project_report(session=session, project=session.get_one(Project, 1))
+        stored = dict(session.execute(select(Prompt.id, Prompt.agreement)).all())
+        assert stored[1] == pytest.approx(report.prompts[0].agreement) and stored[1] is not None
+        assert stored[2] == pytest.approx(report.prompts[1].agreement) == 0.0
+        assert stored[3] is None and stored[4] is None
+        found = session.execute(text("SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH 'number3'")).scalars().all()
+        assert found == [3]
+        skip = session.get_one(Assignment, 99)
+        assert skip.skipped_at is not None and skip.skipped_at == skip.leased_at
+    engine.dispose()
