@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, exists
-from sqlalchemy.orm import Session
 
 from app.models import Assignment, AssignmentStatus, Project, Prompt
 from app.rankings import Tiers
@@ -65,7 +64,7 @@ def boosted_target(*, target: int, agreement: float | None, threshold: float, ma
     return target + 1
 
 
-def review_after_label(*, session: Session, project: Project, prompt: Prompt, agreement: float | None) -> None:
+def review_after_label(*, project: Project, prompt: Prompt, agreement: float | None) -> None:
     """After a label on `prompt` (just counted; `agreement` its agreement now): apply adaptive overlap to it."""
     if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
         return

@@ -465,7 +465,7 @@ def submit(
     agreement = refresh_agreement(session=session, project=project, prompt_id=assignment.prompt_id)
     if project.adaptive_threshold is not None:
         prompt = session.get_one(Prompt, assignment.prompt_id, populate_existing=True)
-        overlap.review_after_label(session=session, project=project, prompt=prompt, agreement=agreement)
+        overlap.review_after_label(project=project, prompt=prompt, agreement=agreement)
     return _read(annotation)
 
 
