@@ -20,6 +20,7 @@ from app.models.base import utcnow
 from app.prompts import search
 from app.prompts.schemas import PromptItem, PromptPage, PromptQuery, PromptSort
 from app.text import shorten
+from app.web.dependencies import MAX_ID
 
 EXCERPT_CHARS = 240
 
@@ -43,7 +44,14 @@ def decode_cursor(cursor: str, sort: PromptSort) -> tuple[float | int, int]:
         raise Unprocessable("cursor: not a cursor this API gave out; start again without one") from None
     if made_for != sort:
         raise Unprocessable(f"cursor: made for sort={made_for}, not sort={sort}; start again without one")
-    if not isinstance(key, int | float) or isinstance(key, bool) or not isinstance(prompt_id, int):
+    # Keys are ids or agreements (0-1, or the sentinels of _KEYS): anything else was not made here.
+    if (
+        not isinstance(key, int | float)
+        or isinstance(key, bool)
+        or not -MAX_ID <= key <= MAX_ID
+        or not isinstance(prompt_id, int)
+        or not 0 <= prompt_id <= MAX_ID
+    ):
         raise Unprocessable("cursor: not a cursor this API gave out; start again without one")
     return key, prompt_id
 

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.annotation.overlap import PromptStatus
+from app.web.dependencies import MAX_ID
 
 PromptSort = Literal["-date", "date", "agreement", "-agreement"]
 
@@ -18,7 +19,7 @@ class PromptQuery(BaseModel):
     q: str | None = Field(None, max_length=500, description="Words the prompt's text holds, all of them (full-text search)")
     min_agreement: float | None = Field(None, ge=0, le=1, description="Agreement (tie_half) at least this")
     max_agreement: float | None = Field(None, ge=0, le=1, description="Agreement (tie_half) at most this")
-    annotator: int | None = Field(None, ge=1, description="Labelled by this user id")
+    annotator: int | None = Field(None, ge=1, le=MAX_ID, description="Labelled by this user id")
     flagged: bool | None = Field(None, description="true: some label flags it; false: none does")
     skipped: bool | None = Field(None, description="true: someone skipped it; false: nobody did")
     gold: bool | None = Field(None, description="Gold prompts only (true) or none (false)")

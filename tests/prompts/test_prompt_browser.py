@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
+from app.prompts.browse import encode_cursor
 from app.models.base import as_utc
 
 WORDS = ["apple", "banana", "cherry", "delta", "echo", "falcon"]
@@ -284,6 +285,9 @@ def test_agreement_follows_new_labels(client, db, make_user, make_project, beare
         ({"has_reference": "x"}, "has_reference"),
         ({"sort": "random"}, "sort"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": encode_cursor("-date", 2**40, 1)}, "cursor"),  # a driver overflow otherwise (500)
+        ({"cursor": "WzFd"}, "cursor"),  # base64 of "[1]": JSON, not a cursor
+        ({"annotator": str(2**40)}, "annotator"),
         ({"limit": "0"}, "limit"),
         ({"q": "!!!"}, "q"),
         ({"colour": "red"}, "colour"),

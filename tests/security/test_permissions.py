@@ -80,6 +80,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /projects/{project_id}/prompts/{prompt_id}": (401, 403, 404, 200, 200),
     "POST /projects/{project_id}/prompts/{prompt_id}/gold": (401, 403, 404, 303, 303),
     "GET /api/projects/{project_id}/export": (401, 403, 404, 200, 200),
+    "GET /api/projects/{project_id}/prompts": (401, 403, 404, 200, 200),
+    "GET /projects/{project_id}/prompts": (401, 403, 404, 200, 200),
 }
 
 
