@@ -5,6 +5,7 @@ from alembic import context
 from app.config import get_settings
 from app.db import build_engine, normalise_url
 from app.models import Base
+from app.prompts.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -34,6 +35,7 @@ def _run(connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_object=include_object,  # the prompt search table and index are the migration's, not the models'
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         process_revision_directives=_process_revision_directives,
     )

@@ -9,11 +9,12 @@ from app import migrate
 from app.config import get_settings
 from app.db import build_engine
 from app.models import Base
+from app.prompts.search import include_object
 
 
 def test_migrations_match_the_models(database):
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object})
         assert compare_metadata(context, Base.metadata) == []
 
 

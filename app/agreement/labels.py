@@ -5,7 +5,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, Project, ProjectKind, Prompt, Response
@@ -86,3 +86,11 @@ def prompt_agreement(*, session: Session, project: Project, prompt_id: int) -> f
     labels, _ = load_labels(session=session, project=project, prompt_ids=[prompt_id])
     scores = rows(labels)
     return scores[0].agreement if scores else None
+
+
+def refresh_agreement(*, session: Session, project: Project, prompt_id: int) -> float | None:
+    """Store the prompt's agreement (the report's per-prompt value) after a label: what the prompt browser sorts on.
+    One prompt's labels, a few rows: cheap enough for the submit path."""
+    agreement = prompt_agreement(session=session, project=project, prompt_id=prompt_id)
+    session.execute(update(Prompt).where(Prompt.id == prompt_id).values(agreement=agreement))
+    return agreement

@@ -129,6 +129,11 @@ class DayCount(BaseModel):
     labels: int
 
 
+class SkipReasonCount(BaseModel):
+    reason: str | None  # as the annotators gave it (trimmed); None: no reason given
+    skips: int
+
+
 class AgreementReport(BaseModel):
     kind: Literal["ranking", "pairwise"]
     summary: Summary
@@ -143,3 +148,4 @@ class AgreementReport(BaseModel):
     reference: ReferenceReport | None = None
     most_disputed: list[PromptRow] = []
     labels_per_day: list[DayCount] = []
+    skip_reasons: list[SkipReasonCount] = []  # most frequent first

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.agreement.labels import load_labels
-from app.agreement.schemas import AgreementReport, AnnotatorRow, DayCount, Metric, ReferenceReport
+from app.agreement.schemas import AgreementReport, AnnotatorRow, DayCount, Metric, ReferenceReport, SkipReasonCount
 from app.annotation import overlap
 
 if TYPE_CHECKING:
@@ -165,6 +165,28 @@ def _labels_per_day(session: Session, project: Project) -> list[DayCount]:
     return [DayCount(day=str(d), labels=n) for d, n in rows]
 
 
+def _skip_reasons(session: Session, project: Project) -> list[SkipReasonCount]:
+    """Skips counted by their reason, most frequent first (then by reason)."""
+    n = func.count().label("n")
+    rows = session.execute(
+        select(Assignment.skip_reason, n)
+        .where(Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped)
+        .group_by(Assignment.skip_reason)
+    ).all()
+    return [SkipReasonCount(reason=r, skips=k) for r, k in sorted(rows, key=lambda row: (-row[1], row[0] or ""))]
+
+
+def prompt_skips(*, session: Session, prompt_id: int) -> list[tuple[Assignment, User]]:
+    """Who skipped one prompt, why and when, oldest first (researchers and admins only)."""
+    rows = session.execute(
+        select(Assignment, User)
+        .join(User, User.id == Assignment.annotator_id)
+        .where(Assignment.prompt_id == prompt_id, Assignment.status == AssignmentStatus.skipped)
+        .order_by(Assignment.skipped_at, Assignment.id)
+    )
+    return [(assignment, user) for assignment, user in rows]
+
+
 def project_report(*, session: Session, project: Project, disputed: int = 20) -> AgreementReport:
     """The one report the API, the dashboard, the CLI and the dataset card show."""
     from app.agreement.metrics import agreement_report
@@ -188,6 +210,7 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     report.most_disputed = sorted(scored, key=lambda p: (p.agreement, -p.n_annotators, p.prompt_id))[:disputed]
     report.reference = reference
     report.labels_per_day = _labels_per_day(session, project)
+    report.skip_reasons = _skip_reasons(session, project)
     report.project_id, report.project_name = project.id, project.name
     return report
 
@@ -229,6 +252,7 @@ def prompt_annotations(*, session: Session, project: Project, prompt_id: int) ->
             for a, u in rows
         ],
         "agreement": scores[0] if scores else None,
+        "skips": prompt_skips(session=session, prompt_id=prompt.id),
         "gold_rank": {rid: i + 1 for i, tier in enumerate(prompt.gold_ranking or []) for rid in tier},
         "reference_rank": {rid: i + 1 for i, tier in enumerate(prompt.reference_ranking or []) for rid in tier},
     }

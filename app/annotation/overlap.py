@@ -12,13 +12,17 @@
   (leases already out may still be labelled). Gold prompts keep their target, and so do prompts adaptive
   overlap raised above the old overlap, unless the new overlap is higher still (a boost never leaves a
   prompt below the project's overlap).
+- The project counts' other states: a task is in progress while its lease runs (`held_now`); a prompt is
+  `in_progress` while it is not complete and someone holds it, `open` otherwise (`prompt_status`).
 """
 
-from sqlalchemy import update
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import ColumnElement, exists, update
 from sqlalchemy.orm import Session
 
-from app.agreement.labels import prompt_agreement
-from app.models import Project, Prompt
+from app.models import Assignment, AssignmentStatus, Project, Prompt
 from app.rankings import Tiers
 
 DEFAULT_OVERLAP = 3  # distinct annotators per prompt unless the project says otherwise
@@ -30,6 +34,27 @@ UNDER_TARGET = Prompt.active_count < Prompt.target_overlap
 WANTS_ANNOTATORS = UNDER_TARGET | Prompt.is_gold
 # The project counts' "complete".
 COMPLETE = (Prompt.completed_count >= Prompt.target_overlap) & ~Prompt.is_gold
+
+
+PromptStatus = Literal["open", "in_progress", "complete"]
+PROMPT_STATUSES: tuple[PromptStatus, ...] = ("open", "in_progress", "complete")
+
+
+def held_now(now: datetime) -> ColumnElement[bool]:
+    """Assignments on someone's screen right now: the project counts' `in_progress`."""
+    return (Assignment.status == AssignmentStatus.leased) & (Assignment.lease_expires_at > now)
+
+
+def prompt_held(now: datetime) -> ColumnElement[bool]:
+    """Prompts someone holds right now (the correlated EXISTS of a prompt query)."""
+    return exists().where(Assignment.prompt_id == Prompt.id, held_now(now))
+
+
+def prompt_status(status: PromptStatus, now: datetime) -> ColumnElement[bool]:
+    """Prompts in one of the states the project counts name."""
+    if status == "complete":
+        return COMPLETE
+    return ~COMPLETE & (prompt_held(now) if status == "in_progress" else ~prompt_held(now))
 
 
 def import_target(project: Project) -> int:
@@ -59,15 +84,15 @@ def boosted_target(*, target: int, agreement: float | None, threshold: float, ma
     return target + 1
 
 
-def review_after_label(*, session: Session, project: Project, prompt: Prompt) -> None:
-    """After a label on `prompt` (just counted): apply adaptive overlap to it."""
+def review_after_label(*, project: Project, prompt: Prompt, agreement: float | None) -> None:
+    """After a label on `prompt` (just counted; `agreement` its agreement now): apply adaptive overlap to it."""
     if project.adaptive_threshold is None or not project.max_overlap or prompt.is_gold:
         return
     if prompt.completed_count < prompt.target_overlap:
         return  # labels still to come: agreement is judged on the full set
     target = boosted_target(
         target=prompt.target_overlap,
-        agreement=prompt_agreement(session=session, project=project, prompt_id=prompt.id),
+        agreement=agreement,
         threshold=project.adaptive_threshold,
         max_overlap=project.max_overlap,
     )

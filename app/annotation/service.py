@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.agreement.labels import refresh_agreement
 from app.annotation import overlap
 from app.annotation.schemas import (
     AnnotationCreate,
@@ -461,9 +462,10 @@ def submit(
         raise Conflict("Your lease on this task expired and it has since been given to others")  # rolls the label back
     _core(session).execute(_MARK_DONE, {"task": assignment.id})
     set_committed_value(assignment, "status", AssignmentStatus.done)
+    agreement = refresh_agreement(session=session, project=project, prompt_id=assignment.prompt_id)
     if project.adaptive_threshold is not None:
         prompt = session.get_one(Prompt, assignment.prompt_id, populate_existing=True)
-        overlap.review_after_label(session=session, project=project, prompt=prompt)
+        overlap.review_after_label(project=project, prompt=prompt, agreement=agreement)
     return _read(annotation)
 
 
@@ -481,6 +483,7 @@ def skip(*, session: Session, assignment: Assignment, reason: str | None) -> Non
         session.execute(update(Prompt).where(Prompt.id == assignment.prompt_id).values(active_count=Prompt.active_count - 1))
     assignment.status = AssignmentStatus.skipped
     assignment.skip_reason = (reason or "").strip() or None
+    assignment.skipped_at = utcnow()
     session.flush()
 
 

@@ -128,6 +128,10 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         "|---|---|",
         *[f"| `{name}` | {_describe(spec)} |" for name, spec in cols],
         "",
+        f"`skips.jsonl` holds every task an annotator skipped ({counts.get('skips', 0)}), one a line: the prompt "
+        "(`prompt_id` as uploaded, `prompt_db_id` in Preflab), the annotator, their reason and the time. It is not "
+        "part of the dataset's splits.",
+        "",
         "`manifest.json` lists every file with its sha256, the counts and the options.",
         "",
     ]

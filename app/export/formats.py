@@ -57,12 +57,24 @@ RAW = [
     ("is_gold", B),
 ]
 
+SKIPS = [
+    ("prompt_id", S),
+    ("prompt_db_id", I),
+    ("annotator_id", I),
+    ("annotator_email", S),
+    ("reason", S),
+    ("skipped_at", S),
+    ("is_gold", B),
+]
+
 
 def columns(options: ExportOptions, *, split_column: bool) -> list[tuple[str, Spec]]:
     """The ordered columns of a file written with these options."""
     chat = options.format == "trl-chat"
     if options.format == "raw":
         cols = list(RAW)
+    elif options.format == "skips":
+        cols = list(SKIPS)
     elif options.format == "listwise":
         cols = [
             ("prompt", S),

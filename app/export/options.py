@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import Unprocessable
 
-ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw"]
+ExportFormat = Literal["trl", "trl-chat", "hh", "listwise", "raw", "skips"]
 PAIR_FORMATS = ("trl", "trl-chat", "hh")  # one row per (chosen, rejected) pair
 FileType = Literal["jsonl", "jsonl.gz", "parquet"]
 # What an HTTP download is sent as: a data file by its type, a dataset folder (`folder`) as a zip.
@@ -26,7 +26,9 @@ class ExportOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: ExportFormat = Field(
-        "trl", description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation)"
+        "trl",
+        description="Row format: trl, trl-chat, hh (transcripts), listwise (one ranking a row), raw (every annotation), "
+        "skips (every skipped task: prompt, annotator, reason, time)",
     )
     file_type: FileType = Field("jsonl", description="Data file type")
     folder: bool = Field(False, description="A dataset folder (data per split, README.md card, manifest.json); a zip over HTTP")
@@ -87,6 +89,19 @@ class ExportOptions(BaseModel):
                 raise ValueError("split_by: annotator needs one row per annotator's label; a consensus row merges annotators")
             if self.labels == "reference":
                 raise ValueError("split_by: annotator needs annotators' labels; reference labels have no annotator")
+        if self.format == "skips":
+            # Skips are not labels: the label filters would silently do nothing.
+            label_options = {
+                "consensus": self.consensus != "none",
+                "labels": self.labels != "annotators",
+                "min_agreement": self.min_agreement is not None,
+                "min_annotators": self.min_annotators > 1,
+                "exclude_flagged": self.exclude_flagged,
+                "exclude_none_acceptable": self.exclude_none_acceptable,
+                "split_by": self.split_by != "prompt",  # skips follow their prompt's split
+            }
+            if given := [name for name, is_set in label_options.items() if is_set]:
+                raise ValueError(f"{', '.join(given)}: the skips format is one row per skipped task; these filter labels")
         if self.labels == "reference":
             # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
             if self.format == "raw":

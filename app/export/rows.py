@@ -20,7 +20,7 @@ from app.agreement.consensus import Consensus, Method, consensus
 from app.agreement.metrics import RankingLabel
 from app.export.options import ConsensusOption, ExportOptions
 from app.export.pairs import select_pairs
-from app.models import Annotation, Assignment, Project, Prompt, Response, User
+from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, Response, User
 from app.rankings import Tiers
 
 PAGE = 1000  # prompts per keyset page
@@ -114,7 +114,18 @@ class RawRow(TypedDict):
     split: NotRequired[str]
 
 
-Row = PairRow | ListwiseRow | RawRow
+class SkipRow(TypedDict):
+    prompt_id: str  # the prompt's id in the uploaded file, as in the other formats
+    prompt_db_id: int  # Preflab's id (URLs, the API)
+    annotator_id: int
+    annotator_email: str | None
+    reason: str | None  # None: skipped without a reason (before reasons were required)
+    skipped_at: str | None
+    is_gold: bool
+    split: NotRequired[str]
+
+
+Row = PairRow | ListwiseRow | RawRow | SkipRow
 Source = tuple[Tiers, "Label | Consensus"]  # a ranking that gives rows, and whose: one annotator's or the consensus
 
 
@@ -156,6 +167,16 @@ class Group:
     reference_source: str | None = None  # labels=reference: where the reference came from
 
 
+@dataclass(slots=True)
+class SkipGroup:
+    """One prompt's skips: (annotator id, reason, when), oldest first."""
+
+    id: int
+    external_id: str
+    is_gold: bool
+    skips: list[tuple[int, str | None, datetime | None]] = field(default_factory=list)
+
+
 RAW_EXTRA = (
     Annotation.kind,
     Annotation.flag_reason,
@@ -183,6 +204,56 @@ def labelled_prompt_ids(project: Project, *, reference: bool = False):
     if reference:
         return select(Prompt.id).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
     return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
+
+
+def skipped_prompt_ids(project: Project):
+    """The select of the prompts somebody skipped: what the skips format reads."""
+    return (
+        select(Assignment.prompt_id)
+        .where(Assignment.project_id == project.id, Assignment.status == AssignmentStatus.skipped)
+        .group_by(Assignment.prompt_id)
+    )
+
+
+def iter_skip_groups(*, session: Session, project: Project, page: int = PAGE) -> Iterator[SkipGroup]:
+    """Every skipped prompt of the project with its skips, in prompt id order, a keyset page of prompts at a time."""
+    conn = session.connection()
+    query_ids = skipped_prompt_ids(project)
+    last = 0
+    while True:
+        ids = (
+            conn.execute(query_ids.where(Assignment.prompt_id > last).order_by(Assignment.prompt_id).limit(page)).scalars().all()
+        )
+        if not ids:
+            return
+        groups = {
+            pid: SkipGroup(pid, ext, is_gold)
+            for pid, ext, is_gold in conn.execute(select(Prompt.id, Prompt.external_id, Prompt.is_gold).where(Prompt.id.in_(ids)))
+        }
+        for pid, annotator_id, reason, when in conn.execute(
+            select(Assignment.prompt_id, Assignment.annotator_id, Assignment.skip_reason, Assignment.skipped_at)
+            .where(Assignment.prompt_id.in_(ids), Assignment.status == AssignmentStatus.skipped)
+            .order_by(Assignment.prompt_id, Assignment.skipped_at, Assignment.id)
+        ):
+            groups[pid].skips.append((annotator_id, reason, when))
+        yield from (groups[pid] for pid in ids)
+        last = ids[-1]
+
+
+def skip_rows(group: SkipGroup, emails: dict[int, str]) -> list[SkipRow]:
+    """The skips format's rows of one prompt (also the dataset folder's skips.jsonl)."""
+    return [
+        SkipRow(
+            prompt_id=group.external_id,
+            prompt_db_id=group.id,
+            annotator_id=annotator_id,
+            annotator_email=emails.get(annotator_id),
+            reason=reason,
+            skipped_at=_iso(when),
+            is_gold=group.is_gold,
+        )
+        for annotator_id, reason, when in group.skips
+    ]
 
 
 def iter_groups(
@@ -332,7 +403,7 @@ class RowBuilder:
         if kept is None:
             return split, []
         labels, result = kept
-        return split, self._counted(split, labels, self._format(group, labels, result))
+        return split, self._counted(split, self._format(group, labels, result), self._label_annotators(labels))
 
     def rows_by_split(self, group: Group) -> list[tuple[str, list[Row]]]:
         """The rows of one prompt by split: one split (split_by=prompt), or each annotator's rows in the annotator's
@@ -351,7 +422,7 @@ class RowBuilder:
             ).append(lab)
         out = []
         for split, mine in by_split.items():
-            if rows := self._counted(split, mine, self._format(group, mine, result)):
+            if rows := self._counted(split, self._format(group, mine, result), self._label_annotators(mine)):
                 out.append((split, rows))
         return out
 
@@ -362,14 +433,25 @@ class RowBuilder:
             return list(self._listwise(group, self._sources(labels, result)))
         return list(self._pairs(group, labels, self._sources(labels, result)))
 
-    def _counted(self, split: str, labels: list[Label], rows: list[Row]) -> list[Row]:
-        """Count the rows of `labels` into `split` (and write the split column)."""
+    def _label_annotators(self, labels: list[Label]) -> set[int]:
+        """The annotators whose labels give rows (any label in raw; a ranking otherwise)."""
+        return {lab.annotator_id for lab in labels if (lab.tiers or self.o.format == "raw") and lab.annotator_id is not None}
+
+    def skip_rows(self, group: SkipGroup) -> tuple[str, list[Row]]:
+        """The skips format: the split of one prompt and a row per skip."""
+        split = split_of(group.external_id, seed=self.o.seed, test_fraction=self.o.test_fraction)
+        if self.o.exclude_gold and group.is_gold:
+            self.dropped["gold"] += 1
+            return split, []
+        rows: list[Row] = list(skip_rows(group, self.emails))
+        return split, self._counted(split, rows, {annotator_id for annotator_id, _, _ in group.skips})
+
+    def _counted(self, split: str, rows: list[Row], annotators: set[int]) -> list[Row]:
+        """Count `rows` (given by `annotators`' labels or skips) into `split` (and write the split column)."""
         if rows:
             self.prompts[split] += 1
             self.split_rows[split] += len(rows)
-            self.annotators.update(
-                lab.annotator_id for lab in labels if (lab.tiers or self.o.format == "raw") and lab.annotator_id is not None
-            )
+            self.annotators.update(annotators)
             if self.split_column:
                 for row in rows:
                     row["split"] = split
@@ -536,8 +618,8 @@ def _prefers(tiers: list[list[int]], better: int, worse: int) -> bool:
 
 
 def annotator_emails(session: Session, project: Project) -> dict[int, str]:
-    """Emails of the project's annotators (a handful of users), for the raw format."""
-    ids = select(Annotation.annotator_id).where(Annotation.project_id == project.id).distinct()
+    """Emails of everyone who was given a task of the project (a handful of users), for the raw and skips formats."""
+    ids = select(Assignment.annotator_id).where(Assignment.project_id == project.id).distinct()
     return dict(session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
 
 
@@ -545,14 +627,23 @@ def iter_rows(
     *, session: Session, project: Project, options: ExportOptions, split_column: bool, on_group: Callable[[], None] | None = None
 ) -> tuple[RowBuilder, Iterator[tuple[str, list[Row]]]]:
     """The builder (for its counters afterwards) and the stream of (split, rows of one prompt)."""
-    emails = annotator_emails(session, project) if options.format == "raw" else {}
+    emails = annotator_emails(session, project) if options.format in ("raw", "skips") else {}
     builder = RowBuilder(options=options, project=project, emails=emails, split_column=split_column)
 
+    def built() -> Iterator[list[tuple[str, list[Row]]]]:
+        """Per prompt, its rows by split."""
+        if options.format == "skips":
+            yield from ([builder.skip_rows(group)] for group in iter_skip_groups(session=session, project=project))
+        else:
+            reference = options.labels == "reference"
+            groups = iter_groups(session=session, project=project, raw=options.format == "raw", reference=reference)
+            yield from (builder.rows_by_split(group) for group in groups)
+
     def stream() -> Iterator[tuple[str, list[Row]]]:
-        for group in iter_groups(
-            session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
-        ):
-            yield from builder.rows_by_split(group)
+        for pieces in built():
+            for split, rows in pieces:
+                if rows:
+                    yield split, rows
             if on_group:
                 on_group()
 

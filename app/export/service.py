@@ -21,13 +21,23 @@ from app.export import card
 from app.export.availability import check, check_applicable
 from app.export.formats import arrow_schema, columns
 from app.export.options import FILTERS, ExportOptions
-from app.export.rows import RowBuilder, annotator_emails, iter_groups, iter_rows, labelled_prompt_ids
+from app.export.rows import (
+    RowBuilder,
+    annotator_emails,
+    iter_groups,
+    iter_rows,
+    iter_skip_groups,
+    labelled_prompt_ids,
+    skip_rows,
+    skipped_prompt_ids,
+)
 from app.export.schemas import ExportPreview, FilterStep
-from app.export.writers import EXTENSIONS, RowWriter, open_writer, sha256_of, stream_jsonl
+from app.export.writers import EXTENSIONS, JsonlWriter, RowWriter, open_writer, sha256_of, stream_jsonl
 from app.models import Project
 
 Progress = Callable[[int], None] | None  # called with the rows written so far, once per prompt
 PARQUET_KEY = "preflab"  # the Parquet footer key holding the export's manifest (options, counts) as JSON
+SKIPS_FILE = "skips.jsonl"  # every dataset folder: the project's skipped tasks, beside the data (not a split)
 
 
 def preview(*, session: Session, project: Project, options: ExportOptions) -> ExportPreview:
@@ -61,7 +71,10 @@ def preview(*, session: Session, project: Project, options: ExportOptions) -> Ex
 
 def count_prompts(*, session: Session, project: Project, options: ExportOptions | None = None) -> int:
     """Prompts with at least one label (or reference label): the total of a progress bar."""
-    ids = labelled_prompt_ids(project, reference=options is not None and options.labels == "reference")
+    if options is not None and options.format == "skips":
+        ids = skipped_prompt_ids(project)
+    else:
+        ids = labelled_prompt_ids(project, reference=options is not None and options.labels == "reference")
     return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
 
 
@@ -134,24 +147,36 @@ def write_folder(
     for split in writers:
         if split not in data_files:
             (directory / f"data/{split}{EXTENSIONS[options.file_type]}").unlink()
+    manifest["counts"]["skips"] = write_skips(session=session, project=project, path=directory / SKIPS_FILE)
     report = agreement_service.project_report(session=session, project=project)
     (directory / "README.md").write_text(
         card.render(manifest=manifest, cols=cols, data_files=data_files, report=report), encoding="utf-8"
     )
-    for path in [*data_files.values(), "README.md"]:
+    for path in [*data_files.values(), SKIPS_FILE, "README.md"]:
         file = directory / path
-        file_split = next((s for s, p in data_files.items() if p == path), None)  # None: README.md
+        file_split = next((s for s, p in data_files.items() if p == path), None)  # None: skips.jsonl, README.md
         manifest["files"].append(
             {
                 "path": path,
                 "split": file_split,
-                "rows": manifest["counts"]["rows"].get(file_split),
+                "rows": manifest["counts"]["skips"] if path == SKIPS_FILE else manifest["counts"]["rows"].get(file_split),
                 "bytes": file.stat().st_size,
                 "sha256": sha256_of(file),
             }
         )
     (directory / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return manifest
+
+
+def write_skips(*, session: Session, project: Project, path: Path) -> int:
+    """Every skip of the project as JSONL (the skips format's rows, no filter, no split). Returns the count."""
+    emails = annotator_emails(session, project)
+    with path.open("wb") as sink:
+        writer = JsonlWriter(sink, compress=False)
+        for group in iter_skip_groups(session=session, project=project):
+            writer.write_many(skip_rows(group, emails))
+        writer.close()
+    return writer.rows
 
 
 def zip_folder(directory: Path, target: Path) -> None:

@@ -43,6 +43,7 @@ class Assignment(Base):
     lease_expires_at: Mapped[datetime]
     shown_order: Mapped[list[int]] = mapped_column(JSONType)  # response ids, as displayed
     skip_reason: Mapped[str | None] = mapped_column(Text)
+    skipped_at: Mapped[datetime | None]
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
 

@@ -48,6 +48,9 @@ class Prompt(Base):
     # A preference that came with an imported dataset (e.g. TRL/HH files): researchers only.
     reference_ranking: Mapped[Tiers | None] = mapped_column(JSONType)
     reference_source: Mapped[str | None] = mapped_column(String(200))
+    # The report's per-prompt agreement (tie_half), updated with every label (app/agreement/labels.py,
+    # refresh_agreement), so the prompt browser sorts and filters without a report. None: fewer than 2 labels.
+    agreement: Mapped[float | None]
 
     responses: Mapped[list["Response"]] = relationship(lazy="raise", order_by="Response.position", back_populates="prompt")
 

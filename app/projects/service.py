@@ -155,7 +155,7 @@ def project_stats(*, session: Session, project: Project) -> ProjectStats:
     ).one()
     in_progress, skipped = session.execute(
         select(
-            func.count().filter(Assignment.status == AssignmentStatus.leased, Assignment.lease_expires_at > utcnow()),
+            func.count().filter(overlap.held_now(utcnow())),
             func.count().filter(Assignment.status == AssignmentStatus.skipped),
         ).where(Assignment.project_id == project.id)
     ).one()

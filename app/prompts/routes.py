@@ -1,21 +1,25 @@
-"""Batch upload: over the API (JSON result) and from the project page's form.
+"""Batch upload: over the API (JSON result) and from the project page's form. The prompt browser (page and API).
 
 Both take the file through `UploadForm` (app.web.limits), declared after the user and the project: the body,
 up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this project."""
 
 from dataclasses import asdict
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
+from app.agreement import formatting
+from app.annotation.overlap import PROMPT_STATUSES
 from app.config import Settings
 from app.db import SessionDep
 from app.errors import BadRequest, Unprocessable
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
-from app.prompts import service
+from app.prompts import browse, service
+from app.prompts.schemas import PromptPage, PromptQuery
 from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
@@ -90,3 +94,47 @@ def import_form(
     result = _run_import(settings, session, project, user, form, record_format if isinstance(record_format, str) else "")
     context = project_page_context(session=session, project=project, user=user, import_result=result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)
+
+
+def _path(request: Request, name: str, **params) -> str:
+    """A link by path alone, as templates make them (app/web/templating.py: never from the Host header)."""
+    return request.scope.get("root_path", "") + request.app.url_path_for(name, **params)
+
+
+def _browse(request: Request, session, project, query: PromptQuery) -> PromptPage:
+    return browse.browse(
+        session=session,
+        project=project,
+        query=query,
+        url_for=lambda prompt_id: _path(request, "agreement:prompt", project_id=project.id, prompt_id=prompt_id),
+    )
+
+
+@router.get("/api/projects/{project_id}/prompts")
+def api_browse(
+    request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
+) -> PromptPage:
+    """The project's prompts, filtered and sorted; `next_cursor` (null on the last page) fetches the next page
+    with the same filters. Researchers and admins only: a row tells who labelled and skipped what."""
+    return _browse(request, session, project, query)
+
+
+@router.get("/projects/{project_id}/prompts", name="prompts:browse")
+def browse_page(
+    request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
+) -> HTMLResponse:
+    page = _browse(request, session, project, query)
+    here = _path(request, "prompts:browse", project_id=project.id)
+    filters = query.filters()
+    context = {
+        "user": user,
+        "project": project,
+        "query": query,
+        "page": page,
+        "next_url": f"{here}?{urlencode(filters | {'cursor': page.next_cursor})}" if page.next_cursor else None,
+        "first_url": f"{here}?{urlencode(filters)}" if query.cursor else None,
+        "annotators": browse.labelling_annotators(session=session, project=project),
+        "statuses": PROMPT_STATUSES,
+        "fmt": formatting,
+    }
+    return templates.TemplateResponse(request, "prompts/browse.html", context)

@@ -66,7 +66,13 @@ def test_dataset_folder_as_zip(client, make_user, bearer, labelled, tmp_path):
     )
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-        assert sorted(archive.namelist()) == ["README.md", "data/test.parquet", "data/train.parquet", "manifest.json"]
+        assert sorted(archive.namelist()) == [
+            "README.md",
+            "data/test.parquet",
+            "data/train.parquet",
+            "manifest.json",
+            "skips.jsonl",
+        ]
         archive.extractall(tmp_path / "ds")
     dd = load_dataset(str(tmp_path / "ds"))
     assert set(dd) == {"train", "test"} and not set(dd["train"]["prompt_id"]) & set(dd["test"]["prompt_id"])

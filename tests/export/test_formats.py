@@ -394,7 +394,7 @@ def test_folder_with_an_empty_split_still_loads(db, pairwise, tmp_path, file_typ
     dd = load_dataset(str(folder))
     assert len(dd["train"]) == manifest["counts"]["rows"]["train"] == 4 and manifest["counts"]["rows"]["test"] == 0
     assert set(dd) == {"train"} and not (folder / "data" / f"test.{file_type}").exists()
-    assert [f["path"] for f in manifest["files"]] == [f"data/train.{file_type}", "README.md"]
+    assert [f["path"] for f in manifest["files"]] == [f"data/train.{file_type}", "skips.jsonl", "README.md"]
 
 
 def test_raw_keeps_a_prompt_whose_only_label_has_no_ranking(seed, db, tmp_path):

@@ -106,6 +106,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /projects/{project_id}/leaderboard": (401, 403, 404, 200, 200),
     "GET /api/projects/{project_id}/export/preview": (401, 403, 404, 200, 200),
     "GET /projects/{project_id}/export": (401, 403, 404, 303, 303),  # good options: on to the download
+    "GET /api/projects/{project_id}/prompts": (401, 403, 404, 200, 200),
+    "GET /projects/{project_id}/prompts": (401, 403, 404, 200, 200),
 }
 
 
