@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
-from app.prompts.browse import encode_cursor
 from app.models.base import as_utc
+from app.prompts.browse import encode_cursor
 
 WORDS = ["apple", "banana", "cherry", "delta", "echo", "falcon"]
 N_PROMPTS = 14
