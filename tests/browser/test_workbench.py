@@ -99,7 +99,10 @@ def in_view(page: Page, selector: str) -> dict:
 def posted(page: Page) -> list[dict]:
     """Label submits the page sends from now on (their bodies)."""
     bodies: list[dict] = []
-    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/annotations") and r.method in ("POST", "PUT") else None)
+    page.on(
+        "request",
+        lambda r: bodies.append(r.post_data_json) if r.url.endswith("/annotations") and r.method in ("POST", "PUT") else None,
+    )
     return bodies
 
 
@@ -277,8 +280,18 @@ def test_revise_mode_starts_from_the_label_and_puts_it(desktop: Page, nine, scre
         response = route.fetch()
         html = response.text()
         ids = [int(i) for i in re.findall(r'class="chip" id="chip-[A-I]" data-id="(\d+)"', html)]
-        label = {"ranking": [[ids[2]], [ids[0], ids[1]]] + [[i] for i in ids[3:]], "rationale": "First try", "none_acceptable": False}
-        html = re.sub(r'data-mode="label" data-submit-method="POST" data-submit-url="[^"]*"', "data-mode=\"revise\" data-submit-method=\"PUT\" data-submit-url=\"/test/revise\" data-initial-label='" + json.dumps(label) + "'", html)
+        label = {
+            "ranking": [[ids[2]], [ids[0], ids[1]]] + [[i] for i in ids[3:]],
+            "rationale": "First try",
+            "none_acceptable": False,
+        }
+        html = re.sub(
+            r'data-mode="label" data-submit-method="POST" data-submit-url="[^"]*"',
+            'data-mode="revise" data-submit-method="PUT" data-submit-url="/test/revise" data-initial-label=\''
+            + json.dumps(label)
+            + "'",
+            html,
+        )
         html = re.sub(r'\s+data-prefetch-url="[^"]*"', "", html)
         route.fulfill(response=response, body=html)
 
