@@ -4,6 +4,7 @@ import json
 import re
 
 from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import func, select
 
 from app.models import Annotation, Assignment, User
@@ -55,8 +56,12 @@ def submit_with(page: Page, action) -> dict:
             raise
 
     page.route("**/api/tasks/*/annotations", record)
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as seen:
-        action()
+    try:
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as seen:
+            action()
+    except PlaywrightTimeoutError as exc:  # say what the page showed instead of its label being sent
+        shown = {s: page.locator(s).all_inner_texts() for s in ("#live", "#confirm", "#form-error", "#done-count")}
+        raise AssertionError(f"no label was sent; the page showed {shown}, answers seen {answers}") from exc
     expect(page.locator("#done-count")).to_have_text(str(done + 1))
     page.unroute("**/api/tasks/*/annotations", record)
     assert page.locator("#annotate").count() == 0 or task_url(page) != before  # a new task, or nothing left

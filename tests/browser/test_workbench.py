@@ -4,6 +4,7 @@ a reload, revise mode, progress, and the phone's layout."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -12,6 +13,8 @@ from tests.browser.helpers import ADMIN, ANNOTATOR, csrf, login, requires_browse
 from tests.browser.long_responses import PROMPT, nine_long_responses
 
 pytestmark = requires_browser
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -348,6 +351,7 @@ def test_the_phone_layout(phone: Page, nine, screenshot_dir):
     assert actions["y"] + actions["height"] <= 844
     page.screenshot(path=screenshot_dir / "workbench-phone-scrolled.png")
     page.keyboard.press("c")
+    page.evaluate("window.scrollTo(0, document.getElementById('reader').offsetTop - 200)")
     page.screenshot(path=screenshot_dir / "workbench-phone-compare.png")
     with page.expect_response(lambda r: r.url.endswith("/annotations")) as answer:
         page.locator("#submit").tap()
@@ -374,3 +378,26 @@ def test_progress_counts_down(desktop: Page, two):
     expect(page.locator("#nothing-left")).to_contain_text("You're done: nothing left in this project")
     expect(page.locator("#left-count")).to_have_text("0")
     expect(page.locator("#project-percent")).to_have_text("100 %")
+
+
+KEY_NAMES = {"ArrowUp": "↑", "ArrowDown": "↓", "PageDown": "PgDn", "PageUp": "PgUp"}
+
+
+def keys_handled(module: str) -> set[str]:
+    """The single keys a module of static/js/annotate/ acts on (its `k === "…"` tests), as the help writes them."""
+    source = (ROOT / "static/js/annotate" / module).read_text()
+    return {KEY_NAMES.get(k, k) for k in re.findall(r'k === "([^"]+)"', source)}
+
+
+@pytest.mark.parametrize(("kind", "module"), [("ranking", "ranking.js"), ("pairwise", "pairwise.js")])
+def test_every_shortcut_is_listed_in_the_help(desktop: Page, server, nine, kind, module):
+    """The shortcut list (`?`) names every key the page's modules act on, for each kind of project."""
+    from tests.browser.helpers import PAIRWISE_PROJECT
+
+    login(desktop, ANNOTATOR)
+    open_task(desktop, nine if kind == "ranking" else server.projects[PAIRWISE_PROJECT])
+    listed = set(desktop.locator("#shortcuts kbd").all_inner_texts())
+    handled = keys_handled("task.js") | keys_handled(module)
+    assert handled - listed == set(), f"handled but not listed: {handled - listed}"
+    for combo in ("Ctrl", "Enter", "Esc", "Shift"):  # the modified keys, handled apart
+        assert combo in listed

@@ -69,7 +69,11 @@ export function mount(root, { moveOn }) {
   }
 
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
-  root.addEventListener("change", (e) => { if (!skipForm || !skipForm.contains(e.target)) { unconfirm(); saveDraft(); } });
+  root.addEventListener("change", (e) => { // the label's fields; not the skip reason, nor which two are compared
+    if ((skipForm && skipForm.contains(e.target)) || e.target.closest(".reader-bar")) return;
+    unconfirm();
+    saveDraft();
+  });
   root.addEventListener("input", (e) => { if (e.target.id === "rationale" || e.target.id === "flag-reason") saveDraft(); });
   if (skipForm) {
     $("#skip-open", root).addEventListener("click", () => openSkip(true));
