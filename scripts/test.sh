@@ -13,4 +13,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "note: chromium is not installed; browser tests will be skipped (sudo apt-get install chromium)" >&2
   fi
 fi
+# The accessibility tests inject axe-core (pinned in tests/browser/package-lock.json) from the npm registry.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+else
+  echo "note: npm is not installed; the accessibility tests will be skipped (sudo apt-get install npm)" >&2
+fi
 exec .venv/bin/python -m pytest "$@"

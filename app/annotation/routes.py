@@ -89,11 +89,12 @@ def annotate_page(
         # prefetch and load the page for real when the user does navigate.
         return Response(status_code=425, headers={"Cache-Control": "no-store"})
     assignment = _lease_next(session, project, user, settings)
-    done = service.annotator_done_count(session=session, project=project, annotator=user)
+    progress = service.annotator_progress(session=session, project=project, annotator=user)
     context = {
         "user": user,
         "project": project,
-        "done": done,
+        "done": progress.done,
+        "progress": progress,
         "task": None,
         "guidelines_html": render_markdown_cached(project.guidelines),
     }
@@ -129,6 +130,7 @@ def annotate_prefetch(
     if assignment is None:
         return Response(status_code=204)
     context = {
+        "user": user,
         "project": project,
         "done": None,
         "guidelines_html": render_markdown_cached(project.guidelines),

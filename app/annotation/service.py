@@ -15,6 +15,7 @@ CONFLICT and counters move by atomic UPDATEs rather than through the unit of wor
 import functools
 import random
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, exists, func, inspect, select, update
@@ -487,9 +488,41 @@ def skip(*, session: Session, assignment: Assignment, reason: str | None) -> Non
     session.flush()
 
 
-def annotator_done_count(*, session: Session, project: Project, annotator: User) -> int:
-    return session.execute(
-        select(func.count())
-        .select_from(Annotation)
-        .where(Annotation.project_id == project.id, Annotation.annotator_id == annotator.id)
-    ).scalar_one()
+@dataclass(frozen=True)
+class Progress:
+    """The annotation page's progress line: "7 left for you · project 63 % done"."""
+
+    left: int  # prompts the queue may still give this annotator, the tasks they hold included
+    done: int  # their labels in the project
+    complete: int  # prompts with all their labels (app.annotation.overlap.COMPLETE); gold prompts never are
+    total: int  # prompts that can be complete: every prompt but the gold ones
+
+    @property
+    def percent(self) -> int:
+        """Rounded down, so 100 % means every prompt is complete."""
+        return 100 * self.complete // self.total if self.total else 100
+
+
+def annotator_progress(*, session: Session, project: Project, annotator: User) -> Progress:
+    """Two COUNT queries, one over the project's prompts and one over the annotator's assignments there.
+    Left = prompts still wanting annotators (overlap.WANTS_ANNOTATORS, gold ones included: they are for
+    everyone) that this annotator has not seen, plus the leases they hold now (on screen and prefetched)."""
+    totals = session.execute(
+        select(
+            func.count().filter(~Prompt.is_gold),
+            func.count().filter(overlap.COMPLETE),
+            func.count().filter(overlap.WANTS_ANNOTATORS),
+        ).where(Prompt.project_id == project.id)
+    ).one()
+    mine = session.execute(
+        select(
+            func.count().filter(Assignment.status == AssignmentStatus.done),
+            func.count().filter(Assignment.status != _EXPIRED, overlap.WANTS_ANNOTATORS),  # seen: not offered again
+            func.count().filter(Assignment.status == _LEASED, Assignment.lease_expires_at > utcnow()),
+        )
+        .join(Prompt, Prompt.id == Assignment.prompt_id)
+        .where(Assignment.annotator_id == annotator.id, Assignment.project_id == project.id)
+    ).one()
+    total, complete, wanting = totals
+    done, seen_wanting, held = mine
+    return Progress(left=wanting - seen_wanting + held, done=done, complete=complete, total=total)

@@ -4,6 +4,7 @@ import json
 import re
 
 from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import func, select
 
 from app.models import Annotation, Assignment, User
@@ -33,7 +34,7 @@ def shown_ids(page: Page) -> dict[str, int]:
 
 
 def card_order(page: Page) -> list[str]:
-    return page.locator("#ranking .rank-card").evaluate_all("cards => cards.map(c => c.dataset.label)")
+    return page.locator("#ranking .chip").evaluate_all("chips => chips.map(c => c.dataset.label)")
 
 
 def task_url(page: Page) -> str:
@@ -41,7 +42,7 @@ def task_url(page: Page) -> str:
 
 
 def done_count(page: Page) -> int:
-    return int(page.locator("#progress strong").inner_text())
+    return int(page.locator("#done-count").inner_text())
 
 
 def submit_with(page: Page, action) -> dict:
@@ -64,9 +65,13 @@ def submit_with(page: Page, action) -> dict:
             raise
 
     page.route("**/api/tasks/*/annotations", record)
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as seen:
-        action()
-    expect(page.locator("#progress strong")).to_have_text(str(done + 1))
+    try:
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as seen:
+            action()
+    except PlaywrightTimeoutError as exc:  # say what the page showed instead of its label being sent
+        shown = {s: page.locator(s).all_inner_texts() for s in ("#live", "#confirm", "#form-error", "#done-count")}
+        raise AssertionError(f"no label was sent; the page showed {shown}, answers seen {answers}") from exc
+    expect(page.locator("#done-count")).to_have_text(str(done + 1))
     page.unroute("**/api/tasks/*/annotations", record)
     assert page.locator("#annotate").count() == 0 or task_url(page) != before  # a new task, or nothing left
     if not answers:
@@ -77,6 +82,13 @@ def submit_with(page: Page, action) -> dict:
     assert isinstance(sent["time_spent_ms"], int) and 0 < sent["time_spent_ms"] < 600_000, sent
     assert status == 201, stored
     return stored
+
+
+def submit_as_shown(page: Page) -> None:
+    """Ctrl+Enter on an order never touched asks first (README, "Annotating by keyboard"); the second press sends it."""
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#confirm")).to_contain_text("this is the order shown")
+    page.keyboard.press("Control+Enter")
 
 
 def task_id(page: Page) -> int:
@@ -115,11 +127,11 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, scree
     assert card_order(page) == ["A", "B", "C", "D"]
     page.screenshot(path=screenshot_dir / "ranking.png", full_page=True)
 
-    page.keyboard.press("j")  # focus enters the list at A
+    page.keyboard.press("j")  # focus enters the board at A
     page.keyboard.press("j")
-    expect(page.locator("#card-B")).to_be_focused()
+    expect(page.locator("#chip-B")).to_be_focused()
     page.keyboard.press("k")
-    expect(page.locator("#card-A")).to_be_focused()
+    expect(page.locator("#chip-A")).to_be_focused()
     page.keyboard.press("4")  # jump to D, move it to the top
     for _ in range(3):
         page.keyboard.press("Shift+ArrowUp")
@@ -131,9 +143,9 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, scree
     page.keyboard.press("2")
     page.keyboard.press("Shift+ArrowUp")  # D C B A
     page.keyboard.press("ArrowDown")
-    expect(page.locator("#card-A")).to_be_focused()
+    expect(page.locator("#chip-A")).to_be_focused()
     page.keyboard.press("t")  # tie A with B above it
-    expect(page.locator("#card-A")).to_have_class(re.compile(r"\btied\b"))
+    expect(page.locator("#chip-A")).to_have_class(re.compile(r"\btied\b"))
     expect(page.locator("#live")).to_have_text("Response A: rank 3 of 3, tied with Response B")
     page.keyboard.press("4")
     page.keyboard.press("t")  # tie D (ranked first) with nothing: refused
@@ -158,20 +170,23 @@ def test_rank_with_the_keyboard_alone(page: Page, new_context, server, db, scree
 
 
 def test_rank_by_drag_and_drop_and_buttons(page: Page, server, db, screenshot_dir):
-    page.set_viewport_size({"width": 1400, "height": 1800})  # every card in view: a drag does not scroll
     login(page, ANNOTATOR)
     open_task(page, server.projects[RANKING_PROJECT])
     ids = shown_ids(page)
-    page.drag_and_drop("#card-D .drag-handle", "#card-A", target_position={"x": 40, "y": 3})
+    page.drag_and_drop("#chip-D", "#chip-A", target_position={"x": 40, "y": 3})
     assert card_order(page) == ["D", "A", "B", "C"]
-    height = page.locator("#card-C").bounding_box()["height"]
-    page.drag_and_drop("#card-A .drag-handle", "#card-C", target_position={"x": 40, "y": height - 3})
+    height = page.locator("#chip-C").bounding_box()["height"]
+    page.drag_and_drop("#chip-A", "#chip-C", target_position={"x": 40, "y": height - 3})
     assert card_order(page) == ["D", "B", "C", "A"]
-    page.click("#card-C [data-act=tie]")  # C ties with B
-    page.click("#card-B [data-act=down]")  # B leaves the tie, just below it: D C B A
-    page.click("#card-A [data-act=up]")  # D C A B
+    page.click("#chip-C")  # the board's buttons act on the picked chip
+    page.click("#label-form [data-act=tie]")  # C ties with B
+    page.click("#chip-B")
+    page.click("#label-form [data-act=down]")  # B leaves the tie, just below it: D C B A
+    page.click("#chip-A")
+    page.click("#label-form [data-act=up]")  # D C A B
     assert card_order(page) == ["D", "C", "A", "B"]
-    expect(page.locator("#card-D [data-act=up]")).to_be_disabled()
+    page.click("#chip-D")
+    expect(page.locator("#label-form [data-act=up]")).to_be_disabled()
     page.locator("#card-A select[data-criterion=helpfulness]").select_option("6")
     page.screenshot(path=screenshot_dir / "ranking-dnd.png", full_page=True)
 
@@ -221,6 +236,7 @@ def test_pairwise_with_keys(page: Page, server, db, screenshot_dir):
     page.keyboard.press("1")
     page.keyboard.press("Shift+Digit3")
     expect(page.locator("input[name=strength][value='2']")).to_be_checked()
+    page.click("#flag-box summary")  # the flag fields fold away until wanted
     page.select_option("#flag", "harmful")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#form-error")).to_contain_text("flag_reason")
@@ -286,7 +302,7 @@ def test_next_task_appears_without_a_page_load(page: Page, server, db, screensho
     page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
     page.evaluate("window.__samePage = 'yes'")  # lost if the page were loaded again
 
-    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))  # as shown: A B C D
+    stored = submit_with(page, lambda: submit_as_shown(page))  # as shown: A B C D
     assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
     assert from_db(db, Annotation, stored["id"]).assignment_id == first
     check_stored(db, stored)
@@ -331,7 +347,7 @@ def test_a_prefetched_task_whose_lease_ran_out_is_not_shown(page: Page, server, 
     page.unroute("**/annotate/prefetch*", expire)
     ids = shown_ids(page)
     page.evaluate("window.__samePage = 'yes'")
-    stored = submit_with(page, lambda: page.keyboard.press("Control+Enter"))
+    stored = submit_with(page, lambda: submit_as_shown(page))
     assert stored["ranking"] == [[ids[label]] for label in "ABCD"]
     check_stored(db, stored)
     assert page.evaluate("window.__samePage") is None  # a page load, not a swap
@@ -418,8 +434,8 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
     open_task(page, project_id)
     expect(page.locator("#ranking")).to_contain_text("also fine")
     page.evaluate("window.__samePage = 'yes'")
-    page.keyboard.press("Control+Enter")  # the XSS task was prefetched: it is swapped in
-    expect(page.locator("#progress strong")).to_have_text("1")
+    submit_as_shown(page)  # the XSS task was prefetched: it is swapped in
+    expect(page.locator("#done-count")).to_have_text("1")
     assert page.evaluate("window.__samePage") == "yes"
     check_inert()
     page.reload()  # and the same task as a page load
@@ -431,6 +447,6 @@ def test_untrusted_text_is_inert(page: Page, new_context, server, screenshot_dir
     page.keyboard.press("Shift+ArrowUp")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#nothing-left")).to_be_visible()
-    expect(page.locator("#progress strong")).to_have_text("2")
+    expect(page.locator("#done-count")).to_have_text("2")
     assert dialogs == [] and page.evaluate("window.__pwned") is None and errors == []
     page.screenshot(path=screenshot_dir / "nothing-left.png", full_page=True)

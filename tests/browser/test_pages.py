@@ -143,7 +143,7 @@ def test_researcher_downloads_an_export(page: Page, new_context, db, server, scr
     annotator_page.keyboard.press(key["banana"])
     for _ in range(3):
         annotator_page.keyboard.press("Shift+ArrowDown")
-    order = annotator_page.locator("#ranking .rank-card").evaluate_all("cards => cards.map(c => c.dataset.label)")
+    order = annotator_page.locator("#ranking .chip").evaluate_all("cards => cards.map(c => c.dataset.label)")
     assert order[0] == label_of["cherry"] and order[3] == label_of["banana"], order
     annotator_page.keyboard.press(str("ABCD".index(order[2]) + 1))
     annotator_page.keyboard.press("t")  # the third card ties with the second: apple and date

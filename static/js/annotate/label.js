@@ -1,9 +1,11 @@
-// The label as the API takes it (POST /api/tasks/{id}/annotations), and the slips worth catching
-// before the server's 422.
-import { $$ } from "./dom.js";
+// The label as the API takes it (POST /api/tasks/{id}/annotations, or PUT when revising), the slips worth
+// catching before the server's 422, and filling the page in from such a label (a draft, or the label revised).
+import { $, $$ } from "./dom.js";
 
-export function labelBody(form, { judgement, startedAt }) {
-  const body = { time_spent_ms: Math.min(Math.round(performance.now() - startedAt), 86400000), ...judgement() };
+// The parts of the label outside the judgement (ranking or chosen/rejected): the form's fields and the ratings,
+// which sit with their response in the reading area.
+export function labelBody(root, form, { judgement }) {
+  const body = { ...judgement() };
   body.none_acceptable = form.elements.none_acceptable.checked;
   const rationale = form.elements.rationale.value.trim();
   if (rationale) body.rationale = rationale;
@@ -11,7 +13,7 @@ export function labelBody(form, { judgement, startedAt }) {
     body.flag = form.elements.flag.value;
     body.flag_reason = form.elements.flag_reason.value.trim();
   }
-  for (const input of $$("[data-criterion]", form)) {
+  for (const input of $$("[data-criterion]", root)) {
     if (input.value === "") continue;
     (body.ratings ||= {})[input.dataset.criterion] ||= {};
     body.ratings[input.dataset.criterion][input.dataset.response] = Number(input.value);
@@ -19,14 +21,29 @@ export function labelBody(form, { judgement, startedAt }) {
   return body;
 }
 
-export function labelProblem(form, body, { kind, allowTies }) { // friendlier than the server's 422 for the common slips
-  if (kind !== "pairwise") return "";
+// The reverse of labelBody for the same fields; the judgement is the kind's own (ranking.js, pairwise.js).
+export function applyLabel(root, form, label) {
+  form.elements.none_acceptable.checked = Boolean(label.none_acceptable);
+  form.elements.rationale.value = label.rationale || "";
+  form.elements.flag.value = label.flag || "";
+  form.elements.flag_reason.value = label.flag_reason || "";
+  if (label.flag) $("#flag-box", root).open = true;
+  for (const input of $$("[data-criterion]", root)) {
+    const value = label.ratings && label.ratings[input.dataset.criterion] && label.ratings[input.dataset.criterion][input.dataset.response];
+    input.value = value === undefined || value === null ? "" : String(value);
+  }
+}
+
+export function labelProblem(root, body, { kind, allowTies, form }) { // friendlier than the server's 422 for the common slips
+  const bad = $$("[data-criterion]", root).find((input) => !input.checkValidity());
+  if (kind !== "pairwise") return bad ? ratingProblem(bad) : "";
   if (body.chosen === undefined && !body.tie && !body.none_acceptable && !body.flag) {
     return "Choose the better response (a / b" + (allowTies ? " / =" : "") + "), or tick “Both are bad”.";
   }
   if (body.chosen !== undefined && form.elements.strength && body.strength === undefined) {
     return "Choose how much better it is.";
   }
-  const bad = $$("[data-criterion]", form).find((input) => !input.checkValidity());
-  return bad ? `Rating ${bad.dataset.criterion}: enter a whole number from ${bad.min} to ${bad.max}.` : "";
+  return bad ? ratingProblem(bad) : "";
 }
+
+const ratingProblem = (input) => `Rating ${input.dataset.criterion}: enter a whole number from ${input.min} to ${input.max}.`;

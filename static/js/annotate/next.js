@@ -28,7 +28,9 @@ export async function swapIn(root, upcoming, labelled) {
     if (before && after) after.open = before.open;
   }
   root.replaceWith(next);
-  if (labelled) { const count = $("#progress strong"); count.textContent = String(Number(count.textContent) + 1); }
+  const bump = (id, by) => { const count = $(id); if (count) count.textContent = String(Math.max(0, Number(count.textContent) + by)); };
+  bump("#left-count", -1); // the project's percentage waits for the next page load (it counts everyone's labels)
+  if (labelled) bump("#done-count", 1);
   window.scrollTo(0, 0);
   return next;
 }

@@ -1,7 +1,7 @@
 // Pairwise: A / B / tie, and how much better (a strength level; a tie has none).
 import { $, $$ } from "./dom.js";
 
-export function pairwiseControls(root, form, { say }) {
+export function pairwiseControls(root, form, { say, onChange }) {
   const radios = (group) => $$(`input[name="${group}"]`, form);
 
   function choose(value) {
@@ -9,6 +9,7 @@ export function pairwiseControls(root, form, { say }) {
     if (!radio) return say("Ties are not allowed in this project");
     radio.checked = true;
     syncStrength();
+    onChange();
     say(value === "tie" ? "Tie" : `${value} is better`);
   }
 
@@ -17,6 +18,7 @@ export function pairwiseControls(root, form, { say }) {
     if (!radio) return;
     if (radio.matches(":disabled")) return say("A tie has no strength");
     radio.checked = true;
+    onChange();
     say(radio.dataset.name);
   }
 
@@ -53,6 +55,15 @@ export function pairwiseControls(root, form, { say }) {
     return body;
   }
 
+  // A label (a draft, or the one being revised) back into the radios.
+  function apply(label) {
+    const ids = { A: Number($("#card-A", root).dataset.id), B: Number($("#card-B", root).dataset.id) };
+    const choice = label.tie ? "tie" : Object.keys(ids).find((k) => ids[k] === label.chosen);
+    radios("choice").forEach((r) => { r.checked = r.value === choice; });
+    syncStrength();
+    radios("strength").forEach((r) => { r.checked = label.strength !== undefined && label.strength !== null && r.value === String(label.strength); });
+  }
+
   form.addEventListener("change", (e) => { if (e.target.name === "choice") syncStrength(); });
-  return { onKey, judgement };
+  return { onKey, judgement, apply };
 }

@@ -1,9 +1,9 @@
-// Posting JSON with the page's CSRF token, and reading the server's error message.
+// Sending JSON with the page's CSRF token, and reading the server's error message.
 import { $ } from "./dom.js";
 
-export function postJson(url, body) {
+export function sendJson(url, body, method = "POST") {
   return fetch(url, {
-    method: "POST",
+    method,
     credentials: "same-origin",
     headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": $('meta[name="csrf-token"]').content },
     body: JSON.stringify(body),
