@@ -23,3 +23,8 @@ def percent(value: float | None) -> str:
 def p_value(value: float | None) -> str:
     """Two significant digits (p-values span many orders of magnitude); empty when there is none."""
     return "" if value is None else f"{value:.2g}"
+
+
+def share(part: int, whole: int) -> str:
+    """A count of a whole as a percentage with the counts: 12% (3 of 25), or n/a of nothing."""
+    return MISSING if not whole else f"{percent(part / whole)} ({part} of {whole})"

@@ -36,6 +36,8 @@ class Project(Base):
     # Adaptive overlap: prompts whose agreement falls below the threshold get more annotators, up to max_overlap.
     adaptive_threshold: Mapped[float | None]
     max_overlap: Mapped[int | None]
+    # Annotators may revise their own submitted labels (README "My labels").
+    revisions_open: Mapped[bool] = mapped_column(default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -47,7 +47,12 @@ def new_project_page(request: Request, admin: AdminUser) -> Response:
     return templates.TemplateResponse(
         request,
         "projects/new.html",
-        {"user": admin, "errors": None, "form": {"overlap": DEFAULT_OVERLAP}, "llama2": LLAMA2_STRENGTH_SCALE},
+        {
+            "user": admin,
+            "errors": None,
+            "form": {"overlap": DEFAULT_OVERLAP, "revisions_open": True},
+            "llama2": LLAMA2_STRENGTH_SCALE,
+        },
     )
 
 
@@ -65,6 +70,7 @@ def create_project_form(
     guidelines: Annotated[str, Form()] = "",
     adaptive_threshold: Annotated[str, Form()] = "",
     max_overlap: Annotated[str, Form()] = "",
+    revisions_open: Annotated[bool, Form()] = False,  # a checkbox: absent when unticked (the page ticks it)
 ) -> Response:
     form = {
         "name": name,
@@ -76,6 +82,7 @@ def create_project_form(
         "guidelines": guidelines,
         "adaptive_threshold": adaptive_threshold,
         "max_overlap": max_overlap,
+        "revisions_open": revisions_open,
     }
     try:
         data = ProjectCreate(
@@ -89,6 +96,7 @@ def create_project_form(
             # empty fields: no adaptive overlap
             adaptive_threshold=adaptive_threshold.strip() or None,
             max_overlap=max_overlap.strip() or None,
+            revisions_open=revisions_open,
         )
         project = service.create_project(session=session, data=data, created_by=admin)
     except ValidationError as exc:

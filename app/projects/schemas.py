@@ -34,6 +34,7 @@ class ProjectCreate(BaseModel):
     # up to max_overlap. Both or neither.
     adaptive_threshold: float | None = Field(default=None, gt=0, le=1)
     max_overlap: int | None = Field(default=None, ge=2, le=50)
+    revisions_open: bool = True  # annotators may revise their own submitted labels
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProjectCreate":
@@ -70,6 +71,7 @@ class ProjectRead(BaseModel):
     guidelines: str
     adaptive_threshold: float | None
     max_overlap: int | None
+    revisions_open: bool
     created_at: datetime
 
 

@@ -32,6 +32,7 @@ def create_project(*, session: Session, data: ProjectCreate, created_by: User | 
         guidelines=data.guidelines,
         adaptive_threshold=data.adaptive_threshold,
         max_overlap=data.max_overlap,
+        revisions_open=data.revisions_open,
         created_by_id=created_by.id if created_by else None,
     )
     try:
