@@ -70,6 +70,11 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/projects/{project_id}/next": (401, 200, 404, 403, 403),
     "GET /api/tasks/{task_id}": (401, 200, 404, 404, 404),
     "POST /api/tasks/{task_id}/annotations": (401, 201, 404, 404, 404),
+    # revising one's own labels (the member's task is labelled first; see call())
+    "PUT /api/tasks/{task_id}/annotations": (401, 200, 404, 404, 404),
+    "GET /api/me/annotations": (401, 200, 404, 403, 403),  # ?project_id=
+    "GET /projects/{project_id}/my-labels": (401, 200, 404, 403, 403),
+    "GET /projects/{project_id}/my-labels/{task_id}": (401, 200, 404, 403, 403),
     "POST /api/tasks/{task_id}/skip": (401, 204, 404, 404, 404),
     "GET /projects/{project_id}/annotate": (401, 200, 404, 403, 403),
     "GET /projects/{project_id}/annotate/prefetch": (401, 200, 404, 403, 403),
@@ -230,6 +235,16 @@ def call(client: TestClient, key: str, w: World, role: str):
         kwargs["files"] = {"file": ("more.jsonl", _jsonl(2, tag="q"), "application/json")}
     elif key == "POST /api/tasks/{task_id}/annotations":
         kwargs["json"] = {"ranking": w.task_ranking}
+    elif key in ("PUT /api/tasks/{task_id}/annotations", "GET /projects/{project_id}/my-labels/{task_id}"):
+        # Revising needs a label: the member labels the task first (the caller's own PUT then revises it).
+        # (Its status is not checked: a run of every call in one world may have revoked the member's token by then;
+        # the matrix, one world per route, shows the member's PUT succeeding.)
+        client.post(f"/api/tasks/{w.task_id}/annotations", json={"ranking": w.task_ranking}, headers=w.headers["member"])
+        kwargs["json"] = {"ranking": w.task_ranking[::-1]}
+        if method == "GET":
+            del kwargs["json"]
+    elif key == "GET /api/me/annotations":
+        kwargs["params"] = {"project_id": w.project_id}
     elif key == "POST /api/tasks/{task_id}/skip":
         kwargs["json"] = {"reason": "unsure"}
     elif key == "PUT /api/projects/{project_id}/prompts/{prompt_id}/gold":
