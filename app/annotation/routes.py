@@ -18,7 +18,7 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.markdown import render_markdown_cached
 from app.models import Project
-from app.projects.dependencies import MemberProject
+from app.projects.dependencies import MemberProject, MemberProjectQuery
 from app.users.dependencies import CurrentUser
 from app.web.dependencies import SettingsDep
 from app.web.templating import templates
@@ -75,7 +75,7 @@ def api_revise(task_id: int, data: AnnotationCreate, session: SessionDep, user: 
 
 @router.get("/api/me/annotations", response_model=MyLabelsPage)
 def api_my_labels(
-    project: MemberProject,
+    project: MemberProjectQuery,
     session: SessionDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,

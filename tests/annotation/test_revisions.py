@@ -275,6 +275,8 @@ class TestMyLabelsApi:
         bad = client.get("/api/me/annotations", params={"project_id": project.id, "limit": 0}, headers=h)
         assert bad.status_code == 422 and "limit" in bad.text
         assert client.get("/api/me/annotations", headers=h).status_code == 422  # project_id is required
+        huge = client.get("/api/me/annotations", params={"project_id": 2**31}, headers=h)
+        assert huge.status_code == 422 and "project_id" in huge.text  # beyond INTEGER: named, not a driver overflow
 
     def test_a_revision_shows(self, client, world):
         project, (_, h, (task, _)), _ = world()
