@@ -133,6 +133,7 @@ def project_create(
         float | None, typer.Option(help="Adaptive overlap: agreement (0-1) below which a prompt gets one more annotator")
     ] = None,
     max_overlap: Annotated[int | None, typer.Option(help="Adaptive overlap: most annotators a prompt can get")] = None,
+    revisions_open: Annotated[bool, typer.Option(help="Annotators may revise their submitted labels")] = True,
 ) -> None:
     """Create a project."""
     from pydantic import ValidationError
@@ -150,6 +151,7 @@ def project_create(
             guidelines=guidelines.read_text(encoding="utf-8") if guidelines else "",
             adaptive_threshold=adaptive_threshold,
             max_overlap=max_overlap,
+            revisions_open=revisions_open,
         )
     except ValidationError as exc:
         _fail("; ".join(validation_messages(exc.errors())))
@@ -403,7 +405,7 @@ def agreement(
 
 def format_report(report: AgreementReport) -> list[str]:
     """The readable table of `preflab agreement` (the same numbers as the JSON and the dashboard)."""
-    from app.agreement.formatting import headline, metric, number, p_value, percent, warnings
+    from app.agreement.formatting import headline, metric, number, p_value, percent, share, warnings
 
     s = report.summary
     lines = [
@@ -416,6 +418,7 @@ def format_report(report: AgreementReport) -> list[str]:
         lines.append(
             f"{s.even_splits} response pairs split evenly between annotators (no majority; a two-response prompt's consensus is then a tie)"
         )
+    lines.append(f"Labels submitted in the order shown, untouched: {share(s.untouched_labels, s.ranked_labels)}")
     lines += ["", "PROJECT"]
     lines += [f"  {name:<40} {metric(m):>8}   {m.reason or ''}" for name, m in report.project.items()]
     lines += [f"  rating {name:<33} {metric(m):>8}   {m.reason or ''}" for name, m in report.criteria.items()]
@@ -434,7 +437,7 @@ def format_report(report: AgreementReport) -> list[str]:
         "",
         "ANNOTATORS",
         f"  {'annotator':<32} {'labels':>6} {'vs others':>9} {'> chance p':>10} {'first on top':>12} {'chance':>7} "
-        f"{'p':>8} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
+        f"{'p':>8} {'untouched':>9} {'median s':>8} {'skips':>6} {'flags':>6} {'gold':>6}",
     ]
     for a in sorted(report.annotators, key=lambda a: a.email or ""):
         bias = a.position_bias or PositionBias(observed=None, expected=None, hits=0, n=0, p_value=None)
@@ -442,7 +445,7 @@ def format_report(report: AgreementReport) -> list[str]:
             f"  {(a.email or str(a.annotator_id))[:32]:<32} {a.n_annotations or a.n_labels:>6} "
             f"{metric(a.loo_agreement):>9} {p_value(a.above_chance.p_value if a.above_chance else None):>10} "
             f"{percent(bias.observed):>12} {percent(bias.expected):>7} "
-            f"{p_value(bias.p_value):>8} {a.median_seconds or '':>8} "
+            f"{p_value(bias.p_value):>8} {percent(a.untouched_rate):>9} {a.median_seconds or '':>8} "
             f"{percent(a.skip_rate):>6} {percent(a.flag_rate):>6} {percent(a.gold_accuracy):>6}"
         )
     lines += ["", "MOST DISPUTED PROMPTS"]

@@ -76,3 +76,8 @@ def warnings(report: AgreementReport) -> list[str]:
     if biased:
         lines.append(f"Put the response shown first on top far more often than chance: {', '.join(biased)}.")
     return lines
+
+
+def share(part: int, whole: int) -> str:
+    """A count of a whole as a percentage with the counts: 12% (3 of 25), or n/a of nothing."""
+    return MISSING if not whole else f"{percent(part / whole)} ({part} of {whole})"

@@ -4,7 +4,7 @@ dataset card read (they format it with `agreement/formatting.py`). `metrics.py` 
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) is highlighted
 # Careless: agreement with the others' consensus not significantly above chance at this level (one-sided), once
@@ -51,6 +51,15 @@ class Summary(BaseModel):
     # Response pairs (over all prompts) whose non-tie votes split evenly, at least one each way: no
     # majority orders them, so a two-response prompt's consensus is a tie (pair exports drop ties by default).
     even_splits: int = 0
+    # Labels with a ranking or choice, and those submitted with the order shown untouched (order_changed false:
+    # the first shown on top, README "My labels"); a high share may be labels given without reading.
+    ranked_labels: int = 0
+    untouched_labels: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def untouched_rate(self) -> float | None:
+        return self.untouched_labels / self.ranked_labels if self.ranked_labels else None
 
 
 class AnnotatorRow(BaseModel):
@@ -60,6 +69,10 @@ class AnnotatorRow(BaseModel):
     loo_agreement: Metric | None = None  # against the leave-one-out consensus of the others
     position_bias: PositionBias | None = None
     above_chance: ChanceTest | None = None  # the careless-annotator test
+    # Position bias, from the database: of this annotator's labels with a ranking or choice (ranked_labels), those
+    # submitted exactly in the order shown (see Summary).
+    ranked_labels: int = 0
+    untouched_labels: int = 0
     # From the database (service.py); None where the annotator has nothing to measure.
     email: str | None = None
     name: str | None = None
@@ -71,6 +84,11 @@ class AnnotatorRow(BaseModel):
     gold_accuracy: float | None = None
     gold_labels: int = 0
     reference_agreement: dict[str, Metric] | None = None  # tie convention -> agreement with the reference
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def untouched_rate(self) -> float | None:
+        return self.untouched_labels / self.ranked_labels if self.ranked_labels else None
 
     @property
     def bias_alert(self) -> bool:

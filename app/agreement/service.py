@@ -111,12 +111,12 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
 def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str, Any]]:
     """Per annotator: identity, median seconds per task, skip and flag rates, gold accuracy."""
     extras: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": []}
+        lambda: {"times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": [], "ranked": 0, "untouched": 0}
     )
     gold = dict(
         session.execute(select(Prompt.id, Prompt.gold_ranking).where(Prompt.project_id == project.id, Prompt.is_gold)).all()
     )
-    for annotator_id, prompt_id, ms, flag, none_ok, tiers in session.execute(
+    for annotator_id, prompt_id, ms, flag, none_ok, tiers, changed in session.execute(
         select(
             Annotation.annotator_id,
             Annotation.prompt_id,
@@ -124,6 +124,7 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
             Annotation.flag,
             Annotation.none_acceptable,
             Annotation.ranking,
+            Annotation.order_changed,
         ).where(Annotation.project_id == project.id)
     ):
         e = extras[annotator_id]
@@ -132,6 +133,9 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
         e["none_acceptable"] += bool(none_ok)
         if ms is not None:
             e["times"].append(ms / 1000)
+        if tiers:
+            e["ranked"] += 1
+            e["untouched"] += not changed
         if (answer := gold.get(prompt_id)) and tiers:
             e["gold"].append(_agreement_with(answer, tiers))
     for annotator_id, skips in session.execute(
@@ -155,6 +159,8 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
             "none_acceptable_rate": e["none_acceptable"] / e["labels"] if e["labels"] else None,
             "gold_accuracy": sum(gold_scores) / len(gold_scores) if gold_scores else None,
             "gold_labels": len(gold_scores),
+            "ranked_labels": e["ranked"],
+            "untouched_labels": e["untouched"],
         }
     return result
 
@@ -208,6 +214,8 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
         row.external_id = external.get(row.prompt_id)
     scored = [p for p in report.prompts if p.agreement is not None]
     report.most_disputed = sorted(scored, key=lambda p: (p.agreement, -p.n_annotators, p.prompt_id))[:disputed]
+    report.summary.ranked_labels = sum(row.ranked_labels for row in report.annotators)
+    report.summary.untouched_labels = sum(row.untouched_labels for row in report.annotators)
     report.reference = reference
     report.labels_per_day = _labels_per_day(session, project)
     report.skip_reasons = _skip_reasons(session, project)

@@ -1,26 +1,32 @@
-"""The annotator's side: next task, submit, skip; as JSON and as the annotation page."""
+"""The annotator's side: next task, submit, skip, revise one's own labels; as JSON and as the annotation pages."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from app.annotation import service
 from app.annotation.schemas import (
     AnnotationCreate,
     AnnotationRead,
+    MyLabelsPage,
     SkipRequest,
     TaskRead,
 )
 from app.config import Settings
 from app.db import SessionDep
+from app.errors import NotFound
 from app.markdown import render_markdown_cached
 from app.models import Project
 from app.projects import service as projects_service
-from app.projects.dependencies import MemberProject
+from app.projects.dependencies import MemberProject, MemberProjectQuery
 from app.users.dependencies import CurrentUser
 from app.web.dependencies import SettingsDep
 from app.web.templating import templates
 
 router = APIRouter()
+
+PAGE, MAX_PAGE = 50, 500  # labels per page of "My labels"
 
 
 def _lease_minutes(project: Project, settings: Settings) -> int:
@@ -72,6 +78,26 @@ def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: 
     return result
 
 
+@router.put("/api/tasks/{task_id}/annotations", response_model=AnnotationRead, name="annotation:revise")
+def api_revise(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser) -> AnnotationRead:
+    """Revise the caller's own stored label (same body as the submit); 404 while the task has none."""
+    assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
+    projects_service.require_open(project)  # an archived project is read-only
+    return service.revise(session=session, project=project, assignment=assignment, annotator=user, data=data)
+
+
+@router.get("/api/me/annotations", response_model=MyLabelsPage)
+def api_my_labels(
+    project: MemberProjectQuery,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> MyLabelsPage:
+    """The caller's own labels in project `project_id`, newest first."""
+    return service.my_labels(session=session, project=project, annotator=user, limit=limit, offset=offset)
+
+
 @router.post("/api/tasks/{task_id}/skip", status_code=204)
 def api_skip(task_id: int, session: SessionDep, user: CurrentUser, data: SkipRequest | None = None) -> Response:
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
@@ -97,6 +123,7 @@ def annotate_page(
         "progress": progress,
         "task": None,
         "guidelines_html": render_markdown_cached(project.guidelines),
+        "revise": None,
     }
     if assignment is not None:
         context["task"] = service.task_view(session=session, project=project, assignment=assignment)
@@ -138,3 +165,41 @@ def annotate_prefetch(
         "lease_seconds": service.lease_seconds_left(assignment),
     }
     return templates.TemplateResponse(request, "annotation/_task.html", context)
+
+
+@router.get("/projects/{project_id}/my-labels", name="annotation:my_labels")
+def my_labels_page(
+    request: Request,
+    project: MemberProject,
+    session: SessionDep,
+    user: CurrentUser,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    page = service.my_labels(session=session, project=project, annotator=user, limit=PAGE, offset=offset)
+    return templates.TemplateResponse(request, "annotation/my_labels.html", {"user": user, "project": project, "page": page})
+
+
+@router.get("/projects/{project_id}/my-labels/{task_id}", name="annotation:revise_page")
+def revise_page(request: Request, project: MemberProject, task_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """The annotation page's workbench on a labelled task, in revise mode: the stored label to start from, saved
+    with PUT. No lease is taken and nothing in the queue moves."""
+    assignment, task_project = service.get_own_task(session=session, task_id=task_id, annotator=user)
+    if task_project.id != project.id:
+        raise NotFound("Task not found")
+    annotation = service.stored_label(session=session, assignment=assignment)
+    context = {
+        "user": user,
+        "project": project,
+        "done": None,
+        "task": service.task_view(session=session, project=project, assignment=assignment),
+        "guidelines_html": render_markdown_cached(project.guidelines),
+        # templates/annotation/_task.html renders these as the workbench's revise-mode data-* attributes
+        "revise": {
+            "annotation": annotation,
+            # what the workbench starts from: the stored label in the shape the PUT takes
+            "label": service.label_as_input(annotation).model_dump(mode="json", exclude={"time_spent_ms"}),
+            "submit_url": request.url_for("annotation:revise", task_id=task_id).path,
+            "back_url": request.url_for("annotation:my_labels", project_id=project.id).path,
+        },
+    }
+    return templates.TemplateResponse(request, "annotation/task.html", context)

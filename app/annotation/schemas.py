@@ -50,8 +50,33 @@ class AnnotationRead(BaseModel):
     strength: int | None
     none_acceptable: bool
     flag: str | None
-    created_at: datetime
+    order_changed: bool  # false: the label is the order shown, untouched (README "My labels")
+    created_at: datetime  # the first submission
+    revision: int = 0  # how often its annotator revised it
+    revised_at: datetime | None = None
     duplicate: bool = False  # true when this was a repeated submit of an already stored label
+
+
+class MyLabel(BaseModel):
+    """One of the caller's own labels, as "My labels" lists it."""
+
+    annotation_id: int
+    task_id: int
+    prompt_id: int
+    prompt_external_id: str
+    prompt_excerpt: str  # plain text, shortened
+    label: AnnotationCreate  # the latest version, in the shape a submit (or a revision) sends
+    order_changed: bool
+    submitted_at: datetime
+    revision: int
+    revised_at: datetime | None
+
+
+class MyLabelsPage(BaseModel):
+    items: list[MyLabel]  # newest first
+    total: int
+    limit: int
+    offset: int
 
 
 class SkipRequest(BaseModel):

@@ -17,6 +17,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, exists, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +29,8 @@ from app.annotation import overlap
 from app.annotation.schemas import (
     AnnotationCreate,
     AnnotationRead,
+    MyLabel,
+    MyLabelsPage,
     ResponseView,
     TaskRead,
 )
@@ -35,6 +38,7 @@ from app.db import is_postgres
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     Annotation,
+    AnnotationRevision,
     Assignment,
     AssignmentStatus,
     Project,
@@ -45,7 +49,7 @@ from app.models import (
     User,
 )
 from app.models.base import as_utc, utcnow
-from app.rankings import Tiers, tiers_problem
+from app.rankings import Tiers, order_changed, tiers_problem
 
 _system_random = random.SystemRandom()
 _shuffle = _system_random.shuffle
@@ -393,6 +397,29 @@ def _check_ratings(project: Project, response_ids: set[int], ratings: dict[str, 
                 )
 
 
+def _label_values(project: Project, assignment: Assignment, data: AnnotationCreate) -> dict[str, Any]:
+    """The label's columns after checking it against the task: one rule for a first submit and a revision."""
+    response_ids = set(assignment.shown_order)  # every response of the prompt, in the order shown
+    tiers = _normalise_judgement(project, response_ids, data)
+    _check_ratings(project, response_ids, data.ratings)
+    if tiers is None and not data.none_acceptable and not data.flag:
+        raise Unprocessable("Send a ranking (or chosen/rejected), or mark none_acceptable, or flag the task")
+    if data.flag and not (data.flag_reason or "").strip():
+        raise Unprocessable("A flag needs a `flag_reason`")
+    return {
+        "ranking": tiers,
+        "strength": data.strength if tiers and len(tiers) == 2 else None,
+        "none_acceptable": data.none_acceptable,
+        "flag": data.flag,
+        "flag_reason": data.flag_reason,
+        "rationale": (data.rationale or "").strip() or None,
+        "ratings": {name: {str(k): v for k, v in values.items()} for name, values in data.ratings.items()}
+        if data.ratings
+        else None,
+        "order_changed": order_changed(tiers, assignment.shown_order),
+    }
+
+
 def _read(annotation, *, duplicate: bool = False) -> AnnotationRead:
     """From an Annotation or a row of its columns."""
     return AnnotationRead(
@@ -403,7 +430,10 @@ def _read(annotation, *, duplicate: bool = False) -> AnnotationRead:
         strength=annotation.strength,
         none_acceptable=annotation.none_acceptable,
         flag=annotation.flag,
+        order_changed=annotation.order_changed,
         created_at=annotation.created_at,
+        revision=annotation.revision,
+        revised_at=annotation.revised_at,
         duplicate=duplicate,
     )
 
@@ -421,14 +451,6 @@ def submit(
     if assignment.status == AssignmentStatus.skipped:
         raise Conflict("This task was skipped; it can no longer be labelled")
 
-    response_ids = set(assignment.shown_order)  # every response of the prompt, in the order shown
-    tiers = _normalise_judgement(project, response_ids, data)
-    _check_ratings(project, response_ids, data.ratings)
-    if tiers is None and not data.none_acceptable and not data.flag:
-        raise Unprocessable("Send a ranking (or chosen/rejected), or mark none_acceptable, or flag the task")
-    if data.flag and not (data.flag_reason or "").strip():
-        raise Unprocessable("A flag needs a `flag_reason`")
-
     _, new_label = _upserts(session.get_bind().dialect.name)
     label = {
         "assignment_id": assignment.id,
@@ -436,15 +458,7 @@ def submit(
         "prompt_id": assignment.prompt_id,
         "annotator_id": annotator.id,
         "kind": project.kind,
-        "ranking": tiers,
-        "strength": data.strength if tiers and len(tiers) == 2 else None,
-        "none_acceptable": data.none_acceptable,
-        "flag": data.flag,
-        "flag_reason": data.flag_reason,
-        "rationale": (data.rationale or "").strip() or None,
-        "ratings": {name: {str(k): v for k, v in values.items()} for name, values in data.ratings.items()}
-        if data.ratings
-        else None,
+        **_label_values(project, assignment, data),
         "time_spent_ms": data.time_spent_ms
         if data.time_spent_ms is not None
         else int((utcnow() - as_utc(assignment.leased_at)).total_seconds() * 1000),
@@ -463,11 +477,135 @@ def submit(
         raise Conflict("Your lease on this task expired and it has since been given to others")  # rolls the label back
     _core(session).execute(_MARK_DONE, {"task": assignment.id})
     set_committed_value(assignment, "status", AssignmentStatus.done)
-    agreement = refresh_agreement(session=session, project=project, prompt_id=assignment.prompt_id)
-    if project.adaptive_threshold is not None:
-        prompt = session.get_one(Prompt, assignment.prompt_id, populate_existing=True)
-        overlap.review_after_label(project=project, prompt=prompt, agreement=agreement)
+    _after_label(session, project, assignment.prompt_id)
     return _read(annotation)
+
+
+def _after_label(session: Session, project: Project, prompt_id: int) -> None:
+    """A label on the prompt was stored or revised: its stored agreement is refreshed (the prompt browser sorts by
+    it) and adaptive overlap looks at the prompt again."""
+    agreement = refresh_agreement(session=session, project=project, prompt_id=prompt_id)
+    if project.adaptive_threshold is not None:
+        prompt = session.get_one(Prompt, prompt_id, populate_existing=True)
+        overlap.review_after_label(project=project, prompt=prompt, agreement=agreement)
+
+
+# --- revisions: an annotator's own labels, and changing one (README "My labels") ------------------------
+
+# The label's values a revision replaces; the earlier version keeps them in annotation_revisions.
+_REVISED_FIELDS = ("ranking", "strength", "none_acceptable", "flag", "flag_reason", "rationale", "ratings", "order_changed")
+
+
+def stored_label(*, session: Session, assignment: Assignment, lock: bool = False) -> Annotation:
+    """The label on the caller's task (see get_own_task); a task without one is a 404, like someone else's."""
+    query = select(Annotation).where(Annotation.assignment_id == assignment.id)
+    annotation = session.scalar(query.with_for_update() if lock else query)
+    if annotation is None:
+        raise NotFound("This task has no label of yours yet")
+    return annotation
+
+
+def revise(
+    *, session: Session, project: Project, assignment: Assignment, annotator: User, data: AnnotationCreate
+) -> AnnotationRead:
+    """Replace the caller's stored label on this task with `data`, checked as a submit is, keeping the version it
+    replaces as a history row. The label row stays the one row of the task, so agreement, consensus and exports
+    read the latest version; the queue is untouched (no lease, no count). The caller holds the assignment row
+    (get_own_task lock=True); the label row is locked too, and (annotation_id, revision) is unique, so two racing
+    revisions can never both record the same version."""
+    annotation = stored_label(session=session, assignment=assignment, lock=True)
+    if not project.revisions_open:
+        raise Conflict("This project no longer accepts revisions of submitted labels")
+    values = _label_values(project, assignment, data)
+    now = utcnow()
+    session.add(
+        AnnotationRevision(
+            annotation_id=annotation.id,
+            revision=annotation.revision,
+            revised_by_id=annotator.id,
+            revised_at=now,
+            submitted_at=annotation.revised_at or annotation.created_at,
+            time_spent_ms=annotation.time_spent_ms,
+            **{name: getattr(annotation, name) for name in _REVISED_FIELDS},
+        )
+    )
+    for name, value in values.items():
+        setattr(annotation, name, value)
+    if data.time_spent_ms is not None:  # the label's time is the total spent on it, over its versions
+        annotation.time_spent_ms = (annotation.time_spent_ms or 0) + data.time_spent_ms
+    annotation.revision += 1
+    annotation.revised_at = now
+    session.flush()
+    _after_label(session, project, assignment.prompt_id)  # agreement on the prompt may have changed
+    return _read(annotation)
+
+
+def label_as_input(annotation: Annotation) -> AnnotationCreate:
+    """A stored label in the shape a submit sends (what the revise form starts from): pairwise tiers
+    [[chosen], [rejected]] become chosen/rejected, [[a, b]] a tie."""
+    tiers = annotation.ranking
+    fields: dict[str, Any] = {}
+    if annotation.kind == ProjectKind.ranking:
+        fields["ranking"] = tiers
+    elif tiers and len(tiers) == 1:
+        fields["tie"] = True
+    elif tiers:
+        fields["chosen"], fields["rejected"] = tiers[0][0], tiers[1][0]
+    return AnnotationCreate(
+        **fields,
+        strength=annotation.strength,
+        none_acceptable=annotation.none_acceptable,
+        flag=annotation.flag,
+        flag_reason=annotation.flag_reason,
+        rationale=annotation.rationale,
+        ratings={name: {int(rid): v for rid, v in values.items()} for name, values in annotation.ratings.items()}
+        if annotation.ratings
+        else None,
+    )
+
+
+EXCERPT_CHARS = 160
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The start of a text on one line, for lists."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def my_labels(*, session: Session, project: Project, annotator: User, limit: int, offset: int) -> MyLabelsPage:
+    """The caller's own labels in a project, newest first (by submission, so pages stay put while labels are
+    revised); nobody else's ever."""
+    mine = (Annotation.project_id == project.id) & (Annotation.annotator_id == annotator.id)
+    total = session.scalar(select(func.count()).select_from(Annotation).where(mine)) or 0
+    rows = session.execute(
+        select(Annotation, Prompt)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(mine)
+        .order_by(Annotation.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return MyLabelsPage(
+        items=[
+            MyLabel(
+                annotation_id=a.id,
+                task_id=a.assignment_id,
+                prompt_id=p.id,
+                prompt_external_id=p.external_id,
+                prompt_excerpt=excerpt(p.text),
+                label=label_as_input(a),
+                order_changed=a.order_changed,
+                submitted_at=a.created_at,
+                revision=a.revision,
+                revised_at=a.revised_at,
+            )
+            for a, p in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def lease_seconds_left(assignment: Assignment) -> int:

@@ -109,7 +109,8 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         "## Agreement (all labels of the project, before the export's filters)",
         "",
         f"{summary.labels} labels by {summary.annotators} annotators on {summary.prompts} prompts "
-        f"({summary.prompts_with_2plus} with 2+ annotators).",
+        f"({summary.prompts_with_2plus} with 2+ annotators). Labels with a ranking or choice submitted in the order "
+        f"shown, untouched: {formatting.share(summary.untouched_labels, summary.ranked_labels)}.",
         "",
         "| metric | value | note |",
         "|---|---|---|",

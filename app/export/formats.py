@@ -51,9 +51,12 @@ RAW = [
     ("rationale", S),
     ("ratings", ("list", ("struct", [("criterion", S), ("response_id", I), ("value", F)]))),
     ("shown_order", ("list", I)),
+    ("order_changed", B),
     ("time_spent_ms", I),
     ("leased_at", S),
     ("created_at", S),
+    ("revision", I),
+    ("revised_at", S),
     ("is_gold", B),
 ]
 

@@ -107,9 +107,12 @@ class RawRow(TypedDict):
     rationale: str | None
     ratings: list[RawRating]
     shown_order: list[int]
+    order_changed: bool
     time_spent_ms: int | None
     leased_at: str | None
     created_at: str | None
+    revision: int  # 0: never revised; the row is the latest version
+    revised_at: str | None
     is_gold: bool
     split: NotRequired[str]
 
@@ -137,9 +140,12 @@ class RawExtra(NamedTuple):
     rationale: str | None
     ratings: dict[str, dict[str, float]] | None  # criterion -> response id -> value
     shown_order: list[int]
+    order_changed: bool
     time_spent_ms: int | None
     leased_at: datetime | None
     created_at: datetime | None
+    revision: int
+    revised_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -183,9 +189,12 @@ RAW_EXTRA = (
     Annotation.rationale,
     Annotation.ratings,
     Annotation.shown_order,
+    Annotation.order_changed,
     Annotation.time_spent_ms,
     Assignment.leased_at,
     Annotation.created_at,
+    Annotation.revision,
+    Annotation.revised_at,
 )
 
 
@@ -574,7 +583,7 @@ class RowBuilder:
         for lab in labels:
             if lab.extra is None:  # iter_groups(raw=True) reads them for every label
                 raise ValueError(f"prompt {group.external_id}: label {lab.id} was read without its raw columns")
-            kind, flag_reason, rationale, ratings, shown, ms, leased_at, created_at = lab.extra
+            kind, flag_reason, rationale, ratings, shown, changed, ms, leased_at, created_at, revision, revised_at = lab.extra
             yield {
                 "annotation_id": lab.id,
                 "prompt_id": group.external_id,
@@ -601,9 +610,12 @@ class RowBuilder:
                     for rid, v in sorted(values.items())
                 ],
                 "shown_order": shown,
+                "order_changed": bool(changed),
                 "time_spent_ms": ms,
                 "leased_at": _iso(leased_at),
                 "created_at": _iso(created_at),
+                "revision": revision,
+                "revised_at": _iso(revised_at),
                 "is_gold": bool(group.is_gold),
             }
 

@@ -1,6 +1,6 @@
 """Every ORM model; importing this package registers all mappers (for the app and Alembic)."""
 
-from app.models.annotation import Annotation, Assignment, AssignmentStatus
+from app.models.annotation import Annotation, AnnotationRevision, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
@@ -8,6 +8,7 @@ from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, Pas
 
 __all__ = [
     "Annotation",
+    "AnnotationRevision",
     "ApiToken",
     "AppSecret",
     "Assignment",

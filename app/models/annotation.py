@@ -77,6 +77,36 @@ class Annotation(Base):
     ratings: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSONType)  # criterion -> response id -> value
     time_spent_ms: Mapped[int | None]
     shown_order: Mapped[list[int]] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # False when the label is the order shown, untouched (app.rankings.order_changed; README "My labels").
+    order_changed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # the first submission
+    # The row holds the latest version; revision counts the annotator's revisions of it (0: never revised),
+    # and each earlier version is an AnnotationRevision.
+    revision: Mapped[int] = mapped_column(default=0)
+    revised_at: Mapped[datetime | None]
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
+
+
+class AnnotationRevision(Base):
+    """A label as it was before its annotator revised it: the version `revision` of the annotation, replaced at
+    `revised_at`. History only: agreement, consensus and exports read the annotation row (the latest version)."""
+
+    __tablename__ = "annotation_revisions"
+    __table_args__ = (UniqueConstraint("annotation_id", "revision"),)  # two racing revisions cannot both be version n
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    annotation_id: Mapped[int] = mapped_column(ForeignKey("annotations.id", ondelete="CASCADE"))
+    revision: Mapped[int]  # which version of the label this was (0: as first submitted)
+    revised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revised_at: Mapped[datetime] = mapped_column(default=utcnow)  # when this version was replaced
+    submitted_at: Mapped[datetime]  # when this version was submitted
+    ranking: Mapped[Tiers | None] = mapped_column(JSONType)
+    strength: Mapped[int | None]
+    none_acceptable: Mapped[bool]
+    flag: Mapped[str | None] = mapped_column(String(50))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    ratings: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSONType)
+    time_spent_ms: Mapped[int | None]
+    order_changed: Mapped[bool]

@@ -43,6 +43,8 @@ class Project(Base):
     max_responses: Mapped[int] = mapped_column(server_default=text("9"))
     lease_minutes: Mapped[int | None]  # how long a task stays leased; None: the LEASE_MINUTES setting
     archived_at: Mapped[datetime | None]  # archived: read-only, hidden from annotators (app/projects/service.py)
+    # Annotators may revise their own submitted labels (README "My labels").
+    revisions_open: Mapped[bool] = mapped_column(default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

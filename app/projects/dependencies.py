@@ -1,11 +1,12 @@
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 
 from app.db import SessionDep
 from app.models import Project
 from app.projects import service
 from app.users.dependencies import CurrentUser
+from app.web.dependencies import MAX_ID
 
 
 def visible_project(project_id: int, session: SessionDep, user: CurrentUser) -> Project:
@@ -21,3 +22,14 @@ def member_project(project_id: int, session: SessionDep, user: CurrentUser) -> P
 
 
 MemberProject = Annotated[Project, Depends(member_project)]
+
+
+def member_project_of_query(
+    project_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The project's id")], session: SessionDep, user: CurrentUser
+) -> Project:
+    """member_project for a route that takes the project as a query parameter (`?project_id=`); bounded like a path
+    id (app.web.dependencies), so an id no INTEGER column holds is a 422, not a driver overflow."""
+    return member_project(project_id, session, user)
+
+
+MemberProjectQuery = Annotated[Project, Depends(member_project_of_query)]

@@ -78,7 +78,12 @@ def new_project_page(request: Request, admin: AdminUser) -> Response:
     return templates.TemplateResponse(
         request,
         "projects/new.html",
-        {"user": admin, "errors": None, "form": {"overlap": DEFAULT_OVERLAP}, "llama2": LLAMA2_STRENGTH_SCALE},
+        {
+            "user": admin,
+            "errors": None,
+            "form": {"overlap": DEFAULT_OVERLAP, "revisions_open": True},
+            "llama2": LLAMA2_STRENGTH_SCALE,
+        },
     )
 
 
@@ -99,6 +104,7 @@ def create_project_form(
     min_responses: Annotated[str, Form()] = "",
     max_responses: Annotated[str, Form()] = "",
     lease_minutes: Annotated[str, Form()] = "",
+    revisions_open: Annotated[bool, Form()] = False,  # a checkbox: absent when unticked (the page ticks it)
 ) -> Response:
     form = {
         "name": name,
@@ -113,6 +119,7 @@ def create_project_form(
         "min_responses": min_responses,
         "max_responses": max_responses,
         "lease_minutes": lease_minutes,
+        "revisions_open": revisions_open,
     }
     try:
         data = ProjectCreate.model_validate({"kind": kind} | _settings_from_form(form))
@@ -134,6 +141,7 @@ def _settings_from_form(form: dict[str, Any]) -> dict[str, Any]:
         "name": form["name"],
         "overlap": form["overlap"],
         "allow_ties": form["allow_ties"],
+        "revisions_open": form["revisions_open"],
         "strength_scale": [s for s in form["strength_scale"].splitlines() if s.strip()] or None,
         "rating_criteria": _criteria_from_text(form["rating_criteria"]),
         "guidelines": form["guidelines"],
@@ -202,6 +210,7 @@ def edit_project_form(
     min_responses: Annotated[str, Form()] = "",
     max_responses: Annotated[str, Form()] = "",
     lease_minutes: Annotated[str, Form()] = "",
+    revisions_open: Annotated[bool, Form()] = False,  # a checkbox: absent when unticked
 ) -> Response:
     form = {
         "name": name,
@@ -215,6 +224,7 @@ def edit_project_form(
         "min_responses": min_responses,
         "max_responses": max_responses,
         "lease_minutes": lease_minutes,
+        "revisions_open": revisions_open,
     }
     errors: dict[str, str]
     try:

@@ -38,6 +38,7 @@ class ProjectCreate(BaseModel):
     # up to max_overlap. Both or neither.
     adaptive_threshold: float | None = Field(default=None, gt=0, le=1)
     max_overlap: int | None = Field(default=None, ge=2, le=50)
+    revisions_open: bool = True  # annotators may revise their own submitted labels
 
     # Responses per prompt; by default the kind's range (RESPONSE_BOUNDS), narrower if a campaign wants exactly 4.
     min_responses: int | None = None
@@ -112,6 +113,7 @@ class ProjectRead(BaseModel):
     max_responses: int
     lease_minutes: int | None
     archived_at: datetime | None
+    revisions_open: bool
     created_at: datetime
 
 
@@ -129,6 +131,7 @@ EDITABLE_FIELDS = (
     "rating_criteria",
     "min_responses",
     "max_responses",
+    "revisions_open",
 )
 READ_ONLY_FIELDS = {
     "id": "a project's id never changes",

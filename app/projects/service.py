@@ -48,6 +48,7 @@ def create_project(*, session: Session, data: ProjectCreate, created_by: User | 
         min_responses=data.min_responses,
         max_responses=data.max_responses,
         lease_minutes=data.lease_minutes,
+        revisions_open=data.revisions_open,
         created_by_id=created_by.id if created_by else None,
     )
     try:

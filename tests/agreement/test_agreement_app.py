@@ -60,16 +60,36 @@ def labelled(client, make_user, make_project, bearer):
     return project, staff
 
 
+def by_email_id(report, email: str) -> int:
+    return next(a["annotator_id"] for a in report["annotators"] if a["email"] == email)
+
+
 def test_json_matches_reference_and_flags_careless_annotators(client, db, labelled):
     project, staff = labelled
     report = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()
-    assert report["summary"] == {"labels": 200, "prompts": 40, "annotators": 5, "prompts_with_2plus": 40, "even_splits": 0}
-
-    # The project figure equals the brute-force reference on the stored labels.
+    # Untouched: submitted exactly as shown, counted here from the stored rankings and shown orders.
     from app.models import Annotation
 
     db.rollback()
-    stored = [RankingLabel(a.prompt_id, a.annotator_id, a.ranking) for a in db.scalars(select(Annotation))]
+    annotations = list(db.scalars(select(Annotation)))
+    untouched = [a.annotator_id for a in annotations if a.ranking == [[rid] for rid in a.shown_order]]
+    assert report["summary"] == {
+        "labels": 200,
+        "prompts": 40,
+        "annotators": 5,
+        "prompts_with_2plus": 40,
+        "even_splits": 0,
+        "ranked_labels": 200,
+        "untouched_labels": len(untouched),
+        "untouched_rate": len(untouched) / 200,
+    }
+    for row in report["annotators"]:  # "first" submits every task as shown
+        expected = 40 if row["email"] == "first@example.org" else untouched.count(row["annotator_id"])
+        assert (row["ranked_labels"], row["untouched_labels"], row["untouched_rate"]) == (40, expected, expected / 40)
+    assert untouched.count(by_email_id(report, "first@example.org")) == 40
+
+    # The project figure equals the brute-force reference on the stored labels.
+    stored = [RankingLabel(a.prompt_id, a.annotator_id, a.ranking) for a in annotations]
     assert report["project"]["agreement_tie_half_pooled"]["value"] == pytest.approx(brute_agreement(stored, "tie_half", "pooled"))
 
     by_email = {a["email"]: a for a in report["annotators"]}
@@ -94,6 +114,10 @@ def test_dashboard_and_cli_show_the_same_numbers(client, labelled, login_as, db)
         value = f"{report['project'][name]['value']:.3f}"
         assert f'data-metric="{name}">{value}<' in page.text
     assert 'class="alert" data-annotator="first@example.org"' in page.text  # highlighted
+    assert '<td data-untouched="first@example.org">100% (40 of 40)</td>' in page.text
+    summary = report["summary"]
+    total = f"{round(summary['untouched_rate'] * 100)}% ({summary['untouched_labels']} of 200)"
+    assert f'<span id="untouched-total">{total}</span>' in page.text
     assert "<svg" in page.text and "<script" not in page.text.split("</main>")[0]
 
     cli = subprocess.run(
@@ -104,6 +128,10 @@ def test_dashboard_and_cli_show_the_same_numbers(client, labelled, login_as, db)
         timeout=120,
     )
     assert cli.returncode == 0, cli.stderr
+    assert f"Labels submitted in the order shown, untouched: {total}" in cli.stdout
+    for row in report["annotators"]:  # columns: email labels vs-others first-on-top chance p untouched ...
+        cells = next(l for l in cli.stdout.splitlines() if l.strip().startswith(row["email"])).split()
+        assert cells[6] == f"{round(row['untouched_rate'] * 100)}%", cells
     line = next(l for l in cli.stdout.splitlines() if "agreement_tie_half_pooled" in l)
     assert f"{report['project']['agreement_tie_half_pooled']['value']:.3f}" in line
     cli_json = subprocess.run(

@@ -370,6 +370,10 @@ def test_dataset_folder_loads_with_train_and_test(db, ranking, pairwise, tmp_pat
     assert card.startswith("---\nconfigs:")
     # p0: 1 of 3 annotator pairs agree; p1: a tie against a preference scores 1/2 -> (1 + 0.5) / 4
     assert "| agreement_tie_half_pooled | 0.375 |" in card
+    ranked = db.scalars(select(Annotation).where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))).all()
+    untouched = sum(not a.order_changed for a in ranked)
+    share = f"{100 * untouched / len(ranked):.0f}% ({untouched} of {len(ranked)})"
+    assert f"Labels with a ranking or choice submitted in the order shown, untouched: {share}." in card
     assert f"| train | {manifest['counts']['rows']['train']} | {manifest['counts']['prompts']['train']} |" in card
     if file_type == "jsonl.gz":
         assert gzip.decompress((folder / "data/train.jsonl.gz").read_bytes()).startswith(b'{"prompt":')

@@ -30,7 +30,8 @@ class TestRaw:
     def test_every_field_of_a_chat_prompt(self):
         leased = datetime(2026, 1, 2, 3, 4, 5)  # SQLite gives naive UTC
         created = datetime(2026, 1, 2, 3, 9, 5, tzinfo=UTC)
-        extra = ("ranking", None, "clear", {"style": {"12": 4, "11": 2.5}}, [12, 11, 13], 1500, leased, created)
+        revised = datetime(2026, 1, 3, 3, 9, 5, tzinfo=UTC)
+        extra = ("ranking", None, "clear", {"style": {"12": 4, "11": 2.5}}, [12, 11, 13], True, 1500, leased, created, 2, revised)
         lab = label(101, 5, [[12], [11], [13]], strength=1, extra=extra)
         _, rows = builder(["much", "slightly"], emails={5: "a@example.org"}, format="raw").rows(group([lab], is_gold=True))
         assert rows == [
@@ -57,23 +58,26 @@ class TestRaw:
                     {"criterion": "style", "response_id": 12, "value": 4.0},
                 ],
                 "shown_order": [12, 11, 13],
+                "order_changed": True,
                 "time_spent_ms": 1500,
                 "leased_at": "2026-01-02T03:04:05+00:00",
                 "created_at": "2026-01-02T03:09:05+00:00",
+                "revision": 2,
+                "revised_at": "2026-01-03T03:09:05+00:00",
                 "is_gold": True,
             }
         ]
 
     def test_a_strength_outside_the_scale_has_no_label(self):
         # The scale has 2 levels (0, 1): strength 2 (a scale shortened after labelling) names no level.
-        extra = ("ranking", None, None, None, None, None, None, None)
+        extra = ("ranking", None, None, None, None, False, None, None, None, 0, None)
         rows = builder(["much", "slightly"], format="raw").rows(group([label(1, 5, [[11], [12, 13]], 2, extra)]))[1]
         assert (rows[0]["strength"], rows[0]["strength_label"]) == (2, None)
         rows = builder(["much", "slightly"], format="raw").rows(group([label(1, 5, [[11], [12, 13]], 0, extra)]))[1]
         assert rows[0]["strength_label"] == "much"
 
     def test_the_hh_template_applies_to_raw_rows_too(self):
-        extra = ("ranking", None, None, None, None, None, None, None)
+        extra = ("ranking", None, None, None, None, False, None, None, None, 0, None)
         rows = builder(format="raw", template="hh").rows(group([label(1, 5, [[11], [12, 13]], extra=extra)]))[1]
         assert rows[0]["prompt"] == "\n\nSystem: Be brief.\n\nHuman: Hi?\n\nAssistant:"
 
@@ -197,7 +201,7 @@ class TestKeep:
 
     def test_raw_with_min_agreement_and_no_ranking_is_kept(self):
         # Nothing ranked: no agreement to measure, so no consensus is built and the annotation is still exported.
-        extra = ("ranking", None, None, None, None, None, None, None)
+        extra = ("ranking", None, None, None, None, False, None, None, None, 0, None)
         lab = Label(1, 5, None, None, None, True, extra)
         rows = builder(format="raw", min_agreement=0.5).rows(group([lab]))[1]
         assert [(r["annotation_id"], r["ranking"], r["none_acceptable"]) for r in rows] == [(1, None, True)]
@@ -205,7 +209,7 @@ class TestKeep:
 
 def test_annotators_counted_are_those_whose_labels_gave_rows():
     # A label without a ranking gives no pair, so its annotator is not counted; in raw every annotation is a row.
-    extra = ("ranking", None, None, None, None, None, None, None)
+    extra = ("ranking", None, None, None, None, False, None, None, None, 0, None)
     labels = [label(1, 5, [[11], [12], [13]], extra=extra), Label(2, 6, None, None, "spam", False, extra)]
     pairs = builder(format="trl")
     pairs.rows(group(labels))

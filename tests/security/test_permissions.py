@@ -91,6 +91,11 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/projects/{project_id}/next": (401, 200, 404, 403, 403),
     "GET /api/tasks/{task_id}": (401, 200, 404, 404, 404),
     "POST /api/tasks/{task_id}/annotations": (401, 201, 404, 404, 404),
+    # revising one's own labels (the member's labelled task)
+    "PUT /api/tasks/{task_id}/annotations": (401, 200, 404, 404, 404),
+    "GET /api/me/annotations": (401, 200, 404, 403, 403),  # ?project_id=
+    "GET /projects/{project_id}/my-labels": (401, 200, 404, 403, 403),
+    "GET /projects/{project_id}/my-labels/{task_id}": (401, 200, 404, 403, 403),
     "POST /api/tasks/{task_id}/skip": (401, 204, 404, 404, 404),
     "GET /projects/{project_id}/annotate": (401, 200, 404, 403, 403),
     "GET /projects/{project_id}/annotate/prefetch": (401, 200, 404, 403, 403),
@@ -162,6 +167,8 @@ class World:
     annotation_id: int  # the other annotator's label
     task_id: int  # the member's leased task
     task_ranking: list
+    labelled_task_id: int  # the member's labelled task (revising)
+    labelled_ranking: list
     member_token_id: int
     other_member_id: int
     project_name: str  # what a deletion must confirm
@@ -203,6 +210,12 @@ def world(client, db, make_user, make_project, bearer) -> World:
         f"/api/tasks/{task['task_id']}/annotations", headers=other, json={"ranking": ranking, "rationale": SECRET}
     )
     assert stored.status_code == 201, stored.text
+    labelled = client.get(f"/api/projects/{project.id}/next", headers=headers["member"]).json()
+    labelled_ranking = [[r["id"]] for r in labelled["responses"]]
+    own = client.post(
+        f"/api/tasks/{labelled['task_id']}/annotations", headers=headers["member"], json={"ranking": labelled_ranking}
+    )
+    assert own.status_code == 201, own.text
     mine = client.get(f"/api/projects/{project.id}/next", headers=headers["member"]).json()
     db.rollback()
     from sqlalchemy import select
@@ -216,6 +229,8 @@ def world(client, db, make_user, make_project, bearer) -> World:
         annotation_id=stored.json()["id"],
         task_id=mine["task_id"],
         task_ranking=[[r["id"]] for r in mine["responses"]],
+        labelled_task_id=labelled["task_id"],
+        labelled_ranking=labelled_ranking,
         member_token_id=token_id,
         other_member_id=users["other"].id,
         project_name=project.name,
@@ -279,6 +294,12 @@ def call(client: TestClient, key: str, w: World, role: str):
         kwargs["files"] = {"file": ("more.jsonl", _jsonl(2, tag="q"), "application/json")}
     elif key == "POST /api/tasks/{task_id}/annotations":
         kwargs["json"] = {"ranking": w.task_ranking}
+    elif key in ("PUT /api/tasks/{task_id}/annotations", "GET /projects/{project_id}/my-labels/{task_id}"):
+        ids["task_id"] = w.labelled_task_id  # revising needs a label
+        if method == "PUT":
+            kwargs["json"] = {"ranking": w.labelled_ranking[::-1]}
+    elif key == "GET /api/me/annotations":
+        kwargs["params"] = {"project_id": w.project_id}
     elif key == "POST /api/tasks/{task_id}/skip":
         kwargs["json"] = {"reason": "unsure"}
     elif key == "PUT /api/projects/{project_id}/prompts/{prompt_id}/gold":
