@@ -129,9 +129,9 @@ def test_dashboard_and_cli_show_the_same_numbers(client, labelled, login_as, db)
     )
     assert cli.returncode == 0, cli.stderr
     assert f"Labels submitted in the order shown, untouched: {total}" in cli.stdout
-    for row in report["annotators"]:  # columns: email labels vs-others first-on-top chance p untouched ...
+    for row in report["annotators"]:  # columns: email labels vs-others >chance-p first-on-top chance p untouched ...
         cells = next(l for l in cli.stdout.splitlines() if l.strip().startswith(row["email"])).split()
-        assert cells[6] == f"{round(row['untouched_rate'] * 100)}%", cells
+        assert cells[7] == f"{round(row['untouched_rate'] * 100)}%", cells
     line = next(l for l in cli.stdout.splitlines() if "agreement_tie_half_pooled" in l)
     assert f"{report['project']['agreement_tie_half_pooled']['value']:.3f}" in line
     cli_json = subprocess.run(
