@@ -199,8 +199,9 @@ class TestClaimOrder:
         lease = service.next_task(session=db, project=project, annotator=member(db, project), lease_minutes=30)
         assert lease.prompt_id == prompt_ids[0]
 
-    def test_a_gold_prompt_past_its_target_is_served_last_and_once(self, client, db, setup):
+    def test_a_gold_prompt_past_its_target_is_served_last_and_once(self, client, db, setup, monkeypatch):
         project, (h,), (plain, gold) = setup(n_annotators=1, n_prompts=2, overlap=1)
+        monkeypatch.setattr(service, "_random", lambda: 0.5)  # above GOLD_RATE: gold is not tried first
         set_prompts(db, [gold], is_gold=True, target_overlap=1, active_count=1)  # "full", but gold is for everyone
         served = []
         while (response := next_task(client, project, h)).status_code == 200:
