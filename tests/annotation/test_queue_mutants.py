@@ -3,10 +3,13 @@ every field of a task and of a stored label, the messages of conflicts, lease le
 first, skips, the done count. Through the API where the app does it, through the service where the service alone
 promises it (one session for a claim and its label, a racing second submit)."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.annotation import service
@@ -502,3 +505,103 @@ def test_a_next_task_reads_its_prompt_and_responses_once(client, app, setup):
         event.remove(engine, "before_cursor_execute", record)
     assert sum(s.startswith("SELECT") and "FROM RESPONSES" in s for s in statements) == 1, statements
     assert not [s for s in statements if s.startswith("SELECT") and "FROM PROMPTS" in s.split(" WHERE ")[0]], statements
+
+
+def test_prefetch_without_a_gold_rate_never_serves_gold_first(db, setup, monkeypatch):
+    project, _, prompt_ids = setup(n_annotators=1, n_prompts=2)
+    set_prompts(db, prompt_ids[1:], is_gold=True)
+    monkeypatch.setattr(service, "_random", lambda: 0.0)
+    lease = service.prefetch_task(
+        session=db, project=project, annotator=member(db, project), after_task_id=None, lease_minutes=30
+    )
+    assert lease.prompt_id == prompt_ids[0]
+
+
+class TestPostgresLocks:
+    """The row locks that keep concurrent requests apart on PostgreSQL (SQLite serialises write transactions
+    instead): each checked from a second session that must, or must not, wait for the first."""
+
+    @pytest.fixture(autouse=True)
+    def _postgres_only(self, database):
+        if database.engine.dialect.name != "postgresql":
+            pytest.skip("row locks: PostgreSQL only")
+
+    @staticmethod
+    def locked(session, statement) -> bool:
+        """Whether another transaction holds a lock on the rows of `statement` (FOR UPDATE NOWAIT fails at once)."""
+        try:
+            with session.begin_nested():
+                session.execute(statement.with_for_update(nowait=True))
+        except OperationalError:
+            return True
+        return False
+
+    def test_submit_and_skip_lock_their_task_and_viewing_does_not(self, database, db, setup):
+        project, _, _ = setup(n_annotators=1, n_prompts=1)
+        annotator = member(db, project)
+        lease = service.next_task(session=db, project=project, annotator=annotator, lease_minutes=30)
+        db.commit()
+        row = select(Assignment.id).where(Assignment.id == lease.id)
+        with database.sessionmaker() as first, database.sessionmaker() as second:
+            service.get_own_task(session=first, task_id=lease.id, annotator=annotator, lock=True)
+            assert self.locked(second, row)
+            first.rollback()
+            service.get_own_task(session=first, task_id=lease.id, annotator=annotator)  # the default: a read
+            assert not self.locked(second, row)
+            first.rollback()
+
+    def test_a_claim_locks_the_annotator_and_asking_again_does_not(self, database, db, setup):
+        project, _, _ = setup(n_annotators=1, n_prompts=2)
+        annotator = member(db, project)
+        user_row = select(User.id).where(User.id == annotator.id)
+        with database.sessionmaker() as first, database.sessionmaker() as second:
+            lease = service.next_task(session=first, project=project, annotator=annotator, lease_minutes=30)
+            assert self.locked(second, user_row)  # one claim at a time per annotator
+            first.commit()
+            assert service.next_task(session=first, project=project, annotator=annotator, lease_minutes=30).id == lease.id
+            assert not self.locked(second, user_row)  # holding a lease: no lock (a lock is a write)
+            first.rollback()
+
+    def test_a_claim_waiting_for_the_annotators_lock_returns_the_lease_claimed_meanwhile(self, database, db, setup):
+        """A double click: the second "next" waits for the first, then finds the lease it took (not a second one)."""
+        project, _, _ = setup(n_annotators=1, n_prompts=3)
+        annotator = member(db, project)
+        with database.sessionmaker() as first, database.sessionmaker() as second:
+            lease = service.next_task(session=first, project=project, annotator=annotator, lease_minutes=30)
+            with ThreadPoolExecutor(1) as thread:
+                waiting = thread.submit(
+                    lambda: (
+                        service.next_task(
+                            session=second,
+                            project=second.get(Project, project.id),
+                            annotator=second.get(User, annotator.id),
+                            lease_minutes=30,
+                        ).id
+                    )
+                )
+                deadline = time.monotonic() + 10
+                while not waiting.done() and not _waits_for_a_lock(first) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                first.commit()
+                assert waiting.result(timeout=10) == lease.id
+            second.commit()
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Assignment)) == 1
+
+    def test_a_claim_skips_a_prompt_another_claim_holds(self, database, db, setup):
+        project, _, prompt_ids = setup(n_annotators=2, n_prompts=2, overlap=2)
+        one, two = db.scalars(
+            select(User).join(ProjectMember, ProjectMember.user_id == User.id).where(ProjectMember.project_id == project.id)
+        ).all()
+        with database.sessionmaker() as first, database.sessionmaker() as second:
+            assert service.next_task(session=first, project=project, annotator=one, lease_minutes=30).prompt_id == prompt_ids[0]
+            second.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting instead of skipping fails here
+            assert service.next_task(session=second, project=project, annotator=two, lease_minutes=30).prompt_id == prompt_ids[1]
+            first.rollback()
+            second.rollback()
+
+
+def _waits_for_a_lock(session) -> bool:
+    """Whether a session of this database waits for a lock now."""
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    return bool(session.scalar(text(waiting)))
