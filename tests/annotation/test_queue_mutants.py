@@ -153,6 +153,29 @@ class TestLease:
         assert db.get(Prompt, prompt_id, populate_existing=True).active_count == 0
 
 
+class TestOneSession:
+    """A caller may claim in a session that already holds the rows (the service's statements bypass the unit of
+    work): what the claim and the lease wrote replaces what the session held."""
+
+    def test_the_claimed_prompt_shows_its_new_count(self, db, setup):
+        project, _, (prompt_id,) = setup(n_annotators=1, n_prompts=1)
+        prompt = db.get(Prompt, prompt_id)
+        assert prompt.active_count == 0
+        lease = service.next_task(session=db, project=project, annotator=member(db, project), lease_minutes=30)
+        assert lease.prompt_id == prompt_id and prompt.active_count == 1
+
+    def test_a_renewed_lease_shows_its_new_expiry(self, client, db, setup):
+        project, (h,), _ = setup(n_annotators=1, n_prompts=1)
+        task = next_task(client, project, h).json()
+        expire_all(db)
+        service.reclaim_expired_leases(session=db, project_id=project.id)
+        db.commit()
+        old = db.get(Assignment, task["task_id"])
+        assert old.status == "expired"
+        lease = service.next_task(session=db, project=project, annotator=member(db, project), lease_minutes=30)
+        assert lease is old and lease.status == "leased" and when(lease.lease_expires_at) > utcnow() + timedelta(minutes=29)
+
+
 class TestRelease:
     def test_release_ends_the_open_leases_now_and_only_those(self, client, db, setup):
         project, (a, b), prompt_ids = setup(n_annotators=2, n_prompts=3)
