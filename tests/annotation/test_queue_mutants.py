@@ -157,12 +157,16 @@ class TestOneSession:
     """A caller may claim in a session that already holds the rows (the service's statements bypass the unit of
     work): what the claim and the lease wrote replaces what the session held."""
 
-    def test_the_claimed_prompt_shows_its_new_count(self, db, setup):
+    def test_the_claimed_prompt_shows_the_row_as_claimed(self, database, db, setup):
         project, _, (prompt_id,) = setup(n_annotators=1, n_prompts=1)
         prompt = db.get(Prompt, prompt_id)
-        assert prompt.active_count == 0
+        db.commit()  # the session keeps the prompt as read (expire_on_commit=False)
+        with database.sessionmaker() as other, other.begin():  # meanwhile another request marks it gold
+            other.execute(update(Prompt).where(Prompt.id == prompt_id).values(is_gold=True, target_overlap=5))
+        assert (prompt.is_gold, prompt.target_overlap, prompt.active_count) == (False, 3, 0)
         lease = service.next_task(session=db, project=project, annotator=member(db, project), lease_minutes=30)
-        assert lease.prompt_id == prompt_id and prompt.active_count == 1
+        assert lease.prompt_id == prompt_id
+        assert (prompt.is_gold, prompt.target_overlap, prompt.active_count) == (True, 5, 1)
 
     def test_a_renewed_lease_shows_its_new_expiry(self, client, db, setup):
         project, (h,), _ = setup(n_annotators=1, n_prompts=1)
