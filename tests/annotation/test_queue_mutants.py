@@ -445,22 +445,25 @@ class TestSubmitInOneSession:
         db.rollback()
         assert db.get(Prompt, prompt_id, populate_existing=True).completed_count == 1
 
-    def test_claim_and_label_in_one_session_review_the_counted_prompt(self, db, setup):
-        """The adaptive review reads the prompt as counted by this label, not as the claim left it in the session."""
-        project, _, (prompt_id,) = setup(n_annotators=1, n_prompts=1, overlap=1, adaptive_threshold=0.5, max_overlap=3)
-        annotator = member(db, project)
-        lease = service.next_task(session=db, project=project, annotator=annotator, lease_minutes=30)
-        service.submit(
-            session=db,
-            project=project,
-            assignment=lease,
-            annotator=annotator,
-            data=AnnotationCreate(ranking=[[i] for i in lease.shown_order]),
-        )
+    def test_claim_and_label_in_one_session_review_the_counted_prompt(self, client, db, setup):
+        """The adaptive review reads the prompt as counted by this label, not as the claim left it in the session:
+        the second of two opposite rankings completes the prompt (overlap 2), and the disagreement boosts it."""
+        project, (first, _), (prompt_id,) = setup(n_annotators=2, n_prompts=1, overlap=2, adaptive_threshold=0.9, max_overlap=3)
+        task = next_task(client, project, first).json()
+        ids = sorted(r["id"] for r in task["responses"])
+        assert submit(client, task["task_id"], {"ranking": [[i] for i in ids]}, first).status_code == 201
+        db.rollback()
+        labelled_by = db.get(Assignment, task["task_id"]).annotator_id
+        second = db.scalars(
+            select(User).join(ProjectMember).where(ProjectMember.project_id == project.id, User.id != labelled_by)
+        ).one()
+        lease = service.next_task(session=db, project=project, annotator=second, lease_minutes=30)
+        label = AnnotationCreate(ranking=[[i] for i in reversed(ids)])
+        assert service.submit(session=db, project=project, assignment=lease, annotator=second, data=label).duplicate is False
+        assert lease.status == "done"
         db.commit()
         prompt = db.get(Prompt, prompt_id, populate_existing=True)
-        # One label of one: complete, and nothing to judge agreement on (one annotator), so no boost either way.
-        assert (prompt.completed_count, prompt.active_count, prompt.target_overlap, prompt.boosted) == (1, 1, 1, False)
+        assert (prompt.completed_count, prompt.active_count, prompt.target_overlap, prompt.boosted) == (2, 2, 3, True)
 
 
 class TestSkip:
