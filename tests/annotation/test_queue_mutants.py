@@ -200,6 +200,21 @@ class TestRelease:
         counts = {p: db.get(Prompt, p).active_count for p in prompt_ids}
         assert counts[held["prompt_id"]] == (1 if held["prompt_id"] == other["prompt_id"] else 0)
 
+    def test_release_keeps_the_annotators_leases_in_other_projects(
+        self, client, db, make_user, make_project, bearer, add_prompts
+    ):
+        annotator = make_user(Role.annotator)
+        projects = [make_project(members=[annotator]) for _ in range(2)]
+        for project in projects:
+            add_prompts(project, 1, 2)
+        tasks = [next_task(client, project, bearer(annotator)).json() for project in projects]
+        db.rollback()
+        assert service.release_leases(session=db, project_id=projects[0].id, annotator_id=annotator.id) == 1
+        db.commit()
+        db.expire_all()
+        assert [db.get(Assignment, t["task_id"]).status for t in tasks] == ["expired", "leased"]
+        assert [db.get(Prompt, t["prompt_id"]).active_count for t in tasks] == [0, 1]
+
 
 class TestClaimOrder:
     def test_an_adaptive_project_serves_a_boosted_prompt_first(self, client, db, setup):
