@@ -3,6 +3,7 @@ every field of a task and of a stored label, the messages of conflicts, lease le
 first, skips, the done count. Through the API where the app does it, through the service where the service alone
 promises it (one session for a claim and its label, a racing second submit)."""
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -557,16 +558,21 @@ def test_a_next_task_reads_its_prompt_and_responses_once(client, app, setup):
     """The hot path: after the claim (UPDATE ... RETURNING the prompt) and the lease, the task is shown from what the
     session holds; the responses are read once and the prompt not again."""
     project, (h,), _ = setup(n_annotators=1, n_prompts=2)
-    statements: list[str] = []
+    statements: list[tuple[int, str]] = []  # (thread, SQL): the route's own, not another thread's on the shared engine
     engine = app.state.database.engine
-    record = lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split()).upper())  # noqa: E731
+
+    def record(conn, cursor, sql, params, context, many):
+        statements.append((threading.get_ident(), " ".join(sql.split()).upper()))
+
     event.listen(engine, "before_cursor_execute", record)
     try:
         assert next_task(client, project, h).status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert sum(s.startswith("SELECT") and "FROM RESPONSES" in s for s in statements) == 1, statements
-    assert not [s for s in statements if s.startswith("SELECT") and "FROM PROMPTS" in s.split(" WHERE ")[0]], statements
+    (route,) = {thread for thread, sql in statements if sql.startswith("UPDATE PROMPTS SET ACTIVE_COUNT")}
+    mine = [sql for thread, sql in statements if thread == route]
+    assert sum(s.startswith("SELECT") and "FROM RESPONSES" in s for s in mine) == 1, mine
+    assert not [s for s in mine if s.startswith("SELECT") and "FROM PROMPTS" in s.split(" WHERE ")[0]], mine
 
 
 def test_prefetch_without_a_gold_rate_never_serves_gold_first(db, setup, monkeypatch):
