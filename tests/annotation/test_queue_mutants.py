@@ -216,6 +216,12 @@ class TestRelease:
         assert [db.get(Assignment, t["task_id"]).status for t in tasks] == ["expired", "leased"]
         assert [db.get(Prompt, t["prompt_id"]).active_count for t in tasks] == [0, 1]
 
+    def test_a_claim_stays_in_its_project(self, client, db, make_user, make_project, bearer, add_prompts):
+        annotator = make_user(Role.annotator)
+        full, empty = make_project(members=[annotator]), make_project(members=[annotator])
+        add_prompts(full, 2, 2)
+        assert next_task(client, empty, bearer(annotator)).status_code == 204  # the other project's prompts are not its
+
 
 class TestClaimOrder:
     def test_an_adaptive_project_serves_a_boosted_prompt_first(self, client, db, setup):
