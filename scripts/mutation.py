@@ -7,6 +7,12 @@ fast tests: mutmut reads one [tool.mutmut] from pyproject.toml, so the copy gets
 with only_mutate and the test selection replaced. mutmut runs one child (the machine is shared).
 Afterwards `cd .mutation/<module> && ../../.venv/bin/mutmut show NAME` shows a mutant.
 
+The tests run on SQLite. TEST_DATABASE_URL (as for pytest) runs them on PostgreSQL instead; with --survivors that
+tests the last SQLite run's survivors there, for the branches only PostgreSQL takes (row locks, SKIP LOCKED). The
+database must be one of its own (the tests drop its schema):
+
+    TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/DBNAME .venv/bin/python scripts/mutation.py --survivors queue
+
 The score is killed / (mutants in scope - equivalent ones); "no tests" counts as survived.
 scripts/mutation_equivalent.txt lists the equivalent mutants (TESTING.md says why for each).
 """

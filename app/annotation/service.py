@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, inspect, select, update
+from sqlalchemy import Update, bindparam, exists, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -89,7 +89,7 @@ _HELD_OTHER = _HELD.where(Assignment.id != bindparam("after"))  # ... other than
 _LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_for_update()
 
 
-def _claim(queue: str):
+def _claim(queue: str) -> Update:
     """UPDATE prompts SET active_count + 1 WHERE id = (the first open prompt of `queue` for the annotator), RETURNING
     the prompt: finding and counting a claim in one statement. Open: still wants annotators (app.annotation.overlap),
     and not one this annotator holds or finished."""
@@ -120,7 +120,17 @@ def _claim(queue: str):
     )
 
 
-_CLAIMS = {queue: _claim(queue) for queue in ("boosted", "gold", "least_served")}
+_CLAIMS: dict[str, Update] = {}  # queue -> its claim statement
+
+
+def _claim_statement(queue: str) -> Update:
+    """`_claim(queue)`, built on first use and then reused (see above). Not at import: the mutation run (TESTING.md)
+    switches `_claim` to a mutant after the import, and the queue tests start from an empty `_CLAIMS`."""
+    statement = _CLAIMS.get(queue)
+    if statement is None:
+        statement = _CLAIMS[queue] = _claim(queue)
+    return statement
+
 
 _RESPONSES = select(Response).where(Response.prompt_id == bindparam("prompt")).order_by(Response.position)
 
@@ -224,7 +234,7 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
         queues.append("gold")
     params = {"project": project.id, "annotator": annotator.id}
     for queue in queues:
-        prompt = session.scalar(_CLAIMS[queue], params, execution_options=_FRESH)
+        prompt = session.scalar(_claim_statement(queue), params, execution_options=_FRESH)
         if prompt is not None:
             return prompt
     return None

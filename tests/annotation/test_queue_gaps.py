@@ -97,24 +97,13 @@ class TestGoldRate:
         draws = iter(i / 100 for i in range(100))
         monkeypatch.setattr(service, "_random", lambda: next(draws))
         tried = []
-        monkeypatch.setattr(service, "_CLAIMS", _Recording(service._CLAIMS, tried))
+        claim_statement = service._claim_statement
+        monkeypatch.setattr(service, "_claim_statement", lambda queue: tried.append(queue) or claim_statement(queue))
         user = _member(db, project)
         for _ in range(100):
             service._claim_prompt(session=db, project=project, annotator=user, gold_rate=0.25)
             db.rollback()
         assert tried.count("gold") == 25 and tried.count("least_served") == 100
-
-
-class _Recording(dict):
-    """The claim statements, noting which queues were asked."""
-
-    def __init__(self, claims, tried: list[str]):
-        super().__init__(claims)
-        self.tried = tried
-
-    def __getitem__(self, queue):
-        self.tried.append(queue)
-        return super().__getitem__(queue)
 
 
 def _member(db, project) -> User:
