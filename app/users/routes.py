@@ -1,11 +1,12 @@
 """Login, logout, user management (admin) and API tokens."""
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -212,14 +213,10 @@ def change_password_form(
     new_password: Annotated[str, Form()] = "",
     new_password_again: Annotated[str, Form()] = "",
 ) -> Response:
-    errors: dict[str, str] = {}
-    try:
-        data = PasswordChange(current_password=current_password, new_password=new_password)
-    except ValidationError as exc:
-        errors = _field_errors(exc)
-    if new_password != new_password_again:
-        errors.setdefault("new_password_again", "does not match the new password")
-    if not errors:
+    data, errors = _password_form(
+        lambda: PasswordChange(current_password=current_password, new_password=new_password), new_password, new_password_again
+    )
+    if data is not None and not errors:
         try:
             ended = _change_password(request, session, user, data)
         except Unprocessable as exc:
@@ -228,6 +225,25 @@ def change_password_form(
             return RedirectResponse(request.url_for("users:account").include_query_params(changed=ended), status_code=303)
     context = {"user": user, "errors": errors, "changed": None}
     return templates.TemplateResponse(request, "users/account.html", context, status_code=400)
+
+
+PasswordFormT = TypeVar("PasswordFormT", bound=BaseModel)
+
+
+def _password_form(
+    build: Callable[[], PasswordFormT], new_password: str, new_password_again: str
+) -> tuple[PasswordFormT | None, dict[str, str]]:
+    """A password form's fields checked (the model's rules, then the repeated password): the model, and errors by
+    field for the page."""
+    errors: dict[str, str] = {}
+    data = None
+    try:
+        data = build()
+    except ValidationError as exc:
+        errors = _field_errors(exc)
+    if new_password != new_password_again:
+        errors.setdefault("new_password_again", "does not match the new password")
+    return data, errors
 
 
 def _change_password(request: Request, session, user: User, data: PasswordChange) -> int:
@@ -264,14 +280,10 @@ def reset_form(
     new_password: Annotated[str, Form()] = "",
     new_password_again: Annotated[str, Form()] = "",
 ) -> Response:
-    errors: dict[str, str] = {}
-    try:
-        data = PasswordResetUse(code=code, new_password=new_password)
-    except ValidationError as exc:
-        errors = _field_errors(exc)
-    if new_password != new_password_again:
-        errors.setdefault("new_password_again", "does not match the new password")
-    if not errors:
+    data, errors = _password_form(
+        lambda: PasswordResetUse(code=code, new_password=new_password), new_password, new_password_again
+    )
+    if data is not None and not errors:
         try:
             _use_reset_code(request, session, data)
         except TooManyRequests as exc:
