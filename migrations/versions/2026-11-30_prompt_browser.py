@@ -99,7 +99,7 @@ def downgrade() -> None:
         for trigger in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER prompts_fts_{trigger}")
         op.execute("DROP TABLE prompts_fts")
-    with op.batch_alter_table("assignments") as batch:
-        batch.drop_column("skipped_at")
-    with op.batch_alter_table("prompts") as batch:
-        batch.drop_column("agreement")
+    # In place (SQLite 3.35+ drops a column without copying the table): a batch copy of a table that others
+    # reference ON DELETE CASCADE would delete their rows (labels, with foreign keys on).
+    op.drop_column("assignments", "skipped_at")
+    op.drop_column("prompts", "agreement")

@@ -424,8 +424,8 @@ class TestPages:
         browser = login_as(me)
         page = browser.get(f"/projects/{project.id}/my-labels/{task['task_id']}")
         assert page.status_code == 200
-        block = re.search(r'<div class="annotate" id="annotate"(.*?)>', page.text, re.S).group(1)
-        attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', block))
+        block = re.search(r'<div class="annotate[^"]*" id="annotate"(.*?)>', page.text, re.S).group(1)
+        attrs = _data_attributes(block)
         assert attrs["data-mode"] == "revise" and attrs["data-submit-method"] == "PUT"
         assert attrs["data-submit-url"] == url(task["task_id"])
         assert "data-prefetch-url" not in attrs and "data-skip-url" not in attrs and "data-lease-seconds" not in attrs
@@ -442,19 +442,17 @@ class TestPages:
             "rationale": "first thought",
             "ratings": None,
         }
-        assert [int(i) for i in re.findall(r'class="rank-card" id="card-[A-Z]" data-id="(\d+)"', page.text)] == [
+        assert [int(i) for i in re.findall(r'<article class="response[^"]*" id="card-[A-Z]" data-id="(\d+)"', page.text)] == [
             r["id"] for r in task["responses"]
         ]  # the order shown when it was labelled
         # The submit's own body works on the PUT it names.
         assert browser.put(attrs["data-submit-url"], json=initial | {"ranking": as_shown(task)[::-1]}).status_code == 200
 
         normal = browser.get(f"/projects/{project.id}/annotate").text
-        normal_block = re.search(r'<div class="annotate" id="annotate"(.*?)>', normal, re.S).group(1)
-        assert (
-            "data-mode" not in normal_block
-            and "data-initial-label" not in normal_block
-            and "data-submit-method" not in normal_block
-        )
+        normal_block = re.search(r'<div class="annotate[^"]*" id="annotate"(.*?)>', normal, re.S).group(1)
+        normal_attrs = _data_attributes(normal_block)
+        assert normal_attrs["data-mode"] == "label" and normal_attrs["data-submit-method"] == "POST"
+        assert "data-initial-label" not in normal_attrs
         assert f'href="/projects/{project.id}/my-labels"' in normal
 
         assert browser.get(f"/projects/{project.id}/my-labels/{theirs['task_id']}").status_code == 404
@@ -469,8 +467,8 @@ class TestPages:
         )
         page = login_as(me).get(f"/projects/{project.id}/my-labels/{task['task_id']}").text
         assert "<script>alert(1)" not in page
-        block = re.search(r'<div class="annotate" id="annotate"(.*?)>', page, re.S).group(1)
-        initial = json.loads(html.unescape(re.search(r'data-initial-label="([^"]*)"', block).group(1)))
+        block = re.search(r'<div class="annotate[^"]*" id="annotate"(.*?)>', page, re.S).group(1)
+        initial = json.loads(html.unescape(_data_attributes(block)["data-initial-label"]))
         assert initial["rationale"] == sneaky
 
     def test_task_of_another_project_is_a_404(self, client, db, world, make_project, login_as):
@@ -510,3 +508,11 @@ class TestSetting:
         preflab("project", "create", "cli open")
         db.rollback()
         assert dict(db.execute(select(Project.name, Project.revisions_open)).all()) == {"cli closed": False, "cli open": True}
+
+
+def _data_attributes(block: str) -> dict[str, str]:
+    """The data-* attributes of a start tag's text, quoted either way (still HTML-escaped)."""
+    return {m[1]: m[2] if m[2] is not None else m[3] for m in _DATA.finditer(block)}
+
+
+_DATA = re.compile(r"""(data-[a-z-]+)=(?:"([^"]*)"|'([^']*)')""")

@@ -481,6 +481,7 @@ class TestEditForm:
             "min_responses": "2",
             "max_responses": "12",
             "lease_minutes": "",
+            "revisions_open": "true",  # the ticked checkbox, as the page shows it
         }
         bad = client.post(f"/projects/{project.id}/edit", data=form)
         assert bad.status_code == 400
@@ -495,6 +496,9 @@ class TestEditForm:
             ("max_responses", 9, 6),
         ]
         assert 'id="audit"' in good.text and "max responses" in good.text and admin.email in good.text
+        unticked = {k: v for k, v in form.items() if k != "revisions_open"} | {"overlap": "4", "max_responses": "6"}
+        assert client.post(f"/projects/{project.id}/edit", data=unticked).status_code == 200
+        assert audit_rows(db, project)[-1][:3] == ("revisions_open", True, False)  # an unticked box closes revisions
 
     def test_rule_errors_land_next_to_their_field(self, client, make_user, make_project):
         login(client, make_user(Role.admin))
@@ -523,6 +527,7 @@ class TestEditForm:
             "overlap": "3",
             "guidelines": "g",
             "rating_criteria": "helpful ness 1-7 How useful 1-2 words",
+            "revisions_open": "true",
         }
         assert client.post(f"/projects/{project.id}/edit", data=form).status_code == 200
         assert audit_rows(db, project) == []  # the criteria read back as they were: nothing changed
