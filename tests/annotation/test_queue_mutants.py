@@ -322,7 +322,10 @@ class TestStoredLabel:
             "strength": None,
             "none_acceptable": False,
             "flag": None,
+            "order_changed": True,  # B moved above A, the order shown
             "created_at": response.json()["created_at"],
+            "revision": 0,
+            "revised_at": None,
             "duplicate": False,
         }
         assert when(response.json()["created_at"]) == when(stored.created_at)
@@ -556,7 +559,7 @@ def test_the_done_count_is_the_annotators_labels_in_the_project(client, db, make
     label(projects[0], other, 3)
     label(projects[1], me, 1)
     db.rollback()
-    counts = [service.annotator_done_count(session=db, project=p, annotator=u) for p in projects for u in (me, other)]
+    counts = [service.annotator_progress(session=db, project=p, annotator=u).done for p in projects for u in (me, other)]
     assert counts == [2, 3, 1, 0]
 
 
