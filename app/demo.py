@@ -25,14 +25,19 @@ ACCOUNTS = [
     ("annotator2@example.org", "Bo Annotator", Role.annotator),
     ("rater@example.org", "Rae Rater (seeded: careful)", Role.annotator),
     ("rater2@example.org", "Cal Careful (seeded: careful)", Role.annotator),
+    ("rater3@example.org", "Cy Careful (seeded: careful)", Role.annotator),
     ("random@example.org", "Randy Random (seeded: random clicks)", Role.annotator),
     ("firstshown@example.org", "Fern First (seeded: always the first shown)", Role.annotator),
 ]
 # Seeded raters label every demo prompt, so the agreement dashboard has data at once and shows what a
 # careless annotator (random) and a position-biased one (always ranks the shown order) look like.
+# Three careful raters, so a careful one's leave-one-out consensus (two careful against two noisy) never
+# outvotes it: with two, the random and the first-shown rater together flip the pairwise consensus on about
+# a quarter of the prompts and a careful rater could look no better than chance (README, "Agreement").
 SEEDED_RATERS = {
     "rater@example.org": "careful",
     "rater2@example.org": "careful",
+    "rater3@example.org": "careful",
     "random@example.org": "random",
     "firstshown@example.org": "first_shown",
 }
@@ -195,6 +200,14 @@ PAIRWISE_PROMPTS: list[dict[str, Any]] = [
         ],
     },
 ]
+# More pairs from the ranking prompts (best first), so the careless test has enough comparisons to tell in the
+# pairwise project too: with 6 prompts, 5 of 6 agreeing is not significantly above chance (p = 0.11).
+DERIVED_PAIRS = ((0, 2), (1, 3))
+PAIRWISE_PROMPTS += [
+    {"id": f"{row['id']}-{i}{j}", "prompt": row["prompt"], "responses": [row["responses"][i], row["responses"][j]]}
+    for row in RANKING_PROMPTS
+    for i, j in DERIVED_PAIRS
+]
 
 
 # The models behind the demo responses, listed in each prompt's response order (best first, see _seeded_order):
@@ -216,6 +229,11 @@ RESPONSE_MODELS = {
     "demo-p4": "CD",
     "demo-p5": "BC",
     "demo-p6": "AC",
+}
+RESPONSE_MODELS |= {
+    f"{row['id']}-{i}{j}": RESPONSE_MODELS[row["id"]][i] + RESPONSE_MODELS[row["id"]][j]
+    for row in RANKING_PROMPTS
+    for i, j in DERIVED_PAIRS
 }
 
 

@@ -2,6 +2,7 @@
 dataset card read (they format it with `agreement/formatting.py`). `metrics.py` fills the statistics,
 `service.py` what only the database knows. No numpy here: the app starts without it."""
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, computed_field
@@ -10,7 +11,7 @@ BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) 
 # Careless: agreement with the others' consensus not significantly above chance at this level (one-sided), once
 # there are enough comparisons to tell: below 5, even agreeing on every one gives p = 0.5^n > 0.05.
 CARELESS_ALERT_P = 0.05
-CARELESS_MIN_COMPARISONS = 5
+CARELESS_MIN_COMPARISONS = math.floor(math.log2(1 / CARELESS_ALERT_P)) + 1  # the least n with 0.5^n < CARELESS_ALERT_P
 
 
 class Metric(BaseModel):
@@ -111,6 +112,12 @@ class AnnotatorRow(BaseModel):
             and test.n >= CARELESS_MIN_COMPARISONS
             and test.p_value >= CARELESS_ALERT_P
         )
+
+    @property
+    def careless_undecided(self) -> bool:
+        """Too few comparisons for the careless test to tell: not flagged, and shown as such, not as a pass."""
+        test = self.above_chance
+        return test is not None and test.p_value is not None and test.n < CARELESS_MIN_COMPARISONS
 
 
 class AnnotatorPair(BaseModel):

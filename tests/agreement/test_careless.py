@@ -59,13 +59,25 @@ def test_too_few_comparisons_are_not_flagged():
     row = {a.annotator_id: a for a in m.agreement_report(labels, kind="pairwise").annotators}[3]
     assert row.above_chance.n == CARELESS_MIN_COMPARISONS - 1
     assert row.above_chance.p_value >= CARELESS_ALERT_P
-    assert not row.careless_alert
+    assert not row.careless_alert and row.careless_undecided
+
+
+def test_the_minimum_is_the_least_n_at_which_the_test_can_reach_significance():
+    """Below it even agreeing on every comparison is not significant, so no verdict is possible."""
+    below, at = CARELESS_MIN_COMPARISONS - 1, CARELESS_MIN_COMPARISONS
+    assert binomtest(below, below, 0.5, alternative="greater").pvalue >= CARELESS_ALERT_P
+    assert binomtest(at, at, 0.5, alternative="greater").pvalue < CARELESS_ALERT_P
+    labels = []
+    for q in range(at):  # annotator 3 agrees with 1 and 2 on every one of exactly `at` comparisons
+        labels += [_pairwise(q, 1, "a"), _pairwise(q, 2, "a"), _pairwise(q, 3, "a")]
+    row = {a.annotator_id: a for a in m.agreement_report(labels, kind="pairwise").annotators}[3]
+    assert row.above_chance.n == at and not row.careless_alert and not row.careless_undecided
 
 
 @pytest.mark.parametrize("project_name", [demo.RANKING_PROJECT, demo.PAIRWISE_PROJECT])
-def test_the_demos_random_clicker_is_flagged(db, project_name):
-    """And, in the ranking project (enough comparisons to tell), the careful raters are not. The pairwise demo
-    has 6 prompts: 5 of 6 agreeing (p = 0.11) is not significantly above chance either."""
+def test_the_demos_random_clicker_is_flagged_and_its_careful_raters_are_not(db, project_name):
+    """A newcomer's first dashboard must not raise a false alarm: each careful rater agrees with the others
+    significantly above chance, in both demo projects, whatever order the queue showed the responses in."""
     db.commit()
     for _ in demo.create(db, known_passwords=True):
         pass
@@ -74,10 +86,11 @@ def test_the_demos_random_clicker_is_flagged(db, project_name):
     report = service.project_report(session=db, project=project)
     by_email = {a.email: a for a in report.annotators}
     assert by_email["random@example.org"].careless_alert, by_email["random@example.org"].above_chance
-    if project_name == demo.PAIRWISE_PROJECT:
-        return
-    for email in ("rater@example.org", "rater2@example.org"):
+    careful = [email for email, style in demo.SEEDED_RATERS.items() if style == "careful"]
+    assert len(careful) == 3
+    for email in careful:
         assert not by_email[email].careless_alert, by_email[email].above_chance
+        assert not by_email[email].careless_undecided, by_email[email].above_chance
         assert by_email[email].above_chance.p_value < CARELESS_ALERT_P
 
 

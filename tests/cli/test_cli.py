@@ -79,8 +79,10 @@ def test_demo_is_idempotent_and_logs_in_with_the_passwords_it_printed_once(clien
     first = preflab("demo").stdout
     assert "8 prompts imported" in first
     passwords = dict(re.findall(r"^  (\S+@example\.org) +(\S+) ", first, re.M))
-    assert len(passwords) == 8 and "preflab-demo" not in first
-    assert len(set(passwords.values())) == 8  # random, one each
+    from app import demo
+
+    assert len(passwords) == len(demo.ACCOUNTS) == 9 and "preflab-demo" not in first
+    assert len(set(passwords.values())) == 9  # random, one each
     again = preflab("demo").stdout
     assert "0 prompts imported, 8 already there" in again
     assert not any(p in again for p in passwords.values()), "a re-run printed (or reset) the passwords"
@@ -126,5 +128,5 @@ def test_demo_dashboard_singles_out_the_careless_seeded_raters(client, db, make_
     assert by_email["firstshown@example.org"]["position_bias"]["p_value"] < 0.01
     loo = {email: a["loo_agreement"]["value"] for email, a in by_email.items()}
     assert max(loo["random@example.org"], loo["firstshown@example.org"]) < min(
-        loo["rater@example.org"], loo["rater2@example.org"]
+        loo["rater@example.org"], loo["rater2@example.org"], loo["rater3@example.org"]
     )
