@@ -59,7 +59,7 @@ class _Prompt:
     ties: np.ndarray
 
 
-def _read(labels: Sequence[RankingLabel]) -> _Prompt:
+def _tally(labels: Sequence[RankingLabel]) -> _Prompt:
     if not labels:
         raise ValueError("consensus needs at least one ranking")
     if len({lab.prompt_id for lab in labels}) > 1:
@@ -125,13 +125,13 @@ def _result(p: _Prompt, method: str, scores: np.ndarray, tol: float, tiers: Tier
 
 def borda(labels: Sequence[RankingLabel], *, tol: float = 1e-9) -> Consensus:
     """Mean fractional rank; score K - mean rank (Borda points, half a point per tie)."""
-    p = _read(labels)
+    p = _tally(labels)
     return _result(p, "borda", len(p.ids) - p.ranks.mean(axis=0), tol)
 
 
 def bradley_terry(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: float = 1e-6) -> Consensus:
     """ML Bradley–Terry log-strengths from all pairs; a tie is half a win each way."""
-    p = _read(labels)
+    p = _tally(labels)
     k = len(p.ids)
     if k < 2:
         return _result(p, "bradley_terry", np.zeros(k), tol)
@@ -145,7 +145,7 @@ def bradley_terry(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: f
 
 def plackett_luce(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: float = 1e-6) -> Consensus:
     """ML Plackett–Luce log-strengths; tie groups by Breslow's rule."""
-    p = _read(labels)
+    p = _tally(labels)
     k = len(p.ids)
     col = {r: c for c, r in enumerate(p.ids)}
     data: list[tuple[int, tuple[int, ...]]] = []
@@ -175,13 +175,13 @@ def _copeland(k: int, iu: np.ndarray, ju: np.ndarray, wins_i: np.ndarray, wins_j
 
 def pair_majority(labels: Sequence[RankingLabel]) -> Consensus:
     """Per-pair majority of non-tie votes, with counts; tiers by Copeland score."""
-    p = _read(labels)
+    p = _tally(labels)
     return _result(p, "pair_majority", _copeland(len(p.ids), p.iu, p.ju, p.wins_i, p.wins_j), 1e-9)
 
 
 def ranked_pairs(labels: Sequence[RankingLabel]) -> Consensus:
     """Tideman ranked pairs; score = number of responses below in the locked graph."""
-    p = _read(labels)
+    p = _tally(labels)
     k = len(p.ids)
     majorities = []
     for i, j, a, b in zip(p.iu, p.ju, p.wins_i, p.wins_j, strict=True):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.annotation.overlap import DEFAULT_OVERLAP
 from app.db import SessionDep
@@ -87,42 +87,36 @@ def new_project_page(request: Request, admin: AdminUser) -> Response:
     )
 
 
+class ProjectForm(BaseModel):
+    """The project form's fields as the browser sends them (edit page; the new page adds the kind): text as
+    typed, so a page with an error shows it again unchanged. Checkboxes are absent when unticked."""
+
+    name: str = ""
+    overlap: str = ""
+    allow_ties: bool = False
+    strength_scale: str = ""
+    rating_criteria: str = ""
+    guidelines: str = ""
+    adaptive_threshold: str = ""
+    max_overlap: str = ""
+    min_responses: str = ""
+    max_responses: str = ""
+    lease_minutes: str = ""
+    revisions_open: bool = False
+
+
+class NewProjectForm(ProjectForm):
+    kind: str = "ranking"
+    overlap: str = str(DEFAULT_OVERLAP)
+
+
 @router.post("/projects/new", name="projects:create")
 def create_project_form(
-    request: Request,
-    session: SessionDep,
-    admin: AdminUser,
-    name: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "ranking",
-    overlap: Annotated[str, Form()] = str(DEFAULT_OVERLAP),
-    allow_ties: Annotated[bool, Form()] = False,
-    strength_scale: Annotated[str, Form()] = "",
-    rating_criteria: Annotated[str, Form()] = "",
-    guidelines: Annotated[str, Form()] = "",
-    adaptive_threshold: Annotated[str, Form()] = "",
-    max_overlap: Annotated[str, Form()] = "",
-    min_responses: Annotated[str, Form()] = "",
-    max_responses: Annotated[str, Form()] = "",
-    lease_minutes: Annotated[str, Form()] = "",
-    revisions_open: Annotated[bool, Form()] = False,  # a checkbox: absent when unticked (the page ticks it)
+    request: Request, session: SessionDep, admin: AdminUser, typed: Annotated[NewProjectForm, Form()]
 ) -> Response:
-    form = {
-        "name": name,
-        "kind": kind,
-        "overlap": overlap,
-        "allow_ties": allow_ties,
-        "strength_scale": strength_scale,
-        "rating_criteria": rating_criteria,
-        "guidelines": guidelines,
-        "adaptive_threshold": adaptive_threshold,
-        "max_overlap": max_overlap,
-        "min_responses": min_responses,
-        "max_responses": max_responses,
-        "lease_minutes": lease_minutes,
-        "revisions_open": revisions_open,
-    }
+    form = typed.model_dump()
     try:
-        data = ProjectCreate.model_validate({"kind": kind} | _settings_from_form(form))
+        data = ProjectCreate.model_validate({"kind": typed.kind} | _settings_from_form(form))
         project = service.create_project(session=session, data=data, created_by=admin)
     except ValidationError as exc:
         errors = validation_messages(exc.errors())
@@ -199,33 +193,9 @@ def edit_project_form(
     project: VisibleProject,
     session: SessionDep,
     admin: AdminUser,
-    name: Annotated[str, Form()] = "",
-    overlap: Annotated[str, Form()] = "",
-    allow_ties: Annotated[bool, Form()] = False,
-    strength_scale: Annotated[str, Form()] = "",
-    rating_criteria: Annotated[str, Form()] = "",
-    guidelines: Annotated[str, Form()] = "",
-    adaptive_threshold: Annotated[str, Form()] = "",
-    max_overlap: Annotated[str, Form()] = "",
-    min_responses: Annotated[str, Form()] = "",
-    max_responses: Annotated[str, Form()] = "",
-    lease_minutes: Annotated[str, Form()] = "",
-    revisions_open: Annotated[bool, Form()] = False,  # a checkbox: absent when unticked
+    typed: Annotated[ProjectForm, Form()],
 ) -> Response:
-    form = {
-        "name": name,
-        "overlap": overlap,
-        "allow_ties": allow_ties,
-        "strength_scale": strength_scale,
-        "rating_criteria": rating_criteria,
-        "guidelines": guidelines,
-        "adaptive_threshold": adaptive_threshold,
-        "max_overlap": max_overlap,
-        "min_responses": min_responses,
-        "max_responses": max_responses,
-        "lease_minutes": lease_minutes,
-        "revisions_open": revisions_open,
-    }
+    form = typed.model_dump()
     errors: dict[str, str]
     try:
         changes = ProjectUpdate.model_validate(_settings_from_form(form)).model_dump(exclude_unset=True)

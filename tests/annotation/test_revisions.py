@@ -19,6 +19,13 @@ add_prompts = test_queue.add_prompts  # the queue tests' fixture
 SECRET = "SOMEONE-ELSES-RATIONALE-93c1"
 
 
+def label_fields(**given) -> dict:
+    """A label's fields as the API and the revise page give them back: the given ones, the rest as an untouched
+    submit leaves them (written out here, not taken from the app, so a changed default fails the tests)."""
+    untouched = {"chosen": None, "rejected": None, "tie": False, "strength": None, "none_acceptable": False}
+    return {"ranking": None} | untouched | {"flag": None, "flag_reason": None, "rationale": None, "ratings": None} | given
+
+
 def url(task_id: int) -> str:
     return f"/api/tasks/{task_id}/annotations"
 
@@ -128,19 +135,7 @@ class TestRevise:
         tie = client.put(url(task["task_id"]), json={"tie": True}, headers=h).json()
         assert (tie["ranking"], tie["strength"], tie["revision"]) == ([sorted([a, b])], None, 2)
         mine = client.get("/api/me/annotations", params={"project_id": project.id}, headers=h).json()["items"]
-        assert mine[0]["label"] | {"rationale": None} == {
-            "ranking": None,
-            "chosen": None,
-            "rejected": None,
-            "tie": True,
-            "strength": None,
-            "none_acceptable": False,
-            "flag": None,
-            "flag_reason": None,
-            "rationale": None,
-            "ratings": None,
-            "time_spent_ms": None,
-        }
+        assert mine[0]["label"] | {"rationale": None} == label_fields(tie=True, time_spent_ms=None)
         db.rollback()
         assert [r.strength for r in db.scalars(select(AnnotationRevision).order_by(AnnotationRevision.revision))] == [0, 1]
 
@@ -246,19 +241,7 @@ class TestMyLabelsApi:
         assert (body["total"], body["limit"], body["offset"]) == (2, 50, 0)
         assert [i["task_id"] for i in body["items"]] == [mine[1]["task_id"], mine[0]["task_id"]]
         first = body["items"][1]
-        assert first["label"] == {
-            "ranking": as_shown(mine[0]),
-            "chosen": None,
-            "rejected": None,
-            "tie": False,
-            "strength": None,
-            "none_acceptable": False,
-            "flag": None,
-            "flag_reason": None,
-            "rationale": "first thought",
-            "ratings": None,
-            "time_spent_ms": None,
-        }
+        assert first["label"] == label_fields(ranking=as_shown(mine[0]), rationale="first thought", time_spent_ms=None)
         assert (first["revision"], first["revised_at"], first["order_changed"]) == (0, None, False)
         assert first["prompt_id"] == mine[0]["prompt_id"] and first["prompt_excerpt"] == mine[0]["prompt"]
         others = client.get("/api/me/annotations", params={"project_id": project.id}, headers=h_other).json()
@@ -430,18 +413,7 @@ class TestPages:
         assert attrs["data-submit-url"] == url(task["task_id"])
         assert "data-prefetch-url" not in attrs and "data-skip-url" not in attrs and "data-lease-seconds" not in attrs
         initial = json.loads(html.unescape(attrs["data-initial-label"]))
-        assert initial == {
-            "ranking": as_shown(task),
-            "chosen": None,
-            "rejected": None,
-            "tie": False,
-            "strength": None,
-            "none_acceptable": False,
-            "flag": None,
-            "flag_reason": None,
-            "rationale": "first thought",
-            "ratings": None,
-        }
+        assert initial == label_fields(ranking=as_shown(task), rationale="first thought")
         assert [int(i) for i in re.findall(r'<article class="response[^"]*" id="card-[A-Z]" data-id="(\d+)"', page.text)] == [
             r["id"] for r in task["responses"]
         ]  # the order shown when it was labelled

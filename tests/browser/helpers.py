@@ -1,11 +1,12 @@
-"""Shared by the browser tests: the demo accounts, logging in, the CSRF token, the skip rule."""
+"""Shared by the browser tests: the demo accounts, logging in, the CSRF token, the skip rule, a project to test on."""
 
+import json
 import os
 import re
 import shutil
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 # Skipped without a browser, except in CI (.ci/run sets PREFLAB_REQUIRE_BROWSER=1): there a missing chromium fails.
 requires_browser = pytest.mark.skipif(
@@ -36,3 +37,23 @@ def console_errors(page: Page) -> list[str]:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return errors
+
+
+def seed_project(browser: Browser, url: str, *, name: str, kind: str, rows: list[dict], **settings) -> int:
+    """A project created through the API by the demo admin (overlap 1 unless `settings` say), the demo annotator a
+    member, `rows` imported as JSONL: its id."""
+    context = browser.new_context(base_url=url)
+    page = context.new_page()
+    login(page, ADMIN)
+    token = {"X-CSRF-Token": csrf(page)}
+    created = context.request.post("/api/projects", headers=token, data={"name": name, "kind": kind, "overlap": 1} | settings)
+    assert created.status == 201, created.text()
+    project_id = created.json()["id"]
+    member = context.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR})
+    assert member.ok, member.text()
+    jsonl = "\n".join(json.dumps(row) for row in rows).encode()
+    file = {"name": "rows.jsonl", "mimeType": "application/x-ndjson", "buffer": jsonl}
+    upload = context.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={"file": file})
+    assert upload.ok, upload.text()
+    context.close()
+    return project_id

@@ -1,11 +1,9 @@
 """Model output's Markdown on the annotate page in Chromium (app/markdown.py): LaTeX drawn as MathML, struck-through
 text, task lists and images as their alt text, with no script and no request for the image."""
 
-import json
+from playwright.sync_api import Browser, Page, expect
 
-from playwright.sync_api import Page, expect
-
-from tests.browser.helpers import ADMIN, ANNOTATOR, console_errors, csrf, login, requires_browser
+from tests.browser.helpers import ANNOTATOR, console_errors, login, requires_browser, seed_project
 
 pytestmark = requires_browser
 
@@ -16,21 +14,9 @@ RESPONSES = [
 ]
 
 
-def test_math_strikethrough_and_alt_text_render(page: Page, new_context, server, screenshot_dir):
-    admin = new_context()
-    admin_page = admin.new_page()
-    login(admin_page, ADMIN)
-    token = {"X-CSRF-Token": csrf(admin_page)}
-    created = admin.request.post(
-        "/api/projects", headers=token, data={"name": "Markdown check", "kind": "pairwise", "overlap": 1}
-    )
-    assert created.status == 201, created.text()
-    project_id = created.json()["id"]
-    assert admin.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR}).ok
+def test_math_strikethrough_and_alt_text_render(page: Page, browser: Browser, server, screenshot_dir):
     row = {"id": "md-1", "prompt": PROMPT, "responses": RESPONSES}
-    file = {"name": "md.jsonl", "mimeType": "application/x-ndjson", "buffer": json.dumps(row).encode()}
-    upload = admin.request.post(f"/api/projects/{project_id}/imports", headers=token, multipart={"file": file})
-    assert upload.ok, upload.text()
+    project_id = seed_project(browser, server.url, name="Markdown check", kind="pairwise", rows=[row])
 
     errors = console_errors(page)
     elsewhere: list[str] = []

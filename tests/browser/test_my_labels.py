@@ -3,9 +3,9 @@
 
 import json
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.helpers import ADMIN, ANNOTATOR, csrf, login, requires_browser
+from tests.browser.helpers import ANNOTATOR, csrf, login, requires_browser, seed_project
 from tests.browser.test_annotate import console_errors
 
 pytestmark = requires_browser
@@ -13,30 +13,13 @@ pytestmark = requires_browser
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
-def test_my_labels_and_the_revise_page(page: Page, new_context, server, screenshot_dir):
-    admin = new_context()
-    admin_page = admin.new_page()
-    login(admin_page, ADMIN)
-    token = {"X-CSRF-Token": csrf(admin_page)}
-    created = admin.request.post(
-        "/api/projects", headers=token, data={"name": "My labels check", "kind": "ranking", "overlap": 1}
-    )
-    assert created.status == 201, created.text()
-    project_id = created.json()["id"]
-    assert admin.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR}).ok
+def test_my_labels_and_the_revise_page(page: Page, browser: Browser, server, screenshot_dir):
     rows = [
         {"id": "ml-1", "prompt": "Explain <script>window.__pwned = 1</script> in one line", "responses": ["a", "b", "c"]},
         {"id": "ml-2", "prompt": "A long question " + "about many things " * 30, "responses": ["x", "y"]},
         {"id": "ml-3", "prompt": "Short", "responses": ["p", "q"]},
     ]
-    upload = admin.request.post(
-        f"/api/projects/{project_id}/imports",
-        headers=token,
-        multipart={
-            "file": {"name": "ml.jsonl", "mimeType": "application/x-ndjson", "buffer": "\n".join(map(json.dumps, rows)).encode()}
-        },
-    )
-    assert upload.ok, upload.text()
+    project_id = seed_project(browser, server.url, name="My labels check", kind="ranking", rows=rows)
 
     errors = console_errors(page)
     login(page, ANNOTATOR)

@@ -57,6 +57,31 @@ def open_revise_page(page: Page, project_id: int, task_id: int) -> None:
     expect(page.locator("#annotate")).to_have_attribute("data-mode", "revise")
 
 
+def label_on_annotation_page(page: Page, project_id: int, keys: list[str]) -> tuple[int, dict[str, int]]:
+    """The project's only task labelled on the annotation page by keyboard (the keys, then Ctrl+Enter): its
+    task id and the response ids by the letters shown."""
+    page.goto(f"/projects/{project_id}/annotate")
+    expect(page.locator("#annotate")).to_be_visible()
+    task_id = int(page.locator("#annotate").get_attribute("data-task-id"))
+    ids = shown_ids(page)
+    for key in keys:
+        page.keyboard.press(key)
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as answer:
+        page.keyboard.press("Control+Enter")
+    assert answer.value.status == 201
+    expect(page.locator("#nothing-left")).to_be_visible()  # the project's only task: done
+    return task_id, ids
+
+
+def screenshot_each_width(page: Page, screenshot_dir, stem: str) -> None:
+    """The page at each width, nothing wider than the screen; back to 1280 px after."""
+    for name, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        page.screenshot(path=screenshot_dir / f"{stem}-{name}.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def save(page: Page) -> dict:
     """Ctrl+Enter, sent at once (no untouched-order confirmation when revising): the PUT's answer."""
     with page.expect_response(lambda r: r.request.method == "PUT" and r.url.endswith("/annotations")) as answer:
@@ -75,18 +100,7 @@ def test_revise_a_ranking_by_keyboard(page: Page, browser: Browser, server, db, 
     login(page, ANNOTATOR)
 
     # Label it first, on the annotation page: C to the top, by keyboard.
-    page.goto(f"/projects/{project_id}/annotate")
-    expect(page.locator("#annotate")).to_be_visible()
-    task_id = int(page.locator("#annotate").get_attribute("data-task-id"))
-    ids = shown_ids(page)
-    page.keyboard.press("3")
-    page.keyboard.press("Shift+ArrowUp")
-    page.keyboard.press("Shift+ArrowUp")
-    assert chip_order(page) == ["C", "A", "B"]
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as answer:
-        page.keyboard.press("Control+Enter")
-    assert answer.value.status == 201
-    expect(page.locator("#nothing-left")).to_be_visible()  # the project's only task: done
+    task_id, ids = label_on_annotation_page(page, project_id, ["3", "Shift+ArrowUp", "Shift+ArrowUp"])
     first = label_of(db, task_id)
     assert first.ranking == [[ids["C"]], [ids["A"]], [ids["B"]]] and first.revision == 0
 
@@ -96,11 +110,7 @@ def test_revise_a_ranking_by_keyboard(page: Page, browser: Browser, server, db, 
     expect(page.locator("#revising")).to_be_visible()
     expect(page.locator("#submit")).to_contain_text("Save changes")
     expect(page.locator("#skip-open")).to_have_count(0)
-    for name, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, name  # nothing wider than the screen
-        page.screenshot(path=screenshot_dir / f"revise-ranking-{name}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot_each_width(page, screenshot_dir, "revise-ranking")
 
     # B to the top by keyboard, and save.
     page.keyboard.press("2")
@@ -145,25 +155,13 @@ def test_revise_a_pairwise_choice(page: Page, browser: Browser, server, db, scre
     page.set_viewport_size({"width": 1280, "height": 900})
     login(page, ANNOTATOR)
 
-    page.goto(f"/projects/{project_id}/annotate")
-    expect(page.locator("#annotate")).to_be_visible()
-    task_id = int(page.locator("#annotate").get_attribute("data-task-id"))
-    ids = shown_ids(page)
-    page.keyboard.press("a")
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/annotations")) as answer:
-        page.keyboard.press("Control+Enter")
-    assert answer.value.status == 201
-    expect(page.locator("#nothing-left")).to_be_visible()
+    task_id, ids = label_on_annotation_page(page, project_id, ["a"])
     first = label_of(db, task_id)
     assert first.ranking == [[ids["A"]], [ids["B"]]]
 
     open_revise_page(page, project_id, task_id)
     expect(page.locator('#choices input[value="A"]')).to_be_checked()  # starts from the stored choice
-    for name, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
-        page.screenshot(path=screenshot_dir / f"revise-pairwise-{name}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot_each_width(page, screenshot_dir, "revise-pairwise")
 
     page.keyboard.press("b")
     expect(page.locator('#choices input[value="B"]')).to_be_checked()

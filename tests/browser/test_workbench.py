@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.helpers import ADMIN, ANNOTATOR, csrf, login, requires_browser
+from tests.browser.helpers import ANNOTATOR, login, requires_browser, seed_project
 from tests.browser.long_responses import PROMPT, nine_long_responses
 
 pytestmark = requires_browser
@@ -22,34 +22,9 @@ PHONE = {"width": 390, "height": 844}
 
 def make_project(browser: Browser, url: str, *, name: str, responses: list[str], prompts: int, kind: str = "ranking") -> int:
     """A project of `prompts` prompts with these responses, overlap 1, the demo annotator a member."""
-    context = browser.new_context(base_url=url)
-    page = context.new_page()
-    login(page, ADMIN)
-    token = {"X-CSRF-Token": csrf(page)}
-    created = context.request.post(
-        "/api/projects",
-        headers=token,
-        data={"name": name, "kind": kind, "overlap": 1, "allow_ties": True, "guidelines": "Rank by **helpfulness**."},
-    )
-    assert created.status == 201, created.text()
-    project_id = created.json()["id"]
-    member = context.request.post(f"/projects/{project_id}/members", headers=token, form={"email": ANNOTATOR})
-    assert member.ok, member.text()
     rows = [{"id": f"{name}-{i}", "prompt": PROMPT, "responses": responses} for i in range(prompts)]
-    upload = context.request.post(
-        f"/api/projects/{project_id}/imports",
-        headers=token,
-        multipart={
-            "file": {
-                "name": "long.jsonl",
-                "mimeType": "application/x-ndjson",
-                "buffer": "\n".join(json.dumps(r) for r in rows).encode(),
-            }
-        },
-    )
-    assert upload.ok, upload.text()
-    context.close()
-    return project_id
+    settings = {"allow_ties": True, "guidelines": "Rank by **helpfulness**."}
+    return seed_project(browser, url, name=name, kind=kind, rows=rows, **settings)
 
 
 @pytest.fixture(scope="module")
