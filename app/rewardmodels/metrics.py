@@ -60,12 +60,11 @@ def grouped_accuracies(human: np.ndarray, verdict: np.ndarray, group: np.ndarray
     return out
 
 
-def _groups(*keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """A dense group index per row for the combination of the keys."""
-    if not len(keys[0]):
+def _groups(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
+    """A dense group index per row for the pair (lo, hi), from one int64 key per pair."""
+    if not len(lo):
         return np.zeros(0, dtype=np.int64), 0
-    stacked = np.stack(keys, axis=1)
-    _, index = np.unique(stacked, axis=0, return_inverse=True)
+    _, index = np.unique(lo * (int(hi.max()) + 1) + hi, return_inverse=True)
     index = index.ravel()
     return index, int(index.max()) + 1
 
@@ -82,7 +81,6 @@ class HumanDecisions:
     prompt_level_counts: dict[str, int]
     pair_label: np.ndarray  # index into pair_names: the unordered model pair of the decision
     pair_names: list[str]
-    consensus_prompt: np.ndarray  # the consensus rankings' pairs, same orientation
     consensus_lo: np.ndarray
     consensus_hi: np.ndarray
     consensus_sign: np.ndarray
@@ -95,11 +93,11 @@ def prepare(
     hi: np.ndarray,
     sign: np.ndarray,
     models: dict[int, str | None],
-    consensus: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    consensus: tuple[np.ndarray, np.ndarray, np.ndarray],  # the consensus rankings' pairs: lo, hi, sign
 ) -> HumanDecisions:
     """From the decisions of every label (and the consensus rankings' pairs): the ceiling's leave-one-out majorities,
     each prompt's agreement level, each decision's model pair."""
-    group, n_groups = _groups(prompt, lo, hi)
+    group, n_groups = _groups(lo, hi)  # response ids are unique across prompts: (lo, hi) names the pair
     votes = np.zeros((n_groups, 3), dtype=np.int64)  # per pair: for lo, for hi, tie
     column = np.where(sign > 0, 0, np.where(sign < 0, 1, 2))
     np.add.at(votes, (group, column), 1)
@@ -151,10 +149,9 @@ def prepare(
         prompt_level_counts={LEVELS[k]: int((prompt_level == k).sum()) for k in range(len(LEVELS))},
         pair_label=pair_label.ravel(),
         pair_names=pair_names,
-        consensus_prompt=consensus[0],
-        consensus_lo=consensus[1],
-        consensus_hi=consensus[2],
-        consensus_sign=consensus[3],
+        consensus_lo=consensus[0],
+        consensus_hi=consensus[1],
+        consensus_sign=consensus[2],
     )
 
 

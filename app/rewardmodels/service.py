@@ -192,10 +192,8 @@ def human_decisions(*, session: Session, project: Project, method: str):
     need (metrics.prepare). Decisions come from the labels as the leaderboard takes them (label_pairs)."""
     import numpy as np
 
-    from app.agreement.consensus import consensus
-    from app.agreement.metrics import RankingLabel
-    from app.export.rows import CONSENSUS_METHODS
-    from app.leaderboard.decisions import label_pairs
+    from app.agreement.consensus import borda_pairs
+    from app.leaderboard.decisions import label_pairs_from_json
     from app.rewardmodels import metrics
 
     rows = session.execute(
@@ -203,15 +201,10 @@ def human_decisions(*, session: Session, project: Project, method: str):
         .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
         .order_by(Annotation.prompt_id, Annotation.id)
     ).all()
-    tiers = [orjson.loads(row[2]) for row in rows]
-    prompt_ids = np.array([row[0] for row in rows], dtype=np.int64)
-    pairs = label_pairs(tiers)
-    by_prompt: dict[int, list[RankingLabel]] = defaultdict(list)
-    for (prompt_id, annotator_id, _), label in zip(rows, tiers, strict=True):
-        by_prompt[prompt_id].append(RankingLabel(prompt_id, annotator_id, label, None))
-    merged_prompts = list(by_prompt)
-    merge = CONSENSUS_METHODS[method]  # type: ignore[index]
-    merged = label_pairs([consensus(labels, merge).tiers for labels in by_prompt.values()])
+    pairs = label_pairs_from_json([row[2] for row in rows])
+    prompt = np.array([row[0] for row in rows], dtype=np.int64)[pairs.label] if rows else np.zeros(0, dtype=np.int64)
+    # Borda, the default, is vectorised over every prompt at once; the other methods go prompt by prompt.
+    merged = borda_pairs(pairs.lo, pairs.hi, pairs.sign) if method == "borda" else _consensus_pairs(rows, method)
     models: dict[int, str | None] = {
         response_id: model
         for response_id, model in session.execute(
@@ -220,14 +213,22 @@ def human_decisions(*, session: Session, project: Project, method: str):
             .where(Prompt.project_id == project.id)
         )
     }
-    return metrics.prepare(
-        prompt=prompt_ids[pairs.label] if len(rows) else np.zeros(0, dtype=np.int64),
-        lo=pairs.lo,
-        hi=pairs.hi,
-        sign=pairs.sign,
-        models=models,
-        consensus=(np.array(merged_prompts, dtype=np.int64)[merged.label], merged.lo, merged.hi, merged.sign),
-    )
+    return metrics.prepare(prompt=prompt, lo=pairs.lo, hi=pairs.hi, sign=pairs.sign, models=models, consensus=merged)
+
+
+def _consensus_pairs(rows, method: str):
+    """The other consensus methods, prompt by prompt (app.agreement.consensus), as the export merges labels."""
+    from app.agreement.consensus import consensus
+    from app.agreement.metrics import RankingLabel
+    from app.export.rows import CONSENSUS_METHODS
+    from app.leaderboard.decisions import label_pairs
+
+    by_prompt: dict[int, list[RankingLabel]] = defaultdict(list)
+    for prompt_id, annotator_id, tiers in rows:
+        by_prompt[prompt_id].append(RankingLabel(prompt_id, annotator_id, orjson.loads(tiers), None))
+    merge = CONSENSUS_METHODS[method]  # type: ignore[index]
+    merged = label_pairs([consensus(labels, merge).tiers for labels in by_prompt.values()])
+    return merged.lo, merged.hi, merged.sign
 
 
 def _report(session: Session, project: Project, model: RewardModel, humans, method: str) -> RewardModelReport:

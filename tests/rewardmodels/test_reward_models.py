@@ -393,3 +393,39 @@ def test_cli_upload_and_eval(seed, db, tmp_path):
     value, _ = mean_or_none(expected["individual"]["tie_half"])
     assert f"{value * 100:.1f}" in report and "human ceiling" in report
     assert "rm-v3" in preflab("rm-eval", project.name).stdout
+
+
+def test_demo_seeds_an_informative_reward_model(client, db, staff, bearer):
+    from app import demo
+
+    for _ in demo.create(db):
+        pass
+    db.commit()
+    assert any("already there" in line for line in demo.create(db))  # idempotent
+    db.rollback()
+    project = db.scalar(select(demo.Project).where(demo.Project.name == demo.RANKING_PROJECT))
+    report = client.get(f"{URL.format(project.id)}/{demo.DEMO_RM}", headers=bearer(staff)).json()
+    assert report["scored"] == report["decisions"] > 0
+    assert 0.55 < report["individual"]["tie_half"]["value"] < 0.95  # noisy but informative
+    assert report["ceiling"]["tie_half"]["n"] > 0 and report["ece"] is not None
+
+
+def test_every_consensus_method_agrees_with_borda_on_two_responses(client, seed, staff, bearer):
+    """With two responses every method follows the majority of non-tie votes, so each equals Borda's (by hand in
+    test_report_equals_the_brute_force_count): this exercises the prompt-by-prompt path of the other methods."""
+    rows = [{"id": f"p{i}", "prompt": f"q{i}", "responses": [{"text": "a"}, {"text": "b"}]} for i in range(6)]
+    project = seed.project(rows, kind="pairwise", allow_ties=True)
+    people = seed.annotators(3)
+    for i in range(6):
+        for j, person in enumerate(people):
+            seed.label(project, f"p{i}", person, [[0, 1]] if (i + j) % 3 == 0 else ([[0], [1]] if i % 2 else [[1], [0]]))
+    content = b"\n".join(
+        orjson.dumps({"prompt_id": f"p{i}", "response": k, "score": (i + k) % 3}) for i in range(6) for k in (0, 1)
+    )
+    headers = bearer(staff)
+    assert upload(client, project, headers, content).status_code == 201
+    figures = {
+        method: client.get(f"{URL.format(project.id)}/rm-v3", params={"consensus": method}, headers=headers).json()["consensus"]
+        for method in ("borda", "majority", "ranked_pairs", "bradley_terry", "plackett_luce")
+    }
+    assert all(f == figures["borda"] for f in figures.values()), figures
