@@ -133,13 +133,15 @@ def borda_pairs(lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> tuple[np.nd
     hi response ids, sign +1 when lo was preferred, 0 for a tie). A response's Borda points summed over a prompt's
     labels are its wins plus half its ties, and every label of a prompt ranks the same responses, so comparing the
     sums orders each pair as `borda`'s mean ranks do. Returns each distinct pair once, with the consensus sign."""
-    ids, at = np.unique(np.concatenate([lo, hi]), return_inverse=True)
+    low = int(lo.min(initial=0))
     tie = (sign == 0) * 0.5
-    points = np.bincount(at, weights=np.concatenate([(sign > 0) + tie, (sign < 0) + tie]), minlength=len(ids))
+    # Points per response id, offset by the smallest (a project's response ids are nearly consecutive).
+    points = np.bincount(np.concatenate([lo, hi]) - low, weights=np.concatenate([(sign > 0) + tie, (sign < 0) + tie]))
     base = int(hi.max(initial=0)) + 1
-    key = np.unique(lo * base + hi)  # one int64 per distinct pair
+    key = np.sort(lo * base + hi)  # one int64 per pair; sorted, then each distinct one kept once
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
     pair_lo, pair_hi = key // base, key % base
-    gap = points[np.searchsorted(ids, pair_lo)] - points[np.searchsorted(ids, pair_hi)]
+    gap = points[pair_lo - low] - points[pair_hi - low]
     return pair_lo, pair_hi, np.sign(gap).astype(np.int8)
 
 

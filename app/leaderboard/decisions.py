@@ -104,7 +104,7 @@ def _stacked_pairs(ids: "np.ndarray", tier: "np.ndarray", sizes: "np.ndarray") -
 
     offset = np.cumsum(sizes) - sizes
     parts: list[tuple[np.ndarray, ...]] = []
-    for size in np.unique(sizes).tolist():
+    for size in np.flatnonzero(np.bincount(sizes)).tolist() if len(sizes) else []:
         if size < 2:
             continue
         rows = np.flatnonzero(sizes == size)

@@ -92,7 +92,7 @@ def prepare(
     lo: np.ndarray,
     hi: np.ndarray,
     sign: np.ndarray,
-    models: dict[int, str | None],
+    models: dict[int, str | None],  # every response's model
     consensus: tuple[np.ndarray, np.ndarray, np.ndarray],  # the consensus rankings' pairs: lo, hi, sign
 ) -> HumanDecisions:
     """From the decisions of every label (and the consensus rankings' pairs): the ceiling's leave-one-out majorities,
@@ -129,10 +129,8 @@ def prepare(
     code = {name: i for i, name in enumerate(names)}
     ids = np.fromiter(models.keys(), dtype=np.int64, count=len(models))
     codes = np.fromiter((code[m or ""] for m in models.values()), dtype=np.int64, count=len(models))
-    order = np.argsort(ids)
-    ids, codes = ids[order], codes[order]
-    m_lo = codes[np.searchsorted(ids, lo)] if len(lo) else np.zeros(0, dtype=np.int64)
-    m_hi = codes[np.searchsorted(ids, hi)] if len(hi) else np.zeros(0, dtype=np.int64)
+    m_lo, _ = lookup(ids, codes, lo)
+    m_hi, _ = lookup(ids, codes, hi)
     first, second = np.minimum(m_lo, m_hi), np.maximum(m_lo, m_hi)
     pair_code = first * len(names) + second
     used, pair_label = np.unique(pair_code, return_inverse=True)
@@ -183,12 +181,18 @@ class Evaluation:
     ece: float | None
 
 
-def _lookup(score_ids: np.ndarray, score_values: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of `ids` (score_ids sorted) and whether each has one."""
-    if not len(score_ids):
-        return np.zeros(len(ids)), np.zeros(len(ids), dtype=bool)
-    at = np.clip(np.searchsorted(score_ids, ids), 0, len(score_ids) - 1)
-    return score_values[at], score_ids[at] == ids
+def lookup(keys: np.ndarray, values: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """values[keys == id] for each id, and whether there is one, through a table indexed by id: a project's response
+    ids are (nearly) consecutive, so the table is about as long as the project has responses, and indexing it is
+    several times faster than a binary search per id."""
+    if not len(keys) or not len(ids):
+        return np.zeros(len(ids), dtype=values.dtype), np.zeros(len(ids), dtype=bool)
+    low = min(int(keys.min()), int(ids.min()))
+    size = max(int(keys.max()), int(ids.max())) - low + 1
+    table = np.zeros(size, dtype=values.dtype)
+    present = np.zeros(size, dtype=bool)
+    table[keys - low], present[keys - low] = values, True
+    return table[ids - low], present[ids - low]
 
 
 def calibration(diff: np.ndarray, human: np.ndarray) -> tuple[list[CalibrationBin], float | None]:
@@ -217,15 +221,15 @@ def calibration(diff: np.ndarray, human: np.ndarray) -> tuple[list[CalibrationBi
 
 
 def evaluate(h: HumanDecisions, score_ids: np.ndarray, score_values: np.ndarray) -> Evaluation:
-    """One reward model (its scores by response id, ids ascending) against the humans."""
-    s_lo, has_lo = _lookup(score_ids, score_values, h.lo)
-    s_hi, has_hi = _lookup(score_ids, score_values, h.hi)
+    """One reward model (its scores by response id) against the humans."""
+    s_lo, has_lo = lookup(score_ids, score_values, h.lo)
+    s_hi, has_hi = lookup(score_ids, score_values, h.hi)
     scored = has_lo & has_hi
     diff = (s_lo - s_hi)[scored]
     human = h.sign[scored]
     verdict = np.sign(diff).astype(np.int8)
-    c_lo, c_has_lo = _lookup(score_ids, score_values, h.consensus_lo)
-    c_hi, c_has_hi = _lookup(score_ids, score_values, h.consensus_hi)
+    c_lo, c_has_lo = lookup(score_ids, score_values, h.consensus_lo)
+    c_hi, c_has_hi = lookup(score_ids, score_values, h.consensus_hi)
     c_scored = c_has_lo & c_has_hi
     c_verdict = np.sign((c_lo - c_hi)[c_scored]).astype(np.int8)
     same = h.has_others[scored]

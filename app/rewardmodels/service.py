@@ -196,7 +196,9 @@ def human_decisions(*, session: Session, project: Project, method: str):
     from app.leaderboard.decisions import label_pairs_from_json
     from app.rewardmodels import metrics
 
-    rows = session.execute(
+    # Core, not ORM, execution: a million decisions come from some 10^5 rows, and ORM row loading doubled the time.
+    connection = session.connection()
+    rows = connection.execute(
         select(Annotation.prompt_id, Annotation.annotator_id, cast(Annotation.ranking, Text))
         .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None))
         .order_by(Annotation.prompt_id, Annotation.id)
@@ -207,7 +209,7 @@ def human_decisions(*, session: Session, project: Project, method: str):
     merged = borda_pairs(pairs.lo, pairs.hi, pairs.sign) if method == "borda" else _consensus_pairs(rows, method)
     models: dict[int, str | None] = {
         response_id: model
-        for response_id, model in session.execute(
+        for response_id, model in connection.execute(
             select(Response.id, Response.model)
             .join(Prompt, Prompt.id == Response.prompt_id)
             .where(Prompt.project_id == project.id)
@@ -236,13 +238,13 @@ def _report(session: Session, project: Project, model: RewardModel, humans, meth
 
     from app.rewardmodels import metrics
 
-    rows = session.execute(
-        select(RewardModelScore.response_id, RewardModelScore.score)
-        .where(RewardModelScore.reward_model_id == model.id)
-        .order_by(RewardModelScore.response_id)
-    ).all()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    values = np.array([r[1] for r in rows], dtype=np.float64)
+    rows = (
+        session.connection()
+        .execute(select(RewardModelScore.response_id, RewardModelScore.score).where(RewardModelScore.reward_model_id == model.id))
+        .fetchall()
+    )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
     e = metrics.evaluate(humans, ids, values)
 
     def figures(d):
