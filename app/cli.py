@@ -17,6 +17,7 @@ from app.errors import AppError
 from app.export.options import ExportOptions
 from app.leaderboard.schemas import Leaderboard
 from app.models import ProjectKind, Role
+from app.rewardmodels.schemas import RewardModelReport
 from app.text import validation_messages
 
 cli = typer.Typer(help="Preflab: collect human preference labels for reward models.", no_args_is_help=True)
@@ -508,6 +509,109 @@ def leaderboard(
         return
     for line in format_leaderboard(board):
         typer.echo(line)
+
+
+@cli.command("rm-upload")
+def rm_upload(
+    project: str,
+    name: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Score file (JSON Lines)")],
+    replace: Annotated[bool, typer.Option(help="Replace the reward model of this name")] = False,
+) -> None:
+    """Store a reward model's scores under NAME (docs/reward-models.md); all rows or none."""
+    from app.projects import service as projects
+    from app.rewardmodels import service as rm
+
+    with _Transaction() as session, file.open("rb") as stream:
+        outcome = rm.upload(
+            session=session,
+            project=projects.find_project(session=session, name_or_id=project),
+            name=name,
+            stream=stream,
+            filename=file.name,
+            user=None,
+            replace=replace,
+            depth=get_settings().MAX_METADATA_DEPTH,
+        )
+        if outcome.result is None:
+            session.rollback()
+            _fail(f"nothing stored: {outcome.total_errors} error(s)\n" + "\n".join(outcome.errors))
+    typer.echo(
+        f"{name}: stored {outcome.result.scored} scores" + (" (replaced the earlier upload)" if outcome.result.replaced else "")
+    )
+
+
+@cli.command("rm-eval")
+def rm_eval(
+    project: str,
+    name: Annotated[str | None, typer.Argument(help="One reward model's full report; without it, all side by side")] = None,
+    consensus: Annotated[str, typer.Option(help="Consensus method for accuracy vs consensus")] = "borda",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (the API's shape)")] = False,
+) -> None:
+    """A reward model's accuracy against the human decisions, the human ceiling, breakdowns and calibration."""
+    import orjson
+    from pydantic import ValidationError
+
+    from app.projects import service as projects
+    from app.rewardmodels import service as rm
+    from app.rewardmodels.schemas import ReportOptions
+
+    try:
+        options = ReportOptions(consensus=consensus)
+    except ValidationError as exc:
+        _fail("; ".join(f"--{line}" for line in validation_messages(exc.errors())))
+    with _Transaction() as session:
+        found = projects.find_project(session=session, name_or_id=project)
+        reports = (
+            [rm.report(session=session, project=found, name=name, method=options.consensus)]
+            if name
+            else rm.compare(session=session, project=found, method=options.consensus).reward_models
+        )
+    if as_json:
+        shaped = reports[0].model_dump(mode="json") if name else [r.model_dump(mode="json") for r in reports]
+        sys.stdout.buffer.write(orjson.dumps(shaped, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    if not reports:
+        typer.echo(f"{found.name}: no reward model yet (preflab rm-upload)")
+    for line in format_rm_reports(reports, full=name is not None):
+        typer.echo(line)
+
+
+def format_rm_reports(reports: list[RewardModelReport], *, full: bool) -> list[str]:
+    """The tables of `preflab rm-eval` (the numbers of the JSON and the page)."""
+
+    def pct(f) -> str:
+        return f"{f.value * 100:.1f}% ({f.n})" if f.value is not None else "-"
+
+    def row(label: str, figures) -> str:
+        return f"  {label:<44} " + " ".join(f"{pct(figures[c]):>18}" for c in ("strict_only", "tie_half", "tie_as_category"))
+
+    head = f"  {'':<44} {'strict only':>18} {'tie = 1/2':>18} {'tie as category':>18}"
+    lines: list[str] = []
+    for r in reports:
+        lines += [
+            f"{r.name}: {r.scored} of {r.decisions} human decisions scored ({r.scored_responses} responses, {r.filename})",
+            head,
+            row("vs individual decisions", r.individual),
+            row(f"vs consensus ({r.consensus_method})", r.consensus),
+            row("on the ceiling's pairs", r.model_on_ceiling_pairs),
+            row("human ceiling (leave-one-out)", r.ceiling),
+        ]
+        if full:
+            lines += ["", "BY PROMPT AGREEMENT"] + [
+                row(f"{level} ({r.prompt_levels[level]} prompts)", f) for level, f in r.by_level.items()
+            ]
+            lines += ["", "BY MODEL PAIR"] + [row(pair, f) for pair, f in r.by_model_pair.items()]
+            lines += ["", "CALIBRATION (predicted sigma(s(a) - s(b)) -> humans preferring a; n)"]
+            lines += [
+                f"  {b.low:.1f}-{b.high:.1f}  {b.predicted:.3f} -> {b.observed:.3f}  ({b.n})"
+                for b in r.calibration
+                if b.n and b.predicted is not None and b.observed is not None
+            ]
+            lines.append(f"  expected calibration error {r.ece:.3f}" if r.ece is not None else "  expected calibration error -")
+        lines.append(f"  (reference: {r.reference})")
+        lines.append("")
+    return lines
 
 
 def format_leaderboard(board: Leaderboard) -> list[str]:

@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import AppSecret, Base, Project, ProjectKind, Prompt, Response, Role
+from app.models import AppSecret, Base, Project, ProjectKind, Prompt, Response, Role, User
 from app.projects import service as projects
 from app.projects.schemas import LLAMA2_STRENGTH_SCALE, ProjectCreate, RatingCriterion
 from app.prompts import service as prompts
@@ -297,6 +297,33 @@ def _seed_labels(session: Session, project: Project, rater, style: str) -> int:
     return count
 
 
+# The demo reward model: each response scored by its model's quality plus noise (seeded), so it is informative but
+# wrong now and then, and its report (README "Reward-model evaluation") has something to show at once.
+DEMO_RM = "rm-demo"
+RM_QUALITY = {"atlas-70b": 1.5, "breeze-13b": 0.5, "cirrus-7b": -0.5, "drift-1b": -1.5}
+
+
+def _seed_reward_model(session: Session, project: Project, user: User) -> str:
+    from app.models import RewardModel
+    from app.rewardmodels import service as rm
+
+    if session.scalar(select(RewardModel.id).where(RewardModel.project_id == project.id, RewardModel.name == DEMO_RM)):
+        return f"reward model {DEMO_RM!r} already there"
+    rng = random.Random(DEMO_RM)
+    rows = [
+        {"prompt_id": external_id, "response": position, "score": round(RM_QUALITY.get(model or "", 0.0) + rng.gauss(0, 1.0), 3)}
+        for external_id, position, model in session.execute(
+            select(Prompt.external_id, Response.position, Response.model)
+            .join(Response, Response.prompt_id == Prompt.id)
+            .where(Prompt.project_id == project.id)
+            .order_by(Prompt.external_id, Response.position)
+        )
+    ]
+    outcome = rm.upload(session=session, project=project, name=DEMO_RM, stream=_jsonl(rows), filename="rm-demo.jsonl", user=user)
+    assert outcome.result is not None, outcome.errors  # demo data is ours
+    return f"reward model {DEMO_RM!r}: {outcome.result.scored} responses scored"
+
+
 def wipe(session: Session) -> None:
     """Delete every row (tests and --reset); children first. The generated signing key stays: the app
     processes running now keep it, and so must the next ones."""
@@ -363,6 +390,8 @@ def create(session: Session, *, known_passwords: bool = False) -> Iterator[str]:
             f"project {project.name!r} (id {project.id}): {result.imported} prompts imported, {result.skipped} already there; "
             f"{seeded} labels by the seeded raters ({', '.join(SEEDED_RATERS)})"
         )
+        if name == RANKING_PROJECT:
+            yield "  " + _seed_reward_model(session, project, accounts["admin@example.org"])
     if created:
         yield "accounts created (note the passwords: they are shown only now):"
         yield from (f"  {email:<26} {password:<18} {role.value}" for email, role, password in created)

@@ -156,3 +156,4 @@ def heavy_request(kind: str) -> Callable[..., Iterator[HeavySlot]]:
 AgreementSlot = Annotated[HeavySlot, Depends(heavy_request("agreement"), scope="function")]
 ExportSlot = Annotated[HeavySlot, Depends(heavy_request("export"), scope="function")]
 LeaderboardSlot = Annotated[HeavySlot, Depends(heavy_request("leaderboard"), scope="function")]
+RewardModelSlot = Annotated[HeavySlot, Depends(heavy_request("reward_models"), scope="function")]

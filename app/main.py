@@ -16,6 +16,7 @@ from app.export.routes import router as export_router
 from app.leaderboard.routes import router as leaderboard_router
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
+from app.rewardmodels.routes import router as rewardmodels_router
 from app.secrets import SESSION_SECRET, shared_secret
 from app.users.dependencies import SESSION_COOKIE, csrf_protect
 from app.users.routes import router as users_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agreement_router,
         export_router,
         leaderboard_router,
+        rewardmodels_router,
     ):
         api_routes_only(router)
         app.include_router(router)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Literal
 
-import choix
 import numpy as np
 
 from app.agreement.metrics import RankingLabel, _agree_total
@@ -129,6 +128,23 @@ def borda(labels: Sequence[RankingLabel], *, tol: float = 1e-9) -> Consensus:
     return _result(p, "borda", len(p.ids) - p.ranks.mean(axis=0), tol)
 
 
+def borda_pairs(lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`borda` for every prompt at once, from all its labels' decisions (app.leaderboard.decisions.label_pairs: lo <
+    hi response ids, sign +1 when lo was preferred, 0 for a tie). A response's Borda points summed over a prompt's
+    labels are its wins plus half its ties, and every label of a prompt ranks the same responses, so comparing the
+    sums orders each pair as `borda`'s mean ranks do. Returns each distinct pair once, with the consensus sign."""
+    low = int(lo.min(initial=0))
+    tie = (sign == 0) * 0.5
+    # Points per response id, offset by the smallest (a project's response ids are nearly consecutive).
+    points = np.bincount(np.concatenate([lo, hi]) - low, weights=np.concatenate([(sign > 0) + tie, (sign < 0) + tie]))
+    base = int(hi.max(initial=0)) + 1
+    key = np.sort(lo * base + hi)  # one int64 per pair; sorted, then each distinct one kept once
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
+    pair_lo, pair_hi = key // base, key % base
+    gap = points[pair_lo - low] - points[pair_hi - low]
+    return pair_lo, pair_hi, np.sign(gap).astype(np.int8)
+
+
 def bradley_terry(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: float = 1e-6) -> Consensus:
     """ML Bradley–Terry log-strengths from all pairs; a tie is half a win each way."""
     p = _tally(labels)
@@ -139,6 +155,8 @@ def bradley_terry(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: f
     wins = np.zeros((k, k))
     wins[p.iu, p.ju] = 2 * p.wins_i + p.ties
     wins[p.ju, p.iu] = 2 * p.wins_j + p.ties
+    import choix  # here: it imports scipy.stats (seconds), which Borda never needs
+
     params = choix.ilsr_pairwise_dense(wins, alpha=alpha)
     return _result(p, "bradley_terry", params, tol)
 
@@ -162,6 +180,8 @@ def plackett_luce(labels: Sequence[RankingLabel], *, alpha: float = 0.01, tol: f
             start += len(tier)
     if k < 2 or not data:
         return _result(p, "plackett_luce", np.zeros(k), tol)
+    import choix
+
     params = choix.ilsr_top1(k, data, alpha=alpha)
     return _result(p, "plackett_luce", params, tol)
 

@@ -4,6 +4,7 @@ from app.models.annotation import Annotation, AnnotationRevision, Assignment, As
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
+from app.models.reward_model import RewardModel, RewardModelScore
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "ProjectMember",
     "Prompt",
     "Response",
+    "RewardModel",
+    "RewardModelScore",
     "Role",
     "User",
     "UserSession",

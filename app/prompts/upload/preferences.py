@@ -371,3 +371,10 @@ def _scores_tie(obj: dict, problems: Problems) -> bool:
 
 
 _PAIR_PARSERS = {"trl": _trl_pair, "trl-chat": _trl_chat_pair, "hh": _hh_pair, "ultrafeedback": _ultrafeedback_pair}
+
+
+def read_pair(obj: dict, problems: Problems) -> tuple[list[dict[str, str]], str, str] | None:
+    """A preference record's prompt (chat messages) and chosen and rejected texts, read as the import reads them (its
+    format told by its keys): reward-model score files (app/rewardmodels/parsing.py) find the pair this way."""
+    pair = _PAIR_PARSERS[detect_preference_format(obj)](obj, problems)
+    return None if pair is None else (pair.messages, pair.chosen, pair.rejected)

@@ -1,0 +1,144 @@
+"""Reward models: upload a score file, the evaluation report (JSON and pages), side by side, delete. Researchers and
+admins only; the reports are heavy requests (app/heavy.py)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from app.db import SessionDep
+from app.errors import BadRequest
+from app.heavy import RewardModelSlot
+from app.models import Project, User
+from app.projects.dependencies import VisibleProject
+from app.prompts.routes import UPLOAD_BODY
+from app.rewardmodels import service
+from app.rewardmodels.schemas import ReportOptions, RewardModelList, RewardModelReport
+from app.users.dependencies import StaffUser
+from app.web.dependencies import SettingsDep
+from app.web.limits import UploadForm
+from app.web.templating import templates
+
+router = APIRouter()
+
+
+def _upload(settings, session, project: Project, user: User, form: FormData, name: str, replace: bool) -> service.UploadOutcome:
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        raise BadRequest("Choose a file to upload (multipart field `file`)")
+    return service.upload(
+        session=session,
+        project=project,
+        name=name,
+        stream=file.file,
+        filename=file.filename,
+        user=user,
+        replace=replace,
+        depth=settings.MAX_METADATA_DEPTH,
+    )
+
+
+@router.get("/api/projects/{project_id}/reward-models")
+def api_list(
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    options: Annotated[ReportOptions, Query()],
+    _slot: RewardModelSlot,
+) -> RewardModelList:
+    """Every reward model of the project with its full report, side by side."""
+    return service.compare(session=session, project=project, method=options.consensus)
+
+
+@router.post(
+    "/api/projects/{project_id}/reward-models",
+    status_code=201,
+    responses={
+        409: {"description": "The name is taken (send replace=true)"},
+        422: {"description": "Nothing stored; `errors` lists why, by line and field"},
+    },
+    openapi_extra=UPLOAD_BODY,
+)
+def api_upload(
+    settings: SettingsDep,
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    name: Annotated[str, Query(description="The reward model's name, e.g. rm-v3")],
+    form: UploadForm,  # after the checks above: read only for a caller allowed to upload
+    replace: Annotated[bool, Query(description="Replace the reward model of this name")] = False,
+) -> JSONResponse:
+    """A score file (JSON Lines; docs/reward-models.md): all rows stored, or none."""
+    service.check_name(name)
+    outcome = _upload(settings, session, project, user, form, name, replace)
+    if outcome.result is not None:
+        return JSONResponse(outcome.result.model_dump(), status_code=201)
+    detail = f"Nothing stored: {outcome.total_errors} error(s)"
+    return JSONResponse({"detail": detail, "errors": outcome.errors, "total_errors": outcome.total_errors}, status_code=422)
+
+
+@router.get("/api/projects/{project_id}/reward-models/{name}")
+def api_report(
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    name: str,
+    options: Annotated[ReportOptions, Query()],
+    _slot: RewardModelSlot,
+) -> RewardModelReport:
+    """The reward model against the human decisions: accuracies, human ceiling, breakdowns, calibration."""
+    return service.report(session=session, project=project, name=name, method=options.consensus)
+
+
+@router.delete("/api/projects/{project_id}/reward-models/{name}", status_code=204)
+def api_delete(project: VisibleProject, session: SessionDep, user: StaffUser, name: str) -> Response:
+    service.remove(session=session, project=project, name=name)
+    return Response(status_code=204)
+
+
+def _list_page(request: Request, session, project: Project, user: User, status: int = 200, **extra) -> Response:
+    board = service.compare(session=session, project=project)
+    context = {"user": user, "project": project, "board": board} | extra
+    return templates.TemplateResponse(request, "rewardmodels/list.html", context, status_code=status)
+
+
+@router.get("/projects/{project_id}/reward-models", name="rewardmodels:list")
+def list_page(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, _slot: RewardModelSlot
+) -> Response:
+    return _list_page(request, session, project, user)
+
+
+@router.post("/projects/{project_id}/reward-models", name="rewardmodels:upload")
+def upload_form(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
+) -> Response:
+    name = form.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    service.check_name(name)
+    outcome = _upload(settings, session, project, user, form, name, form.get("replace") == "true")
+    return _list_page(request, session, project, user, 200 if outcome.result else 422, outcome=outcome)
+
+
+@router.get("/projects/{project_id}/reward-models/{name}", name="rewardmodels:report")
+def report_page(
+    request: Request,
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    name: str,
+    options: Annotated[ReportOptions, Query()],
+    _slot: RewardModelSlot,
+) -> Response:
+    from app.rewardmodels import charts
+
+    report = service.report(session=session, project=project, name=name, method=options.consensus)
+    context = {"user": user, "project": project, "report": report, "chart": charts.calibration_chart(report)}
+    return templates.TemplateResponse(request, "rewardmodels/report.html", context)
+
+
+@router.post("/projects/{project_id}/reward-models/{name}/delete", name="rewardmodels:delete")
+def delete_form(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, name: str) -> Response:
+    service.remove(session=session, project=project, name=name)
+    return RedirectResponse(request.url_for("rewardmodels:list", project_id=project.id), status_code=303)
