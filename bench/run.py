@@ -8,6 +8,7 @@ Without --sqlite/--postgres: SQLite only. The PostgreSQL database is emptied. --
 """
 
 import argparse
+import dataclasses
 import datetime
 import http.client
 import os
@@ -167,7 +168,7 @@ def _healthz_loop(port: int, deadline: float, latencies: list[float]) -> None:
         conn.close()
 
 
-def bench_stack_floor(url: str, clients: int, seconds: float) -> str:
+def bench_stack_floor(url: str, clients: int, seconds: float) -> tuple[str, float]:
     """The floor of the annotate benchmark: the same server, workers and client threads looping GET /healthz
     (middleware, routing, a thread-pool hop and one `SELECT 1`). A label takes two requests that each do more,
     so half this rate is a ceiling no label loop reaches on this machine and stack."""
@@ -184,15 +185,17 @@ def bench_stack_floor(url: str, clients: int, seconds: float) -> str:
         cpu = _cpu_seconds(server.pid) - cpu
     latencies = [x for lat in per_client for x in lat]
     rate = len(latencies) / elapsed
-    return (
+    text = (
         f"{rate:,.0f} requests/s (ceiling {rate / 2:,.0f} labels/s); p50/p95 {percentile(latencies, 50) * 1000:.0f}/"
         f"{percentile(latencies, 95) * 1000:.0f} ms; server CPU {cpu / max(1, len(latencies)) * 1000:.1f} ms/request"
     )
+    return text, rate / 2
 
 
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
     fresh_database(url)
-    out = {"floor": bench_stack_floor(url, max(sizes.annotators), sizes.annotate_seconds)}
+    out: dict[str, str] = {}
+    out["floor"], ceiling = bench_stack_floor(url, max(sizes.annotators), sizes.annotate_seconds)
     for n in sizes.annotators:
         fresh_database(url)
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
@@ -202,7 +205,7 @@ def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
             cpu = _cpu_seconds(server.pid) - cpu
         per = cpu / max(1, len(stats.accepted)) * 1000
         out[f"{n}"] = (
-            f"{stats.throughput:,.0f} annotations/s; next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/"
+            f"{stats.throughput:,.0f} annotations/s ({stats.throughput / ceiling:.0%} of the ceiling); next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/"
             f"{stats.latency_ms('next', 95):.0f}/{stats.latency_ms('next', 99):.0f} ms; submit "
             f"{stats.latency_ms('submit', 50):.0f}/{stats.latency_ms('submit', 95):.0f}/{stats.latency_ms('submit', 99):.0f} ms; "
             f"errors {len(stats.errors) + stats.server_errors}; server CPU {per:.1f} ms/annotation"
@@ -304,8 +307,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for iterating")
     parser.add_argument("--only", nargs="*", choices=["import", "annotate", "queue", "export", "start"], help="run only these")
     parser.add_argument("--out", help="write the Markdown report here (default: BENCHMARKS.md for a full run)")
+    parser.add_argument("--annotators", type=int, nargs="+", help="annotate: these numbers of annotators (default 1 8 32)")
+    parser.add_argument("--annotate-seconds", type=float, help="annotate: seconds per run (default 20, --quick 4)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.annotators:
+        sizes = dataclasses.replace(sizes, annotators=tuple(args.annotators))
+    if args.annotate_seconds:
+        sizes = dataclasses.replace(sizes, annotate_seconds=args.annotate_seconds)
     databases = ([("SQLite", None)] if args.sqlite or not args.postgres else []) + (
         [("PostgreSQL", args.postgres)] if args.postgres else []
     )

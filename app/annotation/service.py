@@ -166,13 +166,18 @@ def _upserts(dialect: str) -> tuple:
 
 
 _COUNT_LABEL = (
-    update(Prompt).where(Prompt.id == bindparam("prompt")).values(completed_count=Prompt.completed_count + 1).returning(Prompt.id)
+    update(Prompt)
+    .where(Prompt.id == bindparam("prompt"))
+    .values(completed_count=Prompt.completed_count + 1)
+    .returning(Prompt.id, Prompt.completed_count)
 )
 # A label on a lease that expired and gave its slot back: it takes the slot again, if the prompt still has room.
 _COUNT_LATE_LABEL = _COUNT_LABEL.where(overlap.WANTS_ANNOTATORS).values(active_count=Prompt.active_count + 1)
 _MARK_DONE = update(Assignment).where(Assignment.id == bindparam("task")).values(status=AssignmentStatus.done)
 
-_FRESH = {"populate_existing": True}  # rows RETURNING'd by an UPDATE/INSERT replace what the session held
+# Rows RETURNING'd by an UPDATE/INSERT replace what the session held; that is all the session needs to know, so the
+# ORM does not also evaluate the UPDATE's WHERE against every object it holds (synchronize_session).
+_FRESH = {"populate_existing": True, "synchronize_session": False}
 
 
 def _core(session: Session):
@@ -483,18 +488,19 @@ def submit(
 
     # A lease past its expiry that was not yet reclaimed still holds its slot: counted as is.
     counts = _COUNT_LATE_LABEL if assignment.status == _EXPIRED else _COUNT_LABEL
-    if _core(session).execute(counts, {"prompt": assignment.prompt_id}).first() is None:
+    counted = _core(session).execute(counts, {"prompt": assignment.prompt_id}).first()
+    if counted is None:
         raise Conflict("Your lease on this task expired and it has since been given to others")  # rolls the label back
     _core(session).execute(_MARK_DONE, {"task": assignment.id})
     set_committed_value(assignment, "status", AssignmentStatus.done)
-    _after_label(session, project, assignment.prompt_id)
+    _after_label(session, project, assignment.prompt_id, labels=counted.completed_count)
     return _read(annotation)
 
 
-def _after_label(session: Session, project: Project, prompt_id: int) -> None:
+def _after_label(session: Session, project: Project, prompt_id: int, labels: int | None = None) -> None:
     """A label on the prompt was stored or revised: its stored agreement is refreshed (the prompt browser sorts by
-    it) and adaptive overlap looks at the prompt again."""
-    agreement = refresh_agreement(session=session, project=project, prompt_id=prompt_id)
+    it) and adaptive overlap looks at the prompt again. `labels`: the prompt's label count, if known."""
+    agreement = refresh_agreement(session=session, project=project, prompt_id=prompt_id, labels=labels)
     if project.adaptive_threshold is not None:
         prompt = session.get_one(Prompt, prompt_id, populate_existing=True)
         overlap.review_after_label(project=project, prompt=prompt, agreement=agreement)
