@@ -273,9 +273,15 @@ def project_list() -> None:
 def import_file(
     project: str,
     file: Path,
-    format: Annotated[str, typer.Option(help="auto, prompts, or a preference format: trl, trl-chat, hh, ultrafeedback")] = "auto",
+    format: Annotated[
+        str, typer.Option(help="auto, prompts, a preference format (trl, trl-chat, hh, ultrafeedback), or listwise")
+    ] = "auto",
+    source: Annotated[
+        str | None, typer.Option(help='Name of the reference labels the judgements become (default "<format>: <file>")')
+    ] = None,
 ) -> None:
-    """Import a JSONL, JSON or CSV batch of prompts with responses, or a preference dataset (all or nothing)."""
+    """Import a JSONL, JSON or CSV batch of prompts with responses, or judgements (preference pairs, listwise
+    rankings) as a named reference source (all or nothing)."""
     from app.projects import service as projects
     from app.prompts import service as prompts
 
@@ -284,13 +290,19 @@ def import_file(
     with _Transaction() as session, file.open("rb") as stream:
         target = projects.find_project(session=session, name_or_id=project)
         result = prompts.import_batch(
-            session=session, project=target, stream=stream, filename=file.name, uploaded_by=None, record_format=format
+            session=session,
+            project=target,
+            stream=stream,
+            filename=file.name,
+            uploaded_by=None,
+            record_format=format,
+            source=source,
         )
         if not result.ok:
             for line in result.errors:
                 typer.secho(f"  {line}", fg=typer.colors.RED, err=True)
             _fail(f"nothing imported: {result.total_errors} error(s) in {file}")
-        typer.echo(f"imported {result.imported}, skipped {result.skipped} already present")
+        typer.echo(f"imported {result.imported}, skipped {result.skipped} already present, {result.references} reference labels")
 
 
 def export_file(project: str, out: Path = Path("-"), **given: Any) -> None:
@@ -425,15 +437,18 @@ def format_report(report: AgreementReport) -> list[str]:
     lines += [f"  rating {name:<33} {metric(m):>8}   {m.reason or ''}" for name, m in report.criteria.items()]
     if report.kind == "ranking":
         lines.append("  (Kendall's W is not chance-corrected: random rankings by m annotators give about 1/m)")
-    if (reference := report.reference) and reference.prompts:
+    for reference in report.references:
         lines += [
             "",
-            f"AGREEMENT WITH THE REFERENCE ({reference.prompts} prompts from {', '.join(reference.sources)}; "
-            f"{reference.labels} labels)",
+            f"AGREEMENT WITH {reference.source} ({reference.prompts} prompts; {reference.labels} labels)",
         ]
         for convention in ("tie_as_category", "tie_half", "strict_only"):
             m = getattr(reference, f"agreement_{convention}")
             lines.append(f"  {'agreement_' + convention:<40} {metric(m):>8}   {m.reason or ''}")
+        for a in sorted(report.annotators, key=lambda a: a.email or ""):
+            if (mine := (a.reference_agreements or {}).get(reference.source)) is not None:
+                m = mine["tie_half"]
+                lines.append(f"  {(a.email or str(a.annotator_id))[:40]:<40} {metric(m):>8}   tie_half, n {m.n}")
     lines += [
         "",
         "ANNOTATORS",

@@ -84,7 +84,8 @@ class AnnotatorRow(BaseModel):
     none_acceptable_rate: float | None = None
     gold_accuracy: float | None = None
     gold_labels: int = 0
-    reference_agreement: dict[str, Metric] | None = None  # tie convention -> agreement with the reference
+    # source -> tie convention -> agreement with that source's reference labels (only sources this annotator met)
+    reference_agreements: dict[str, dict[str, Metric]] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -139,11 +140,12 @@ class PromptRow(BaseModel):
 
 
 class ReferenceReport(BaseModel):
-    """Agreement of human labels with the imported reference labels, one figure per tie convention."""
+    """Agreement of human labels with one source's reference labels (an AI judge, an imported dataset), one figure
+    per tie convention."""
 
-    prompts: int
-    labels: int
-    sources: list[str]
+    source: str
+    prompts: int  # prompts the source labelled
+    labels: int  # human labels on them
     agreement_tie_as_category: Metric
     agreement_tie_half: Metric
     agreement_strict_only: Metric
@@ -170,7 +172,7 @@ class AgreementReport(BaseModel):
     # From the database (service.py)
     project_id: int | None = None
     project_name: str | None = None
-    reference: ReferenceReport | None = None
+    references: list[ReferenceReport] = []  # one per reference source, by name
     most_disputed: list[PromptRow] = []
     labels_per_day: list[DayCount] = []
     skip_reasons: list[SkipReasonCount] = []  # most frequent first

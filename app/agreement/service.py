@@ -23,6 +23,7 @@ from app.models import (
     Project,
     ProjectKind,
     Prompt,
+    ReferenceLabel,
     Response,
     User,
 )
@@ -48,47 +49,53 @@ def _agreement_with(reference: Tiers, tiers: Tiers, convention: "Convention" = "
 
 
 REFERENCE_DEFINITION = (
-    "Share of human labels that order the responses as the imported reference label does ({convention}); "
+    "Share of human labels that order the responses as the source's reference label does ({convention}); "
     "a label's score is its share of response pairs ordered alike."
 )
 
 
-def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceReport, dict[int, dict[str, Metric]]]:
-    """Agreement of human labels with the imported reference labels: the project figures and per annotator."""
+def _reference_agreement(
+    session: Session, project: Project
+) -> tuple[list[ReferenceReport], dict[int, dict[str, dict[str, Metric]]]]:
+    """Agreement of human labels with each reference source: a report per source, and per annotator (annotator ->
+    source -> convention). A source is one more rater, never pooled into the human figures (reward-loop.md §4)."""
     from app.agreement.metrics import CONVENTIONS, DEFINITIONS
 
     rows = session.execute(
-        select(Annotation.annotator_id, Prompt.reference_ranking, Annotation.ranking)
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Annotation.project_id == project.id, Annotation.ranking.is_not(None), Prompt.reference_ranking.is_not(None))
+        select(ReferenceLabel.source, Annotation.annotator_id, ReferenceLabel.ranking, Annotation.ranking)
+        .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
+        .join(Annotation, Annotation.prompt_id == ReferenceLabel.prompt_id)
+        .where(Prompt.project_id == project.id, Annotation.ranking.is_not(None))
     ).all()
-    prompts = session.scalar(
-        select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
+    prompts = dict(
+        session.execute(
+            select(ReferenceLabel.source, func.count())
+            .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
+            .where(Prompt.project_id == project.id)
+            .group_by(ReferenceLabel.source)
+        ).all()
     )
-    sources: list[str] = list(
-        session.scalars(  # NULLs are filtered out
-            select(Prompt.reference_source)
-            .where(Prompt.project_id == project.id, Prompt.reference_source.is_not(None))
-            .distinct()
-            .order_by(Prompt.reference_source)
-        )
-    )
-    scores: dict[str, dict[int | None, list[float]]] = {c: defaultdict(list) for c in CONVENTIONS}
-    for annotator_id, reference, tiers in rows:
-        if reference is None or tiers is None:  # the query leaves these out; this tells the type checker
+    # source -> convention -> annotator (None: everyone) -> scores
+    scores: dict[str, dict[str, dict[int | None, list[float]]]] = {
+        source: {c: defaultdict(list) for c in CONVENTIONS} for source in prompts
+    }
+    labels: dict[str, int] = defaultdict(int)
+    met: dict[int, set[str]] = defaultdict(set)  # annotator -> sources of the prompts they labelled
+    for source, annotator_id, reference, tiers in rows:
+        if tiers is None:  # the query leaves these out; this tells the type checker
             continue
+        labels[source] += 1
+        met[annotator_id].add(source)
         for convention in CONVENTIONS:
             if (score := _agreement_with(reference, tiers, convention)) is not None:
-                scores[convention][None].append(score)  # None: everyone
-                scores[convention][annotator_id].append(score)
+                scores[source][convention][None].append(score)
+                scores[source][convention][annotator_id].append(score)
 
-    def metric(convention: str, who: int | None) -> Metric:
-        values = scores[convention].get(who, [])
+    def metric(source: str, convention: str, who: int | None) -> Metric:
+        values = scores[source][convention].get(who, [])
         reason = None
-        if not values and not prompts:
-            reason = "no imported reference labels"
-        elif not values and not rows:
-            reason = "no human label on a prompt with a reference yet"
+        if not values and not labels[source]:
+            reason = "no human label on a prompt this source labelled yet"
         elif not values:
             reason = "every comparison involves a tie, and strict_only drops those"
         return Metric(
@@ -98,14 +105,20 @@ def _reference_agreement(session: Session, project: Project) -> tuple[ReferenceR
             definition=REFERENCE_DEFINITION.format(convention=DEFINITIONS[convention]),
         )
 
-    report = ReferenceReport(
-        prompts=prompts or 0,
-        labels=len(rows),
-        sources=sources,
-        **{f"agreement_{c}": metric(c, None) for c in CONVENTIONS},
-    )
-    annotators: dict[int, dict[str, Metric]] = {a: {c: metric(c, a) for c in CONVENTIONS} for a in {a for a, _, _ in rows}}
-    return report, annotators
+    reports = [
+        ReferenceReport(
+            source=source,
+            prompts=prompts[source],
+            labels=labels[source],
+            **{f"agreement_{c}": metric(source, c, None) for c in CONVENTIONS},
+        )
+        for source in sorted(prompts)
+    ]
+    annotators: dict[int, dict[str, dict[str, Metric]]] = {
+        a: {source: {str(c): metric(source, c, a) for c in CONVENTIONS} for source in sorted(sources)}
+        for a, sources in met.items()
+    }
+    return reports, annotators
 
 
 def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str, Any]]:
@@ -201,12 +214,12 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     kind: Literal["ranking", "pairwise"] = "ranking" if project.kind == ProjectKind.ranking else "pairwise"
     report = agreement_report(labels, kind=kind, ratings=ratings)
     extras = _annotator_extras(session, project)
-    reference, by_annotator = _reference_agreement(session, project)
+    references, by_annotator = _reference_agreement(session, project)
     measured = {row.annotator_id for row in report.annotators}
     # Annotators with only skips / flags / none-acceptable have no statistics, only the database's figures.
     rows = report.annotators + [AnnotatorRow(annotator_id=a) for a in extras if a not in measured]
     report.annotators = [
-        row.model_copy(update=extras.get(row.annotator_id, {}) | {"reference_agreement": by_annotator.get(row.annotator_id)})
+        row.model_copy(update=extras.get(row.annotator_id, {}) | {"reference_agreements": by_annotator.get(row.annotator_id)})
         for row in rows
     ]
     external = dict(session.execute(select(Prompt.id, Prompt.external_id).where(Prompt.project_id == project.id)).all())
@@ -216,7 +229,7 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     report.most_disputed = sorted(scored, key=lambda p: (p.agreement, -p.n_annotators, p.prompt_id))[:disputed]
     report.summary.ranked_labels = sum(row.ranked_labels for row in report.annotators)
     report.summary.untouched_labels = sum(row.untouched_labels for row in report.annotators)
-    report.reference = reference
+    report.references = references
     report.labels_per_day = _labels_per_day(session, project)
     report.skip_reasons = _skip_reasons(session, project)
     report.project_id, report.project_name = project.id, project.name
@@ -262,5 +275,13 @@ def prompt_annotations(*, session: Session, project: Project, prompt_id: int) ->
         "agreement": scores[0] if scores else None,
         "skips": prompt_skips(session=session, prompt_id=prompt.id),
         "gold_rank": {rid: i + 1 for i, tier in enumerate(prompt.gold_ranking or []) for rid in tier},
-        "reference_rank": {rid: i + 1 for i, tier in enumerate(prompt.reference_ranking or []) for rid in tier},
+        # source -> response id -> place (1 = best), every reference source of the prompt by name
+        "reference_ranks": {
+            source: {rid: i + 1 for i, tier in enumerate(ranking) for rid in tier}
+            for source, ranking in session.execute(
+                select(ReferenceLabel.source, ReferenceLabel.ranking)
+                .where(ReferenceLabel.prompt_id == prompt.id)
+                .order_by(ReferenceLabel.source)
+            ).all()
+        },
     }

@@ -90,8 +90,8 @@ def render(*, manifest: dict[str, Any], cols: list[tuple[str, Spec]], data_files
         ),
         *(
             [
-                "- labels: the reference labels of the imported preference data (one a prompt, from `reference_source`), "
-                "not human labels"
+                "- labels: the reference labels of the imported preference data (one a prompt, from one source: the "
+                "`reference_source` column), not human labels"
             ]
             if options.get("labels") == "reference"
             else []

@@ -35,7 +35,13 @@ class ExportOptions(BaseModel):
     labels: Literal["annotators", "reference"] = Field(
         "annotators",
         description="annotators = the human labels; reference = the reference label of imported preference "
-        "data, one a prompt (annotator columns null, a reference_source column)",
+        "data or an AI judge, one a prompt, from one source (annotator columns null, a reference_source column)",
+    )
+    source: str | None = Field(
+        None,
+        max_length=200,
+        description="labels=reference: the reference source to export (an AI judge, an imported dataset); "
+        "may be left out when the project has one",
     )
     template: Literal["auto", "raw", "hh"] = Field(
         "auto",
@@ -68,9 +74,9 @@ class ExportOptions(BaseModel):
     )
     seed: int = Field(0, ge=0, le=2**31, description="Seed of the train/test split")
 
-    @field_validator("min_agreement", mode="before")
+    @field_validator("min_agreement", "source", mode="before")
     @classmethod
-    def _blank_is_none(cls, value):  # an empty form field means "no threshold"
+    def _blank_is_none(cls, value):  # an empty form field means "no threshold" / "the only source"
         return None if value == "" else value
 
     @model_validator(mode="after")
@@ -102,6 +108,8 @@ class ExportOptions(BaseModel):
             }
             if given := [name for name, is_set in label_options.items() if is_set]:
                 raise ValueError(f"{', '.join(given)}: the skips format is one row per skipped task; these filter labels")
+        if self.source is not None and self.labels != "reference":
+            raise ValueError("source: only labels=reference exports a reference source")
         if self.labels == "reference":
             # One reference a prompt: nothing to merge, count or measure agreement on, and no annotation to audit.
             if self.format == "raw":
@@ -148,12 +156,18 @@ FILTERS: dict[str, Any] = {
 }
 
 
-def form_fields(unavailable: Mapping[str, Mapping[str, str]] | None = None) -> list[dict]:
+def form_fields(unavailable: Mapping[str, Mapping[str, str]] | None = None, sources: list[str] | None = None) -> list[dict]:
     """The fields as the project page's form renders them (choices, preselected value, help). `unavailable`:
-    field -> choice -> why it does not apply to this project; such choices are not offered, and the form says why."""
+    field -> choice -> why it does not apply to this project; such choices are not offered, and the form says why.
+    `sources`: the project's reference sources, offered as the choices of `source` (left out without any)."""
     unavailable = unavailable or {}
     fields = []
     for name, info in ExportOptions.model_fields.items():
+        if name == "source":
+            if sources:  # blank: the only source (a project with several must choose)
+                field: dict[str, Any] = {"name": name, "kind": "choice", "choices": ["", *sources], "default": ""}
+                fields.append(field | {"help": info.description, "not_offered": []})
+            continue
         choices = getattr(info.annotation, "__args__", None)
         kind = "bool" if info.annotation is bool else "choice" if get_origin(info.annotation) is Literal else "number"
         hidden = unavailable.get(name, {})

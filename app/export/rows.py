@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from app import hh
 from app.agreement.consensus import Consensus, Method, consensus
 from app.agreement.metrics import RankingLabel
+from app.export.availability import reference_source
 from app.export.options import ConsensusOption, ExportOptions
 from app.export.pairs import select_pairs
-from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, Response, User
+from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, ReferenceLabel, Response, User
 from app.rankings import Tiers
 
 PAGE = 1000  # prompts per keyset page
@@ -208,10 +209,14 @@ def _loads(value: str | None) -> Any:  # JSON: any shape
     return None if value is None else orjson.loads(value)
 
 
-def labelled_prompt_ids(project: Project, *, reference: bool = False):
-    """The select of the prompts an export reads: those with a label, or (reference) with a reference label."""
-    if reference:
-        return select(Prompt.id).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
+def labelled_prompt_ids(project: Project, *, source: str | None = None):
+    """The select of the prompts an export reads: those with a label, or those with a reference label of `source`."""
+    if source is not None:
+        return (
+            select(ReferenceLabel.prompt_id)
+            .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
+            .where(Prompt.project_id == project.id, ReferenceLabel.source == source)
+        )
     return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
 
 
@@ -266,12 +271,13 @@ def skip_rows(group: SkipGroup, emails: dict[int, str]) -> list[SkipRow]:
 
 
 def iter_groups(
-    *, session: Session, project: Project, raw: bool = False, reference: bool = False, page: int = PAGE
+    *, session: Session, project: Project, raw: bool = False, source: str | None = None, page: int = PAGE
 ) -> Iterator[Group]:
-    """Every prompt of the project that has at least one label, in prompt id order. reference: every prompt with a
-    reference label instead, which is its one label (no annotator, no annotation id)."""
+    """Every prompt of the project that has at least one label, in prompt id order. source: every prompt with a
+    reference label from that source instead, which is its one label (no annotator, no annotation id)."""
     conn = session.connection()  # core: rows come back as plain tuples, no ORM bookkeeping
-    query_ids = labelled_prompt_ids(project, reference=reference)
+    reference = source is not None
+    query_ids = labelled_prompt_ids(project, source=source)
     key = query_ids.selected_columns[0]
     last = 0
     while True:
@@ -280,20 +286,20 @@ def iter_groups(
             return
         lo, hi = ids[0], ids[-1]
         groups = {}
-        for pid, ext, messages, is_chat, is_gold, *ref in conn.execute(
-            select(
-                Prompt.id,
-                Prompt.external_id,
-                _json(Prompt.messages),
-                Prompt.is_chat,
-                Prompt.is_gold,
-                *((_json(Prompt.reference_ranking), Prompt.reference_source) if reference else ()),
-            ).where(Prompt.id.in_(ids))
+        for pid, ext, messages, is_chat, is_gold in conn.execute(
+            select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold).where(
+                Prompt.id.in_(ids)
+            )
         ):
-            groups[pid] = group = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
-            if reference:
-                group.labels.append(Label(None, None, orjson.loads(ref[0]), None, None, False))
-                group.reference_source = ref[1]
+            groups[pid] = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
+        if reference:
+            for pid, ranking in conn.execute(
+                select(ReferenceLabel.prompt_id, _json(ReferenceLabel.ranking)).where(
+                    ReferenceLabel.prompt_id.in_(ids), ReferenceLabel.source == source
+                )
+            ):
+                groups[pid].labels.append(Label(None, None, orjson.loads(ranking), None, None, False))
+                groups[pid].reference_source = source
         for pid, rid, text, model in conn.execute(
             select(Response.prompt_id, Response.id, Response.text, Response.model)
             .where(Response.prompt_id.in_(ids))
@@ -629,6 +635,14 @@ def _prefers(tiers: list[list[int]], better: int, worse: int) -> bool:
     return False
 
 
+def export_source(session: Session, project: Project, options: ExportOptions) -> str | None:
+    """The reference source a labels=reference export reads (app.export.availability.reference_source); None for
+    the annotators' labels."""
+    if options.labels != "reference":
+        return None
+    return reference_source(session=session, project=project, options=options)
+
+
 def annotator_emails(session: Session, project: Project) -> dict[int, str]:
     """Emails of everyone who was given a task of the project (a handful of users), for the raw and skips formats."""
     ids = select(Assignment.annotator_id).where(Assignment.project_id == project.id).distinct()
@@ -647,8 +661,9 @@ def iter_rows(
         if options.format == "skips":
             yield from ([builder.skip_rows(group)] for group in iter_skip_groups(session=session, project=project))
         else:
-            reference = options.labels == "reference"
-            groups = iter_groups(session=session, project=project, raw=options.format == "raw", reference=reference)
+            groups = iter_groups(
+                session=session, project=project, raw=options.format == "raw", source=export_source(session, project, options)
+            )
             yield from (builder.rows_by_split(group) for group in groups)
 
     def stream() -> Iterator[tuple[str, list[Row]]]:

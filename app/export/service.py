@@ -24,6 +24,7 @@ from app.export.options import FILTERS, ExportOptions
 from app.export.rows import (
     RowBuilder,
     annotator_emails,
+    export_source,
     iter_groups,
     iter_rows,
     iter_skip_groups,
@@ -52,7 +53,7 @@ def preview(*, session: Session, project: Project, options: ExportOptions) -> Ex
     builders = [RowBuilder(options=o, project=project, emails=emails, split_column=False) for o in stages]
     counts = [0] * len(stages)
     for group in iter_groups(
-        session=session, project=project, raw=options.format == "raw", reference=options.labels == "reference"
+        session=session, project=project, raw=options.format == "raw", source=export_source(session, project, options)
     ):
         for i, builder in enumerate(builders):
             counts[i] += len(builder.rows(group)[1])
@@ -74,7 +75,7 @@ def count_prompts(*, session: Session, project: Project, options: ExportOptions 
     if options is not None and options.format == "skips":
         ids = skipped_prompt_ids(project)
     else:
-        ids = labelled_prompt_ids(project, reference=options is not None and options.labels == "reference")
+        ids = labelled_prompt_ids(project, source=export_source(session, project, options) if options else None)
     return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
 
 

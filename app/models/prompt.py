@@ -1,9 +1,10 @@
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, JSONType
+from app.models.base import Base, JSONType, utcnow
 from app.rankings import Tiers
 
 
@@ -45,9 +46,6 @@ class Prompt(Base):
     # Adaptive overlap raised target_overlap because agreement was low: served before other prompts.
     boosted: Mapped[bool] = mapped_column(default=False)
     gold_ranking: Mapped[Tiers | None] = mapped_column(JSONType)
-    # A preference that came with an imported dataset (e.g. TRL/HH files): researchers only.
-    reference_ranking: Mapped[Tiers | None] = mapped_column(JSONType)
-    reference_source: Mapped[str | None] = mapped_column(String(200))
     # The report's per-prompt agreement (tie_half), updated with every label (app/agreement/labels.py,
     # refresh_agreement), so the prompt browser sorts and filters without a report. None: fewer than 2 labels.
     agreement: Mapped[float | None]
@@ -72,3 +70,17 @@ class Response(Base):
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
     prompt: Mapped[Prompt] = relationship(lazy="raise", back_populates="responses")
+
+
+class ReferenceLabel(Base):
+    """A machine or dataset judgement of a prompt (an imported preference, an AI judge): tiers of response ids,
+    best first, one per (prompt, source). Researchers and admins only; annotators never see one."""
+
+    __tablename__ = "reference_labels"
+    __table_args__ = (UniqueConstraint("prompt_id", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(200))  # "judge-gpt", or by default "trl: file.jsonl"
+    ranking: Mapped[Tiers] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

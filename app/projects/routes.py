@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from app.annotation.overlap import DEFAULT_OVERLAP
 from app.db import SessionDep
 from app.errors import AppError, NotFound
-from app.export.availability import unavailable_choices
+from app.export.availability import reference_sources, unavailable_choices
 from app.export.options import form_fields
 from app.markdown import render_markdown
 from app.models import ProjectKind, User
@@ -62,7 +62,9 @@ def project_page_context(*, session, project, user: User, **extra) -> dict:
         context["audit"] = service.audit_log(session=session, project=project)
 
         context["progress"] = service.annotator_progress(session=session, project=project)
-        context["export_form_fields"] = form_fields(unavailable_choices(session=session, project=project))
+        context["export_form_fields"] = form_fields(
+            unavailable_choices(session=session, project=project), reference_sources(session=session, project=project)
+        )
         context["export_errors"], context["export_values"] = {}, {}
     return context | extra
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.annotation import overlap
 from app.errors import Unprocessable
-from app.models import Annotation, Assignment, AssignmentStatus, ImportBatch, Project, Prompt, User
+from app.models import Annotation, Assignment, AssignmentStatus, ImportBatch, Project, Prompt, ReferenceLabel, User
 from app.models.base import utcnow
 from app.prompts import search
 from app.prompts.schemas import PromptItem, PromptPage, PromptQuery, PromptSort
@@ -77,8 +77,11 @@ def _conditions(session: Session, project: Project, query: PromptQuery, now: dat
     if query.gold is not None:
         where.append(Prompt.is_gold.is_(query.gold))
     if query.has_reference is not None:
-        where.append(Prompt.reference_ranking.is_not(None) if query.has_reference else Prompt.reference_ranking.is_(None))
+        where.append(_HAS_REFERENCE if query.has_reference else ~_HAS_REFERENCE)
     return where
+
+
+_HAS_REFERENCE = exists().where(ReferenceLabel.prompt_id == Prompt.id)  # from any source
 
 
 def browse(*, session: Session, project: Project, query: PromptQuery, url_for) -> PromptPage:
@@ -98,7 +101,7 @@ def browse(*, session: Session, project: Project, query: PromptQuery, url_for) -
     )
     held = overlap.prompt_held(now)
     rows = session.execute(
-        select(Prompt, key, overlap.COMPLETE, held, flags, skips, ImportBatch.created_at)
+        select(Prompt, key, overlap.COMPLETE, held, flags, skips, ImportBatch.created_at, _HAS_REFERENCE)
         .outerjoin(ImportBatch, ImportBatch.id == Prompt.batch_id)
         .where(*where)
         .order_by(key.desc() if descending else key, Prompt.id.desc() if descending else Prompt.id)
@@ -116,13 +119,13 @@ def browse(*, session: Session, project: Project, query: PromptQuery, url_for) -
             labels=prompt.completed_count,
             target=prompt.target_overlap,
             is_gold=prompt.is_gold,
-            has_reference=prompt.reference_ranking is not None,
+            has_reference=has_reference,
             flags=n_flags,
             skips=n_skips,
             imported_at=imported_at,
             url=url_for(prompt.id),
         )
-        for prompt, _, complete, in_progress, n_flags, n_skips, imported_at in rows
+        for prompt, _, complete, in_progress, n_flags, n_skips, imported_at, has_reference in rows
     ]
     next_cursor = encode_cursor(query.sort, rows[-1][1], rows[-1][0].id) if more else None
     return PromptPage(items=items, next_cursor=next_cursor)

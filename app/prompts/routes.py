@@ -47,7 +47,9 @@ UPLOAD_BODY = {
 }
 
 
-def _run_import(settings: Settings, session, project, user, form: FormData, record_format: str) -> service.ImportResult:
+def _run_import(
+    settings: Settings, session, project, user, form: FormData, record_format: str, source: str | None = None
+) -> service.ImportResult:
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
@@ -61,6 +63,7 @@ def _run_import(settings: Settings, session, project, user, form: FormData, reco
         uploaded_by=user,
         record_format=record_format,
         limits=ImportLimits.from_settings(settings),
+        source=source,
     )
 
 
@@ -76,8 +79,16 @@ def api_import(
     user: StaffUser,
     form: UploadForm,  # last: read only after the checks above
     format: Annotated[RecordFormat, Query(description="Record format; preference formats need a pairwise project")] = "auto",
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description='Name of the reference labels the file\'s judgements become (e.g. "judge-gpt"); '
+            'default "<format>: <file name>". A source already on a prompt is replaced.',
+        ),
+    ] = None,
 ) -> JSONResponse:
-    result = _run_import(settings, session, project, user, form, format)
+    result = _run_import(settings, session, project, user, form, format, source)
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
@@ -91,7 +102,16 @@ def import_form(
     request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
 ) -> HTMLResponse:
     record_format = form.get("format") or "auto"
-    result = _run_import(settings, session, project, user, form, record_format if isinstance(record_format, str) else "")
+    source = form.get("source")
+    result = _run_import(
+        settings,
+        session,
+        project,
+        user,
+        form,
+        record_format if isinstance(record_format, str) else "",
+        source.strip() or None if isinstance(source, str) else None,
+    )
     context = project_page_context(session=session, project=project, user=user, import_result=result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)
 

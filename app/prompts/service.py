@@ -1,19 +1,28 @@
 """Batch import: parse a stream, write prompts in chunks, all or nothing."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, String, any_, bindparam, func, select, text, update
+from sqlalchemy import Connection, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.annotation import overlap
 from app.db import is_postgres
-from app.models import ImportBatch, Project, ProjectKind, Prompt, Response, User
+from app.models import ImportBatch, Project, ProjectKind, Prompt, User
 from app.projects import service as projects_service
-from app.prompts.upload import PREFERENCE_FORMATS, ErrorCollector, ImportLimits, ParsedPrompt, content_digest, parse_batch
+from app.prompts import references
+from app.prompts.upload import (
+    PREFERENCE_FORMATS,
+    ErrorCollector,
+    ImportLimits,
+    ParsedPrompt,
+    ParseError,
+    content_digest,
+    parse_batch,
+)
 from app.text import unstorable
 
 CHUNK_SIZE = 5000
@@ -40,7 +49,8 @@ RESPONSE_COLUMNS = ("prompt_id", "position", "text", "model", "metadata")
 @dataclass
 class ImportResult:
     imported: int = 0
-    skipped: int = 0
+    skipped: int = 0  # already in the project (a judgement of one still gives its reference label)
+    references: int = 0  # reference labels written, new or replacing the same source's
     errors: list[str] = field(default_factory=list)
     total_errors: int = 0
     batch_id: int | None = None
@@ -48,6 +58,15 @@ class ImportResult:
     @property
     def ok(self) -> bool:
         return self.total_errors == 0
+
+
+@dataclass
+class _Judgements:
+    """What writing a chunk needs for its reference labels (app/prompts/references.py)."""
+
+    by_content: references.ContentIndex
+    source: str | None
+    error: Callable[[ParseError], None]
 
 
 class _Rejected(Exception):
@@ -93,15 +112,19 @@ def import_batch(
     uploaded_by: User | None,
     record_format: str = "auto",
     limits: ImportLimits | None = None,
+    source: str | None = None,
 ) -> ImportResult:
     """Imports every prompt of the file, or none (then `result.errors` says why, by line and field).
 
     `record_format`: "auto" (by each record's keys), "prompts", or a preference format (trl, trl-chat, hh,
     ultrafeedback; app/prompts/upload/preferences.py) whose records become pairwise prompts with a reference label.
-    `limits`: the per-field and per-file limits (ImportLimits), by default from the settings."""
+    `limits`: the per-field and per-file limits (ImportLimits), by default from the settings. `source`: the name
+    of the reference labels the file's judgements become (app/prompts/references.py), by default "<format>: <file>"."""
     projects_service.require_open(project)
     if problem := unstorable(filename):
         return _rejected(f"file name: {problem}")
+    if source is not None and (problem := references.source_problem(source)):
+        return _rejected(f"source: {problem}")
     if record_format in PREFERENCE_FORMATS and project.kind != ProjectKind.pairwise:  # else the parser says so
         return _rejected(
             f"the {record_format} format holds preference pairs (chosen/rejected): import it into a "
@@ -118,6 +141,7 @@ def import_batch(
             session.add(batch)
             session.flush()
             seen: set[str] = set()  # ids of this file, for content ids repeated inside it
+            judged = _Judgements(references.ContentIndex(session, project), source, collector.add)
             items = parse_batch(
                 stream,
                 filename=filename,
@@ -128,7 +152,7 @@ def import_batch(
                 limits=limits,
             )
             for chunk in collector.chunks(items, size=CHUNK_SIZE):
-                _write_chunk(session=session, project=project, batch=batch, chunk=chunk, seen=seen, result=result)
+                _write_chunk(session=session, project=project, batch=batch, chunk=chunk, seen=seen, result=result, judged=judged)
             if not collector.ok:
                 raise _Rejected
             batch.imported_count, batch.skipped_count = result.imported, result.skipped
@@ -150,6 +174,7 @@ def _write_chunk(
     chunk: list[ParsedPrompt],
     seen: set[str],
     result: ImportResult,
+    judged: _Judgements,
 ) -> None:
     keyed = [(p.external_id or content_id(p), p) for p in chunk]
     keys = [key for key, _ in keyed]
@@ -157,15 +182,25 @@ def _write_chunk(
         among_keys = Prompt.external_id == any_(bindparam("keys", keys, type_=ARRAY(String)))
     else:
         among_keys = Prompt.external_id.in_(keys)
-    existing = set(session.scalars(select(Prompt.external_id).where(Prompt.project_id == project.id, among_keys)))
+    existing = dict(
+        session.execute(select(Prompt.external_id, Prompt.id).where(Prompt.project_id == project.id, among_keys)).all()
+    )
     fresh: list[tuple[str, ParsedPrompt]] = []
+    attached: list[tuple[int, ParsedPrompt, bool]] = []  # judgements of prompts already in the project
     for key, parsed in keyed:
         if key in existing or key in seen:  # the parser already rejects repeated explicit ids
             result.skipped += 1
+            if parsed.reference is not None and key in existing:
+                attached.append((existing[key], parsed, False))
             continue
         seen.add(key)
+        if parsed.reference is not None and (same := judged.by_content.find(parsed)) is not None:
+            result.skipped += 1
+            attached.append((same, parsed, False))
+            continue
         fresh.append((key, parsed))
     if not fresh:
+        result.references += references.write_references(session, attached, source=judged.source, error=judged.error)
         return
     ids = _new_prompt_ids(session, len(fresh))
     dump = orjson.dumps
@@ -195,23 +230,8 @@ def _write_chunk(
     connection = session.connection()
     write_rows(connection, "prompts", PROMPT_COLUMNS, prompt_rows)
     write_rows(connection, "responses", RESPONSE_COLUMNS, response_rows)
-    referenced = {prompt_id: parsed for prompt_id, (_, parsed) in zip(ids, fresh, strict=True) if parsed.reference}
-    if referenced:  # imported preference pairs: their reference label, from positions to the new response ids
-        by_position = {
-            (prompt_id, position): response_id
-            for prompt_id, position, response_id in session.execute(
-                select(Response.prompt_id, Response.position, Response.id).where(Response.prompt_id.in_(list(referenced)))
-            )
-        }
-        session.execute(
-            update(Prompt),
-            [
-                {
-                    "id": prompt_id,
-                    "reference_source": parsed.reference_source,
-                    "reference_ranking": [[by_position[prompt_id, i] for i in tier] for tier in parsed.reference or ()],
-                }
-                for prompt_id, parsed in referenced.items()
-            ],
-        )
+    for prompt_id, (_, parsed) in zip(ids, fresh, strict=True):
+        if parsed.reference is not None:
+            attached.append((prompt_id, parsed, True))
+    result.references += references.write_references(session, attached, source=judged.source, error=judged.error)
     result.imported += len(fresh)

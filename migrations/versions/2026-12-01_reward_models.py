@@ -1,7 +1,7 @@
 """reward models: named score files (reward_models) and their scores per response (reward_model_scores)
 
 Revision ID: 0012_reward_models
-Revises: 0007_label_revisions
+Revises: 0011_reference_labels
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_reward_models"
-down_revision: str | None = "0007_label_revisions"
+down_revision: str | None = "0011_reference_labels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -79,12 +79,13 @@ def test_reference_agreement_matches_brute_force(client, labelled):
     project, staff, reference, human = labelled
     report = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()
     on_reference = {key: choice for key, choice in human.items() if key[1] in reference}
-    assert report["reference"]["prompts"] == 30 and report["reference"]["sources"] == ["trl: ref.jsonl"]
-    assert report["reference"]["labels"] == len(on_reference) == 90
+    (only,) = report["references"]
+    assert only["prompts"] == 30 and only["source"] == "trl: ref.jsonl"
+    assert only["labels"] == len(on_reference) == 90
     assert "tie" in reference.values() and {"good", "bad", "tie"} <= set(on_reference.values())
     for convention in CONVENTIONS:
         value, n = mean(brute(reference[text], choice, convention) for (_, text), choice in on_reference.items())
-        metric = report["reference"][f"agreement_{convention}"]
+        metric = only[f"agreement_{convention}"]
         assert metric["value"] == pytest.approx(value) and metric["n"] == n
         assert convention in metric["definition"] or "tie" in metric["definition"]
     by_email = {a["email"]: a for a in report["annotators"]}
@@ -95,10 +96,10 @@ def test_reference_agreement_matches_brute_force(client, labelled):
     for email, labels in per_annotator.items():
         for convention in CONVENTIONS:
             value, n = mean(brute(reference[text], choice, convention) for text, choice in labels.items())
-            got = by_email[email]["reference_agreement"][convention]
+            got = by_email[email]["reference_agreements"]["trl: ref.jsonl"][convention]
             assert got["value"] == pytest.approx(value) and got["n"] == n, (email, convention)
     # The careful annotator agrees with the reference most.
-    tie_half = {e: a["reference_agreement"]["tie_half"]["value"] for e, a in by_email.items()}
+    tie_half = {e: a["reference_agreements"]["trl: ref.jsonl"]["tie_half"]["value"] for e, a in by_email.items()}
     assert max(tie_half, key=tie_half.get) == "a0@example.org"
 
 
@@ -108,35 +109,31 @@ def test_dashboard_cli_and_prompt_page_show_the_reference(client, db, labelled, 
     db.rollback()
     researcher = login_as(db.scalar(select(User).where(User.role == "researcher")))
     page = researcher.get(f"/projects/{project.id}/agreement").text
-    value = report["reference"]["agreement_tie_half"]["value"]
+    value = report["references"][0]["agreement_tie_half"]["value"]
     assert f'data-metric="reference_tie_half">{value:.3f}<' in page
-    a0 = next(a for a in report["annotators"] if a["email"] == "a0@example.org")["reference_agreement"]["tie_half"]
+    a0 = next(a for a in report["annotators"] if a["email"] == "a0@example.org")["reference_agreements"]
+    a0 = a0["trl: ref.jsonl"]["tie_half"]
     assert f'data-reference="a0@example.org">{a0["value"] * 100:.0f}% <span class="muted">({a0["n"]})' in page
+    assert "Agreement with trl: ref.jsonl" in page
 
     from app.agreement.schemas import AgreementReport
     from app.cli import format_report
 
     text = "\n".join(format_report(AgreementReport.model_validate(report)))
-    assert "AGREEMENT WITH THE REFERENCE (30 prompts from trl: ref.jsonl; 90 labels)" in text
+    assert "AGREEMENT WITH trl: ref.jsonl (30 prompts; 90 labels)" in text
     assert "agreement_tie_half" in text and f"{value:.3f}" in text
 
     prompt = db.scalar(select(Prompt).where(Prompt.project_id == project.id, Prompt.external_id.like("p3:%")))
     view = service.prompt_annotations(session=db, project=project, prompt_id=prompt.id)
     texts = {r.id: r.text for r in view["responses"]}
-    ranks = {texts[rid]: rank for rid, rank in view["reference_rank"].items()}
+    ranks = {texts[rid]: rank for rid, rank in view["reference_ranks"]["trl: ref.jsonl"].items()}
     assert ranks == ({"good 3": 1, "bad 3": 1} if reference["question 3"] == "tie" else {"good 3": 1, "bad 3": 2})
     html = researcher.get(f"/projects/{project.id}/prompts/{prompt.id}").text
-    assert "reference label from trl: ref.jsonl" in html and "<th>reference</th>" in html
+    assert "reference labels from trl: ref.jsonl" in html and '<th title="reference label">trl: ref.jsonl</th>' in html
 
 
 def test_no_reference_says_why(client, make_project, make_user, bearer):
     project = make_project(kind="pairwise")
     staff = bearer(make_user(Role.researcher))
-    reference = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()["reference"]
-    assert reference["prompts"] == 0 and reference["labels"] == 0
-    assert reference["agreement_tie_half"] | {"definition": None} == {
-        "value": None,
-        "reason": "no imported reference labels",
-        "n": 0,
-        "definition": None,
-    }
+    report = client.get(f"/api/projects/{project.id}/agreement", headers=staff).json()
+    assert report["references"] == [] and all(a["reference_agreements"] is None for a in report["annotators"])

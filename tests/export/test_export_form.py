@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from app.models import Prompt, Role
+from app.models import Prompt, ReferenceLabel, Role
 
 PREVIEW = "/api/projects/{}/export/preview"
 DOWNLOAD = "/api/projects/{}/export"
@@ -115,7 +115,7 @@ class TestFormRoute:
         assert 'value="llama2_small"' not in html and 'value="rank_distance"' in html
         prompt = db.scalar(select(Prompt).where(Prompt.project_id == campaign.id, Prompt.external_id == "p1"))
         ids = [r.id for r in seed.responses(campaign, "p1")]
-        prompt.reference_ranking, prompt.reference_source = [[ids[0]], [ids[1]], [ids[2]]], "test"
+        db.add(ReferenceLabel(prompt_id=prompt.id, source="test", ranking=[[ids[0]], [ids[1]], [ids[2]]]))
         db.commit()
         html = browser.get(f"/projects/{campaign.id}").text
         assert '<option value="reference"' in html

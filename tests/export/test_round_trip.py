@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from app.models import Prompt, Response, Role
+from app.models import Prompt, ReferenceLabel, Response, Role
 
 EXPORT = "/api/projects/{}/export"
 # Whitespace that must survive: leading/trailing spaces and newlines, double spaces, a response that starts with a
@@ -164,7 +164,7 @@ def test_pairwise_ties_round_trip_as_tied_references(client, db, make_user, make
     body = upload(client, target.id, "\n".join(json.dumps(r) for r in first).encode(), staff).json()
     assert (body["imported"], body["skipped"]) == (5, 3)  # t2's repeat and the second order of each tie
     db.rollback()
-    references = [p.reference_ranking for p in db.scalars(select(Prompt).where(Prompt.project_id == target.id))]
+    references = list(db.scalars(select(ReferenceLabel.ranking).join(Prompt).where(Prompt.project_id == target.id)))
     assert sum(len(r) == 1 and len(r[0]) == 2 for r in references) == 2  # two tied references [[a, b]]
 
     second = rows_of(client.get(EXPORT.format(target.id), params={"ties": "keep", "labels": "reference"}, headers=staff))

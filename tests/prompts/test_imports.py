@@ -46,6 +46,7 @@ class TestImport:
         assert response.json() | {"batch_id": None} == {
             "imported": 2,
             "skipped": 0,
+            "references": 0,
             "errors": [],
             "total_errors": 0,
             "batch_id": None,

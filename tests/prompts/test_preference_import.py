@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import binomtest
 from sqlalchemy import func, select
 
-from app.models import Prompt, Response, Role
+from app.models import Prompt, ReferenceLabel, Response, Role
 from app.prompts.upload import content_digest
 
 SHARED = "\n\nHuman: What is a mole?\n\nAssistant: An animal, or a unit?\n\nHuman: The unit."
@@ -36,9 +36,10 @@ def stored_pairs(db, project_id) -> dict[str, tuple]:
     result = {}
     for prompt in db.scalars(select(Prompt).where(Prompt.project_id == project_id)):
         texts = {r.id: r.text for r in db.scalars(select(Response).where(Response.prompt_id == prompt.id))}
-        tiers = prompt.reference_ranking
+        label = db.scalar(select(ReferenceLabel).where(ReferenceLabel.prompt_id == prompt.id))
+        tiers = label.ranking
         judged = ("tie", *sorted(texts[i] for i in tiers[0])) if len(tiers) == 1 else (texts[tiers[0][0]], texts[tiers[1][0]])
-        result[prompt.external_id] = (prompt.messages, *judged, prompt.reference_source)
+        result[prompt.external_id] = (prompt.messages, *judged, label.source)
     return result
 
 
@@ -273,8 +274,8 @@ def test_annotators_never_see_the_reference(client, db, make_user, make_project,
     # The ids and the canonical A/B order do not give the reference away: the chosen response is not always first.
     db.rollback()
     first_is_chosen = [
-        p.reference_ranking[0][0] == min(p.reference_ranking[0] + p.reference_ranking[1])
-        for p in db.scalars(select(Prompt).where(Prompt.project_id == project.id))
+        r[0][0] == min(r[0] + r[1])
+        for r in db.scalars(select(ReferenceLabel.ranking).join(Prompt).where(Prompt.project_id == project.id))
     ]
     assert 8 <= sum(first_is_chosen) <= 32
 
@@ -305,8 +306,10 @@ def test_nothing_the_annotator_sees_predicts_the_reference(client, db, make_user
 
     def chosen_has_lower_id(project) -> dict[str, bool]:
         db.rollback()
-        prompts = db.scalars(select(Prompt).where(Prompt.project_id == project.id))
-        return {p.messages[0]["content"]: p.reference_ranking[0][0] < p.reference_ranking[1][0] for p in prompts}
+        rows = db.execute(
+            select(Prompt.messages, ReferenceLabel.ranking).join(ReferenceLabel).where(Prompt.project_id == project.id)
+        )
+        return {messages[0]["content"]: r[0][0] < r[1][0] for messages, r in rows}
 
     in_first, in_second = chosen_has_lower_id(first), chosen_has_lower_id(second)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text, update
 
-from app.models import Annotation, Assignment, Prompt, Role
+from app.models import Annotation, Assignment, Prompt, ReferenceLabel, Role
 from app.models.base import as_utc
 from app.prompts.browse import encode_cursor
 
@@ -74,7 +74,7 @@ def campaign(client, db, make_user, make_project, bearer):
     gold_id, gold_answer = prompts[-1].id, [[r] for r in _response_ids(db, prompts[-1])]
     with_reference = [prompts[1].id, prompts[4].id]
     db.rollback()  # end the read snapshot before writing (SQLite)
-    db.execute(update(Prompt).where(Prompt.id.in_(with_reference)).values(reference_ranking=[[1], [2]]))
+    db.add_all(ReferenceLabel(prompt_id=pid, source="judge", ranking=[[1], [2]]) for pid in with_reference)
     db.commit()
     reply = client.put(f"/api/projects/{project.id}/prompts/{gold_id}/gold", json={"ranking": gold_answer}, headers=staff)
     assert reply.status_code == 200
@@ -92,6 +92,7 @@ def stored(db, project) -> dict[int, dict]:
     db.rollback()
     now = datetime.now(UTC)
     facts = {}
+    referenced = set(db.scalars(select(ReferenceLabel.prompt_id)))
     for p in db.scalars(select(Prompt).where(Prompt.project_id == project.id)):
         text_words = set(re.findall(r"\w+", " ".join(m["content"] for m in p.messages).lower()))
         facts[p.id] = {
@@ -102,7 +103,7 @@ def stored(db, project) -> dict[int, dict]:
             "flagged": False,
             "skipped": False,
             "gold": p.is_gold,
-            "has_reference": p.reference_ranking is not None,
+            "has_reference": p.id in referenced,
             "agreement": p.agreement,
         }
     for a in db.scalars(select(Annotation).where(Annotation.project_id == project.id)):

@@ -32,7 +32,7 @@ __all__ = [
     "parse_batch",
 ]
 
-RECORD_FORMATS = ("auto", "prompts", *PREFERENCE_FORMATS)
+RECORD_FORMATS = ("auto", "prompts", *PREFERENCE_FORMATS, "listwise")  # listwise: listwise.py
 
 
 def parse_batch(
@@ -48,8 +48,9 @@ def parse_batch(
     """Yields prompts and errors in file order. Only `stream.read(n)` is used; memory stays at about one line.
 
     `record_format` (see preferences.py): "auto" reads a record with chosen/rejected as a preference
-    pair and any other as a prompt; "prompts" reads only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read
-    only preference records of that format. `pairwise`: the project is pairwise, so preference records are
+    pair, a record with responses and rank/ranking as a listwise judgement and any other as a prompt; "prompts" reads
+    only prompts; "trl", "trl-chat", "hh", "ultrafeedback" read only preference records of that format; "listwise"
+    only listwise judgements (listwise.py). `pairwise`: the project is pairwise, so preference records are
     allowed (its kind decides, not the response bounds: a ranking project may want exactly 2 responses); None
     reads it from the bounds, exactly 2 as the pairwise kind. `limits`: ImportLimits, by default from the settings."""
     limits = limits or ImportLimits.from_settings()

@@ -1,6 +1,7 @@
 """Checks the records of one file: prompt records from JSON (objects) and CSV (rows, under a checked header), and
 preference records through `PreferenceParser` (preferences.py); a record's id must be unique in its file."""
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,15 +17,20 @@ from app.prompts.upload.fields import (
     check_text,
     deep_message,
     did_you_mean,
+    json_problems,
     kind,
     too_deep,
     unknown_keys,
 )
+from app.prompts.upload.listwise import is_listwise, listwise_places
 from app.prompts.upload.preferences import PreferenceParser
 from app.prompts.upload.records import ParsedPrompt, ParsedResponse, ParseError
 from app.prompts.upload.streams import TooDeep, loads_json
 
 TOP_LEVEL_KEYS = ("id", "prompt", "responses", "metadata")
+LISTWISE_PLACES = ("rank", "ranks", "ranking")  # a record with responses and one of these is a listwise judgement
+# The listwise export's bookkeeping columns (app/export/rows.py): not metadata of the prompt they describe.
+_LISTWISE_EXPORT_KEYS = ("prompt_id", "response_ids", "models", "annotator_id", "annotation_id", "reference_source", "split")
 RESPONSE_KEYS = ("text", "model", "metadata")
 _CSV_NUMBERED = re.compile(r"(response|model)_([1-9][0-9]*)")
 
@@ -106,11 +112,14 @@ class RecordValidator:
         self.max_responses = max_responses
         self.record_format = record_format
         self._ids = ExternalIds()  # prompts and preference pairs alike
+        self._source = f"listwise: {os.path.basename(filename)}"[:200]  # a listwise judgement's default source
         self._preferences = PreferenceParser(self._ids, record_format, filename, pairwise=pairwise)
 
     def json_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
         if (deep := too_deep(obj, self.limits.metadata_depth)) is not None:  # before anything walks it recursively
             return iter([ParseError(location, deep, deep_message(self.limits.metadata_depth))])
+        if self.record_format == "listwise" or (self.record_format == "auto" and is_listwise(obj)):
+            return self._listwise_record(obj, location)
         if self.record_format != "prompts" and (self.record_format != "auto" or self._preferences.is_preference(obj)):
             return self._preferences.record(obj, location)
         problems = Problems(location)
@@ -119,18 +128,56 @@ class RecordValidator:
             return iter(problems)
         unknown_keys(obj, TOP_LEVEL_KEYS, None, problems)
         external_id = self._ids.check(obj.get("id"), problems)
-        prompt = obj.get("prompt", MISSING)
-        if isinstance(prompt, list):
-            messages, is_chat = check_chat(prompt, problems), True
-        elif isinstance(prompt, str) or prompt is MISSING:
-            text = check_text(prompt, "prompt", problems)
-            messages, is_chat = [{"role": "user", "content": text}] if text else None, False
-        else:
-            problems.add("prompt", f"must be a string or a list of messages, got {kind(prompt)}")
-            messages, is_chat = None, False
+        messages, is_chat = self._prompt(obj.get("prompt", MISSING), problems)
         responses = self._json_responses(obj.get("responses", MISSING), problems)
         metadata = check_metadata(obj.get("metadata"), "metadata", problems)
         return self._result(problems, external_id, messages, is_chat, responses, metadata)
+
+    def _listwise_record(self, obj: object, location: str) -> Iterator[ParsedPrompt | ParseError]:
+        """A listwise judgement (see listwise.py): a prompt record plus its ranking, kept as a reference label."""
+        problems = Problems(location)
+        if not isinstance(obj, dict):
+            problems.add(None, f"must be a JSON object, got {kind(obj)}")
+            return iter(problems)
+        raw_id = obj.get("id") if obj.get("id") is not None else obj.get("prompt_id")
+        external_id = self._ids.check(raw_id, problems)
+        messages, is_chat = self._prompt(obj.get("prompt", MISSING), problems)
+        responses = self._json_responses(obj.get("responses", MISSING), problems)
+        if isinstance(obj.get("models"), list) and len(obj["models"]) == len(responses):  # the listwise export's column
+            models = [check_optional_text(m, f"models[{i}]", problems) for i, m in enumerate(obj["models"])]
+            responses = [ParsedResponse(r.text, r.model or m, r.metadata) for r, m in zip(responses, models, strict=True)]
+        places = listwise_places(obj, len(obj["responses"]) if isinstance(obj.get("responses"), list) else None, problems)
+        extra = {k: v for k, v in obj.items() if k not in (*TOP_LEVEL_KEYS, *LISTWISE_PLACES, *_LISTWISE_EXPORT_KEYS)}
+        metadata = check_metadata(obj.get("metadata"), "metadata", problems)
+        for path, problem in json_problems(extra, None):  # other keys are kept as metadata, as in the preference formats
+            problems.add(path, problem)
+        metadata = (metadata or {}) | extra
+        if problems or messages is None or places is None:
+            return iter(problems)
+        return iter(
+            [
+                ParsedPrompt(
+                    location,
+                    external_id,
+                    messages,
+                    is_chat,
+                    responses,
+                    metadata or None,
+                    reference=places,
+                    reference_source=self._source,
+                )
+            ]
+        )
+
+    @staticmethod
+    def _prompt(prompt: object, problems: Problems) -> tuple[list[dict[str, str]] | None, bool]:
+        if isinstance(prompt, list):
+            return check_chat(prompt, problems), True
+        if isinstance(prompt, str) or prompt is MISSING:
+            text = check_text(prompt, "prompt", problems)
+            return ([{"role": "user", "content": text}] if text else None), False
+        problems.add("prompt", f"must be a string or a list of messages, got {kind(prompt)}")
+        return None, False
 
     def csv_record(self, row: list[str], columns: CsvColumns, location: str) -> Iterator[ParsedPrompt | ParseError]:
         problems = Problems(location)
