@@ -1,6 +1,8 @@
 """The FastAPI application: settings, database, middleware, error handlers, routers, static files (the HTTP
 plumbing itself lives in app.web)."""
 
+import importlib
+import threading
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -28,6 +30,21 @@ from app.web.limits import BodySizeLimitMiddleware
 from app.web.middleware import PublicUrlMiddleware, SecurityHeadersMiddleware, SessionCookieMiddleware
 from app.web.openapi import api_routes_only, install_openapi
 
+# Paid once per process in a background thread at start, so the first request of each kind does not: what is cheap
+# in memory only (numpy for agreement, +11 MiB; the math converter, +1 MiB; the annotation templates' compilation).
+# Not pyarrow (+40 MiB) nor scipy and choix (+70 MiB): idle RSS would pass 120 MiB. BENCHMARKS.md, "Warm-up".
+WARM_MODULES = ("app.agreement.metrics", "latex2mathml.converter")
+WARM_TEMPLATES = ("annotation/task.html", "annotation/_task.html", "agreement/prompt.html", "projects/page.html")
+
+
+def _warm_up() -> None:
+    from app.web.templating import templates
+
+    for module in WARM_MODULES:
+        importlib.import_module(module)
+    for name in WARM_TEMPLATES:
+        templates.get_template(name)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -38,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Every request holding a database slot must be able to get a thread (see Database.request_slot).
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, database.request_slots + 8)
+        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()  # after start: cold start unchanged
         yield
         database.dispose()
 

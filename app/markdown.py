@@ -16,10 +16,12 @@ emits (tests/test_markdown.py renders every feature and checks the sanitiser cha
   `style`); math that does not convert, or needs anything else, shows as its source text.
 """
 
+import hashlib
 import html
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -36,6 +38,12 @@ from mdit_py_plugins.tasklists import tasklists_plugin
 URL_SCHEMES = {"http", "https", "mailto"}  # links with any other scheme are shown as text
 LINK_REL = "noopener noreferrer nofollow"
 MAX_MATH_CHARS = 4_000  # longer math shows as source text: conversion time, and the search for a closing \) or \], grow with it
+# Longer text is shown as escaped plain text under TOO_LARGE_NOTICE: rendering grows with the text (about 1 s per
+# 100 KB of table or inline markup on a loaded 2-core machine, more with math), and 100,000 characters (~25k
+# tokens) is beyond nearly every model response. BENCHMARKS.md, "Pages with huge responses".
+MAX_MARKDOWN_CHARS = 100_000
+TOO_LARGE_NOTICE = "This text is too large to format; it is shown as plain text"
+RENDER_CACHE_CHARS = 16_000_000  # rendered HTML kept per process (render_markdown); empty at start
 TABLE_ALIGN_CLASSES = {"align-left", "align-center", "align-right"}  # static/css/app.css
 
 # MathML that latex2mathml emits and browsers draw; presentation only (no links, no styles, no actions).
@@ -209,10 +217,61 @@ def sanitise(html_text: str) -> str:
 
 
 def render_markdown(text: str | None) -> Markup:
-    return Markup(sanitise(markdown_to_html(text)))
+    """Sanitised HTML for `text`, through a per-process cache keyed by the text's hash: a response is shown to
+    several annotators and again on each revisit, and the MathML conversion (the slow part) happens inside."""
+    text = text or ""
+    if len(text) > MAX_MARKDOWN_CHARS:
+        return as_plain_text(text)
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    rendered = _cache.get(key)
+    if rendered is None:
+        rendered = Markup(sanitise(markdown_to_html(text)))
+        _cache.put(key, rendered)
+    return rendered
 
 
-@lru_cache(maxsize=256)
-def render_markdown_cached(text: str | None) -> Markup:
-    """For text shown on every page view that rarely changes (a project's guidelines): rendered once per process."""
-    return render_markdown(text)
+def as_plain_text(text: str) -> Markup:
+    """Text over the budget: escaped, preformatted, under a notice. Escaping 2 MB takes milliseconds; parsing it as
+    Markdown took tens of seconds for a big table."""
+    return Markup(
+        f'<p class="too-large">{TOO_LARGE_NOTICE} ({len(text):,} characters).</p>'
+        f'<pre class="as-text">{html.escape(text, quote=False)}</pre>'
+    )
+
+
+class _RenderCache:
+    """Least recently used rendered HTML, bounded by its total length (characters, about bytes for the ASCII
+    that HTML mostly is) rather than by a count: one big response must not hold many megabytes per entry slot."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.chars = 0
+        self._entries: OrderedDict[bytes, Markup] = OrderedDict()
+        self._lock = threading.Lock()  # pages render in worker threads
+
+    def get(self, key: bytes) -> Markup | None:
+        with self._lock:
+            rendered = self._entries.get(key)
+            if rendered is not None:
+                self._entries.move_to_end(key)
+            return rendered
+
+    def put(self, key: bytes, rendered: Markup) -> None:
+        if len(rendered) > self.max_chars:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = rendered
+            self.chars += len(rendered)
+            while self.chars > self.max_chars:
+                _, evicted = self._entries.popitem(last=False)
+                self.chars -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.chars = 0
+
+
+_cache = _RenderCache(RENDER_CACHE_CHARS)

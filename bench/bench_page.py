@@ -121,10 +121,10 @@ class Client:
             self.cookie = cookie.split(";", 1)[0]
         return response.status, data
 
-    def login(self) -> None:
+    def login(self, email: str = EMAIL) -> None:
         status, page = self.request("GET", "/login")
         self.csrf = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
-        form = urlencode({"email": EMAIL, "password": PASSWORD, "csrf_token": self.csrf}).encode()
+        form = urlencode({"email": email, "password": PASSWORD, "csrf_token": self.csrf}).encode()
         status, _ = self.request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
         assert status == 303, f"login failed: {status}"
 

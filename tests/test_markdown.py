@@ -259,3 +259,67 @@ def test_unclosed_brackets_do_not_make_rendering_quadratic():
     html = str(render_markdown(r"\(a " * 10_000))
     assert time.perf_counter() - started < 10  # a liveness bound for a loaded machine; about 0.5 s
     assert "<math" not in html and html.count("(a") == 10_000
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)"> [x](javascript:alert(3))'
+
+
+def big_table(chars: int) -> str:
+    """A Markdown table of at least `chars` characters, a hostile cell in its middle row."""
+    rows = ["| id | name | value |", "|---|---|---|"]
+    size = sum(len(r) + 1 for r in rows)
+    i = 0
+    while size < chars:
+        rows.append(f"| {i} | {HOSTILE if i == 500 else f'item {i}'} | {i * 3} |")
+        size += len(rows[-1]) + 1
+        i += 1
+    return "\n".join(rows)
+
+
+def test_text_over_the_budget_is_escaped_plain_text_under_a_notice():
+    text = big_table(2_000_000)
+    start = time.perf_counter()
+    shown = str(render_markdown(text))
+    seconds = time.perf_counter() - start
+    assert shown.startswith(f'<p class="too-large">{markdown.TOO_LARGE_NOTICE}')
+    # the whole text, escaped by the standard library's escaper, is the <pre>'s content
+    pre = re.search(r'<pre class="as-text">(.*)</pre>\Z', shown, re.S)
+    assert pre is not None and pre.group(1) == text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert "<table" not in shown and "<script" not in shown and "<img" not in shown and "<a " not in shown
+    assert active_parts(shown) == []
+    assert seconds < 5  # a generous ceiling against a regression to parsing (tens of seconds); bench/ times it
+
+
+def test_the_budget_boundary():
+    at_budget = big_table(markdown.MAX_MARKDOWN_CHARS)[: markdown.MAX_MARKDOWN_CHARS].rsplit("\n", 1)[0]
+    at_budget += "\n" + "|x|y|z|".ljust(markdown.MAX_MARKDOWN_CHARS - len(at_budget) - 1, " ")
+    assert len(at_budget) == markdown.MAX_MARKDOWN_CHARS
+    assert "<table>" in render_markdown(at_budget) and markdown.TOO_LARGE_NOTICE not in render_markdown(at_budget)
+    assert markdown.TOO_LARGE_NOTICE in render_markdown(at_budget + "x")
+
+
+def test_a_cache_hit_returns_the_same_html_without_rendering_again(monkeypatch):
+    text = "| a | b |\n|---|---|\n| $x^2$ | **y** |\n\n" + HOSTILE
+    expected = sanitise(markdown_to_html(text))  # the uncached pipeline
+    markdown._cache.clear()
+    calls = []
+    real = markdown.markdown_to_html
+    monkeypatch.setattr(markdown, "markdown_to_html", lambda t: calls.append(t) or real(t))
+    first, second = render_markdown(text), render_markdown(text)
+    assert first == second == expected and len(calls) == 1
+    assert render_markdown(text + " z") == sanitise(markdown_to_html(text + " z")) != first  # another text, another entry
+    assert len(calls) == 2
+
+
+def test_the_cache_is_bounded_by_the_length_of_what_it_holds():
+    cache = markdown._RenderCache(max_chars=100)
+    for i in range(10):
+        cache.put(bytes([i]), markdown.Markup("x" * 30))
+        assert cache.chars <= 100
+    assert cache.chars == 90  # the three most recent
+    assert [cache.get(bytes([i])) is not None for i in range(10)] == [False] * 7 + [True] * 3
+    cache.get(bytes([7]))  # now the most recently used: survives the next put, 8 does not
+    cache.put(b"new", markdown.Markup("y" * 30))
+    assert cache.get(bytes([7])) is not None and cache.get(bytes([8])) is None
+    cache.put(b"huge", markdown.Markup("z" * 101))  # larger than the whole cache: not kept, nothing evicted
+    assert cache.get(b"huge") is None and cache.chars == 90

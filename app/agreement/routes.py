@@ -15,7 +15,7 @@ from app.models import Annotation
 from app.projects.dependencies import VisibleProject
 from app.rankings import Tiers
 from app.users.dependencies import StaffUser
-from app.web.templating import templates
+from app.web.templating import page_after_session, templates
 
 router = APIRouter()
 
@@ -82,7 +82,7 @@ def prompt_page(request: Request, project: VisibleProject, prompt_id: int, sessi
     context = {"user": user, "project": project, "fmt": formatting} | service.prompt_annotations(
         session=session, project=project, prompt_id=prompt_id
     )
-    return templates.TemplateResponse(request, "agreement/prompt.html", context)
+    return page_after_session(request, "agreement/prompt.html", context)
 
 
 @router.post("/projects/{project_id}/prompts/{prompt_id}/gold", name="agreement:set_gold")

@@ -16,13 +16,12 @@ from app.annotation.schemas import (
 from app.config import Settings
 from app.db import SessionDep
 from app.errors import NotFound
-from app.markdown import render_markdown_cached
 from app.models import Project
 from app.projects import service as projects_service
 from app.projects.dependencies import MemberProject, MemberProjectQuery
 from app.users.dependencies import CurrentUser
 from app.web.dependencies import SettingsDep
-from app.web.templating import templates
+from app.web.templating import json_after_session, page_after_session
 
 router = APIRouter()
 
@@ -49,18 +48,18 @@ def _lease_next(session, project: Project, user, settings: Settings):
     response_model=TaskRead,
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
-def api_next(project: MemberProject, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> TaskRead | Response:
+def api_next(project: MemberProject, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Response:
     assignment = _lease_next(session, project, user, settings)
     if assignment is None:
         return Response(status_code=204)
-    return service.task_view(session=session, project=project, assignment=assignment)
+    return json_after_session(service.task_view(session=session, project=project, assignment=assignment))
 
 
 @router.get("/api/tasks/{task_id}", response_model=TaskRead)
-def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
+def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user)
     projects_service.require_open(project)
-    return service.task_view(session=session, project=project, assignment=assignment)
+    return json_after_session(service.task_view(session=session, project=project, assignment=assignment))
 
 
 @router.post(
@@ -122,13 +121,12 @@ def annotate_page(
         "done": progress.done,
         "progress": progress,
         "task": None,
-        "guidelines_html": render_markdown_cached(project.guidelines),
         "revise": None,
     }
     if assignment is not None:
         context["task"] = service.task_view(session=session, project=project, assignment=assignment)
         context["lease_seconds"] = service.lease_seconds_left(assignment)
-    return templates.TemplateResponse(request, "annotation/task.html", context)
+    return page_after_session(request, "annotation/task.html", context)
 
 
 @router.get(
@@ -160,11 +158,10 @@ def annotate_prefetch(
         "user": user,
         "project": project,
         "done": None,
-        "guidelines_html": render_markdown_cached(project.guidelines),
         "task": service.task_view(session=session, project=project, assignment=assignment),
         "lease_seconds": service.lease_seconds_left(assignment),
     }
-    return templates.TemplateResponse(request, "annotation/_task.html", context)
+    return page_after_session(request, "annotation/_task.html", context)
 
 
 @router.get("/projects/{project_id}/my-labels", name="annotation:my_labels")
@@ -176,7 +173,7 @@ def my_labels_page(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     page = service.my_labels(session=session, project=project, annotator=user, limit=PAGE, offset=offset)
-    return templates.TemplateResponse(request, "annotation/my_labels.html", {"user": user, "project": project, "page": page})
+    return page_after_session(request, "annotation/my_labels.html", {"user": user, "project": project, "page": page})
 
 
 @router.get("/projects/{project_id}/my-labels/{task_id}", name="annotation:revise_page")
@@ -192,7 +189,6 @@ def revise_page(request: Request, project: MemberProject, task_id: int, session:
         "project": project,
         "done": None,
         "task": service.task_view(session=session, project=project, assignment=assignment),
-        "guidelines_html": render_markdown_cached(project.guidelines),
         # templates/annotation/_task.html renders these as the workbench's revise-mode data-* attributes
         "revise": {
             "annotation": annotation,
@@ -202,4 +198,4 @@ def revise_page(request: Request, project: MemberProject, task_id: int, session:
             "back_url": request.url_for("annotation:my_labels", project_id=project.id).path,
         },
     }
-    return templates.TemplateResponse(request, "annotation/task.html", context)
+    return page_after_session(request, "annotation/task.html", context)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from app.agreement import formatting
@@ -24,7 +24,7 @@ from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
 from app.web.limits import UploadForm
-from app.web.templating import templates
+from app.web.templating import page_after_session, templates
 
 router = APIRouter()
 
@@ -142,7 +142,7 @@ def api_browse(
 @router.get("/projects/{project_id}/prompts", name="prompts:browse")
 def browse_page(
     request: Request, project: VisibleProject, user: StaffUser, session: SessionDep, query: Annotated[PromptQuery, Query()]
-) -> HTMLResponse:
+) -> Response:
     page = _browse(request, session, project, query)
     here = _path(request, "prompts:browse", project_id=project.id)
     filters = query.filters()
@@ -157,4 +157,4 @@ def browse_page(
         "statuses": PROMPT_STATUSES,
         "fmt": formatting,
     }
-    return templates.TemplateResponse(request, "prompts/browse.html", context)
+    return page_after_session(request, "prompts/browse.html", context)

@@ -3,7 +3,8 @@
 // response (on the rank board, or a letter key) brings its text into view by scrolling this pane only.
 import { $, $$ } from "./dom.js";
 
-const words = (el) => (el.textContent.match(/\S+/g) || []);
+// A text too large to format is its <pre> under a notice (app/markdown.py): count and quote the text, not the notice.
+const words = (el) => (($("pre.as-text", el) || el).textContent.match(/\S+/g) || []);
 const formatLength = (n) => `${n.toLocaleString("en")} ${n === 1 ? "word" : "words"}`;
 
 export function readerControls(root, { say, compareFirst }) {
