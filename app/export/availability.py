@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Unprocessable
 from app.export.options import ExportOptions, field_errors
-from app.models import Project, Prompt
+from app.models import Project, Prompt, shown_in
 
 
 def check(*, project: Project, options: ExportOptions) -> None:
@@ -21,7 +21,7 @@ def unavailable_choices(*, session: Session, project: Project) -> dict[str, dict
     """Option values that do not apply to this project, and why: the form does not offer them, and
     check_applicable refuses them."""
     unavailable: dict[str, dict[str, str]] = {}
-    has_reference = session.scalar(select(exists().where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))))
+    has_reference = session.scalar(select(exists().where(shown_in(project.id), Prompt.reference_ranking.is_not(None))))
     if not has_reference:
         unavailable["labels"] = {"reference": "this project has no imported reference labels"}
     if not project.strength_scale:

@@ -20,7 +20,7 @@ from app.agreement.consensus import Consensus, Method, consensus
 from app.agreement.metrics import RankingLabel
 from app.export.options import ConsensusOption, ExportOptions
 from app.export.pairs import select_pairs
-from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, Response, User
+from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, Response, User, shown_in
 from app.rankings import Tiers
 
 PAGE = 1000  # prompts per keyset page
@@ -211,7 +211,7 @@ def _loads(value: str | None) -> Any:  # JSON: any shape
 def labelled_prompt_ids(project: Project, *, reference: bool = False):
     """The select of the prompts an export reads: those with a label, or (reference) with a reference label."""
     if reference:
-        return select(Prompt.id).where(Prompt.project_id == project.id, Prompt.reference_ranking.is_not(None))
+        return select(Prompt.id).where(shown_in(project.id), Prompt.reference_ranking.is_not(None))
     return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
 
 

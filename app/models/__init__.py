@@ -3,7 +3,7 @@
 from app.models.annotation import Annotation, AnnotationRevision, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
-from app.models.prompt import Prompt, Response
+from app.models.prompt import Prompt, Response, shown_in
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "Role",
     "User",
     "UserSession",
+    "shown_in",
 ]
