@@ -355,7 +355,7 @@ class TestQueueIndex:
     def queue_sql(self, db, project_id: int, annotator_id: int) -> str:
         from sqlalchemy import exists
 
-        from app.models import Assignment, AssignmentStatus, Prompt
+        from app.models import Assignment, AssignmentStatus, Prompt, shown_in
 
         seen = exists().where(
             Assignment.prompt_id == Prompt.id,
@@ -364,7 +364,7 @@ class TestQueueIndex:
         )
         query = (
             select(Prompt.id)
-            .where(Prompt.project_id == project_id, Prompt.active_count < Prompt.target_overlap, ~seen)
+            .where(shown_in(project_id), Prompt.active_count < Prompt.target_overlap, ~seen)
             .order_by(Prompt.active_count, Prompt.id)
             .limit(1)
         )
