@@ -102,23 +102,49 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+class _Lease:
+    """A request's session and its slot, given back once: when the route ends, or earlier (`release_db`)."""
+
+    def __init__(self, session: Session, slot: asyncio.Semaphore) -> None:
+        self.session, self.slot, self.ended = session, slot, False
+
+    async def end(self, commit: bool) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            if self.session.in_transaction():  # a client that hangs up must not leave the transaction open
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(_finish, self.session, commit)
+            else:
+                self.session.close()  # never touched the database: nothing to end
+        finally:
+            self.slot.release()
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """The request's session: committed when the route succeeds, rolled back on any exception.
 
     Async on purpose: opening a session does no I/O, so only the commit takes a trip to the thread pool."""
     database: Database = request.app.state.database
-    async with database.request_slot():
-        session = database.sessionmaker()
-        commit = False
-        try:
-            yield session
-            commit = True
-        finally:
-            if session.in_transaction():  # a client that hangs up must not leave the transaction open
-                with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(_finish, session, commit)
-            else:
-                session.close()  # never touched the database: nothing to end
+    slot = database.request_slot()
+    await slot.acquire()
+    lease = _Lease(database.sessionmaker(), slot)
+    request.state.db_lease = lease
+    commit = False
+    try:
+        yield lease.session
+        commit = True
+    finally:
+        await lease.end(commit)
+
+
+async def release_db(request: Request) -> None:
+    """Commits and closes the request's session now and gives its slot back, for a route whose long work (an
+    import) runs in short transactions of its own: objects already loaded stay readable, detached."""
+    lease: _Lease | None = getattr(request.state, "db_lease", None)
+    if lease is not None:
+        await lease.end(True)
 
 
 def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:

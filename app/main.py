@@ -1,6 +1,7 @@
 """The FastAPI application: settings, database, middleware, error handlers, routers, static files (the HTTP
 plumbing itself lives in app.web)."""
 
+import contextlib
 import importlib
 import threading
 from contextlib import asynccontextmanager
@@ -9,6 +10,8 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
@@ -18,6 +21,7 @@ from app.export.routes import router as export_router
 from app.leaderboard.routes import router as leaderboard_router
 from app.projects.routes import router as projects_router
 from app.prompts.routes import router as prompts_router
+from app.prompts.service import discard_abandoned_imports
 from app.rewardmodels.routes import router as rewardmodels_router
 from app.secrets import SESSION_SECRET, shared_secret
 from app.users.dependencies import SESSION_COOKIE, csrf_protect
@@ -55,6 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Every request holding a database slot must be able to get a thread (see Database.request_slot).
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, database.request_slots + 8)
+        # Rows of imports a killed process left behind (app/prompts/service.py). Unreachable or not yet migrated:
+        # the next import tries again.
+        with contextlib.suppress(SQLAlchemyError):
+            await run_in_threadpool(discard_abandoned_imports, app.state.database.sessionmaker)
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()  # after start: cold start unchanged
         yield
         database.dispose()

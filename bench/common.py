@@ -157,7 +157,7 @@ def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3
         prompts, responses = [], []
         for prompt_id, item in enumerate(items, start=first):
             messages = orjson.dumps([{"role": "user", "content": item["prompt"]}]).decode()
-            prompts.append((prompt_id, project_id, None, item["id"], messages, False, None, 0, 0, overlap, False, False))
+            prompts.append((prompt_id, project_id, None, item["id"], messages, False, None, 0, 0, overlap, False, False, True))
             responses.extend((prompt_id, position, response, None, None) for position, response in enumerate(item["responses"]))
         write_rows(connection, "prompts", PROMPT_COLUMNS, prompts)
         write_rows(connection, "responses", RESPONSE_COLUMNS, responses)

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.models import Annotation, Project, ProjectKind, Prompt, Response
+from app.models import Annotation, Project, ProjectKind, Prompt, Response, shown_in
 from app.rankings import Tiers
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def _response_ids(session: Session, prompt_ids: Sequence[int] | None, project: P
     """Response ids per prompt in upload order (the canonical A/B order of pairwise labels)."""
     query = select(Response.prompt_id, Response.id).order_by(Response.prompt_id, Response.position)
     if prompt_ids is None:
-        query = query.join(Prompt, Prompt.id == Response.prompt_id).where(Prompt.project_id == project.id)
+        query = query.join(Prompt, Prompt.id == Response.prompt_id).where(shown_in(project.id))
     else:
         query = query.where(Response.prompt_id.in_(prompt_ids))
     by_prompt: dict[int, list[int]] = defaultdict(list)

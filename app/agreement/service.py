@@ -26,6 +26,7 @@ from app.models import (
     ReferenceLabel,
     Response,
     User,
+    shown_in,
 )
 from app.rankings import Tiers, tiers_problem
 
@@ -71,7 +72,7 @@ def _reference_agreement(
         session.execute(
             select(ReferenceLabel.source, func.count())
             .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
-            .where(Prompt.project_id == project.id)
+            .where(shown_in(project.id))
             .group_by(ReferenceLabel.source)
         ).all()
     )
@@ -126,9 +127,7 @@ def _annotator_extras(session: Session, project: Project) -> dict[int, dict[str,
     extras: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"times": [], "labels": 0, "flags": 0, "none_acceptable": 0, "skips": 0, "gold": [], "ranked": 0, "untouched": 0}
     )
-    gold = dict(
-        session.execute(select(Prompt.id, Prompt.gold_ranking).where(Prompt.project_id == project.id, Prompt.is_gold)).all()
-    )
+    gold = dict(session.execute(select(Prompt.id, Prompt.gold_ranking).where(shown_in(project.id), Prompt.is_gold)).all())
     for annotator_id, prompt_id, ms, flag, none_ok, tiers, changed in session.execute(
         select(
             Annotation.annotator_id,
@@ -236,11 +235,17 @@ def project_report(*, session: Session, project: Project, disputed: int = 20) ->
     return report
 
 
+def _shown_prompt(session: Session, project: Project, prompt_id: int) -> Prompt:
+    """The project's prompt `prompt_id`, unless it is elsewhere or its import is still loading (NotFound)."""
+    prompt = session.scalar(select(Prompt).where(Prompt.id == prompt_id, shown_in(project.id)))
+    if prompt is None:
+        raise NotFound("Prompt not found")
+    return prompt
+
+
 def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tiers | None) -> Prompt:
     """Mark a prompt as gold with its known answer (tiers of response ids), or unmark it (ranking=None)."""
-    prompt = session.get(Prompt, prompt_id)
-    if prompt is None or prompt.project_id != project.id:
-        raise NotFound("Prompt not found")
+    prompt = _shown_prompt(session, project, prompt_id)
     if ranking is not None:
         ids = set(session.scalars(select(Response.id).where(Response.prompt_id == prompt.id)))
         if problem := tiers_problem(ranking, ids):
@@ -251,9 +256,7 @@ def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tie
 
 def prompt_annotations(*, session: Session, project: Project, prompt_id: int) -> dict[str, Any]:
     """Every label of one prompt side by side, with annotators named (researchers and admins only)."""
-    prompt = session.get(Prompt, prompt_id)
-    if prompt is None or prompt.project_id != project.id:
-        raise NotFound("Prompt not found")
+    prompt = _shown_prompt(session, project, prompt_id)
     responses = list(session.scalars(select(Response).where(Response.prompt_id == prompt.id).order_by(Response.position)))
     rows = session.execute(
         select(Annotation, User)

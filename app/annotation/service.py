@@ -47,6 +47,7 @@ from app.models import (
     Prompt,
     Response,
     User,
+    shown_in,
 )
 from app.models.base import as_utc, utcnow
 from app.rankings import Tiers, order_changed, tiers_problem
@@ -98,7 +99,7 @@ def _claim(queue: str) -> Update:
         Assignment.annotator_id == bindparam("annotator"),
         Assignment.status != _EXPIRED,
     )
-    not_mine = select(Prompt.id).where(Prompt.project_id == bindparam("project"), ~seen_by_me)
+    not_mine = select(Prompt.id).where(shown_in(bindparam("project")), ~seen_by_me)
     first_open = (
         {
             # adaptive overlap asks for one more
@@ -666,7 +667,7 @@ def annotator_progress(*, session: Session, project: Project, annotator: User) -
             func.count().filter(~Prompt.is_gold),
             func.count().filter(overlap.COMPLETE),
             func.count().filter(overlap.WANTS_ANNOTATORS),
-        ).where(Prompt.project_id == project.id)
+        ).where(shown_in(project.id))
     ).one()
     mine = session.execute(
         select(

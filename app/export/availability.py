@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Unprocessable
 from app.export.options import ExportOptions, field_errors
-from app.models import Project, Prompt, ReferenceLabel
+from app.models import Project, Prompt, ReferenceLabel, shown_in
 
 
 def reference_sources(*, session: Session, project: Project) -> list[str]:
@@ -15,7 +15,7 @@ def reference_sources(*, session: Session, project: Project) -> list[str]:
         session.scalars(
             select(ReferenceLabel.source)
             .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
-            .where(Prompt.project_id == project.id)
+            .where(shown_in(project.id))
             .distinct()
             .order_by(ReferenceLabel.source)
         )
@@ -52,7 +52,7 @@ def unavailable_choices(*, session: Session, project: Project) -> dict[str, dict
     """Option values that do not apply to this project, and why: the form does not offer them, and
     check_applicable refuses them."""
     unavailable: dict[str, dict[str, str]] = {}
-    has_reference = session.scalar(select(exists().where(ReferenceLabel.prompt_id == Prompt.id, Prompt.project_id == project.id)))
+    has_reference = session.scalar(select(exists().where(ReferenceLabel.prompt_id == Prompt.id, shown_in(project.id))))
     if not has_reference:
         unavailable["labels"] = {"reference": "this project has no imported reference labels"}
     if not project.strength_scale:

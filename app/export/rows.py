@@ -21,7 +21,7 @@ from app.agreement.metrics import RankingLabel
 from app.export.availability import reference_source
 from app.export.options import ConsensusOption, ExportOptions
 from app.export.pairs import select_pairs
-from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, ReferenceLabel, Response, User
+from app.models import Annotation, Assignment, AssignmentStatus, Project, Prompt, ReferenceLabel, Response, User, shown_in
 from app.rankings import Tiers
 
 PAGE = 1000  # prompts per keyset page
@@ -215,7 +215,7 @@ def labelled_prompt_ids(project: Project, *, source: str | None = None):
         return (
             select(ReferenceLabel.prompt_id)
             .join(Prompt, Prompt.id == ReferenceLabel.prompt_id)
-            .where(Prompt.project_id == project.id, ReferenceLabel.source == source)
+            .where(shown_in(project.id), ReferenceLabel.source == source)
         )
     return select(Annotation.prompt_id).where(Annotation.project_id == project.id).group_by(Annotation.prompt_id)
 

@@ -13,7 +13,7 @@ from app.errors import Unprocessable
 from app.leaderboard import bradley_terry as bt
 from app.leaderboard.decisions import DecisionList, tiers_from_scores
 from app.leaderboard.schemas import Leaderboard, LeaderboardOptions, LeftOut, MatrixCell, ModelRating
-from app.models import Annotation, Project, Prompt, Response, User
+from app.models import Annotation, Project, Prompt, Response, User, shown_in
 
 
 def _loads(text: str | None):  # JSON read as text and decoded with orjson: faster than the driver (app/export/rows.py)
@@ -27,7 +27,7 @@ def _response_models(session: Session, project: Project) -> tuple[dict[int, str 
     for prompt_id, response_id, model in session.execute(
         select(Response.prompt_id, Response.id, Response.model)
         .join(Prompt, Prompt.id == Response.prompt_id)
-        .where(Prompt.project_id == project.id)
+        .where(shown_in(project.id))
         .order_by(Response.prompt_id, Response.position)
     ):
         models[response_id] = model

@@ -3,7 +3,7 @@
 from app.models.annotation import Annotation, AnnotationRevision, Assignment, AssignmentStatus
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
-from app.models.prompt import Prompt, ReferenceLabel, Response
+from app.models.prompt import Prompt, ReferenceLabel, Response, shown_in
 from app.models.reward_model import RewardModel, RewardModelScore
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
@@ -31,4 +31,5 @@ __all__ = [
     "Role",
     "User",
     "UserSession",
+    "shown_in",
 ]

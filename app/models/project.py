@@ -67,6 +67,13 @@ class ImportBatch(Base):
     imported_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # 'loading' while the import writes its chunks (its prompts invisible), 'committed' once they are all
+    # visible, 'failed' while a failed import's rows are being removed (app/prompts/service.py).
+    status: Mapped[str] = mapped_column(String(20), default="committed")
+    # The importing process ("host:pid") and its last sign of life, refreshed per chunk: a loading batch whose
+    # process is gone or silent is abandoned and removed (prompts.service.discard_abandoned_imports).
+    owner: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime | None]
 
 
 class ProjectMember(Base):

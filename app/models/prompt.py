@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType, utcnow
@@ -13,14 +13,16 @@ class Prompt(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
         # The queue walks this index: least-served prompts of a project first (see annotation.service).
-        # Partial: it holds only prompts that still want annotators, so served ones are never walked.
+        # Partial: it holds only visible prompts that still want annotators, so served ones and those of an
+        # import still loading are never walked. SQLite matches it only on the very terms the query renders
+        # (`prompts.visible = 1` for the column `visible`), hence the two spellings.
         Index(
             "ix_prompts_open",
             "project_id",
             "active_count",
             "id",
-            postgresql_where=text("active_count < target_overlap"),
-            sqlite_where=text("active_count < target_overlap"),
+            postgresql_where=text("active_count < target_overlap AND visible"),
+            sqlite_where=text("active_count < target_overlap AND visible = 1"),
         ),
         # Short side queues: prompts adaptive overlap asked more annotators for, and gold prompts.
         Index("ix_prompts_boosted", "project_id", "boosted", "id"),
@@ -49,6 +51,9 @@ class Prompt(Base):
     # The report's per-prompt agreement (tie_half), updated with every label (app/agreement/labels.py,
     # refresh_agreement), so the prompt browser sorts and filters without a report. None: fewer than 2 labels.
     agreement: Mapped[float | None]
+    # False while the prompt's import is still writing (or failed): nobody sees it; the import's last transaction
+    # flips its whole batch at once (app/prompts/service.py). Readers filter through `shown_in` below.
+    visible: Mapped[bool] = mapped_column(default=True)
 
     responses: Mapped[list["Response"]] = relationship(lazy="raise", order_by="Response.position", back_populates="prompt")
 
@@ -56,6 +61,12 @@ class Prompt(Base):
     def text(self) -> str:
         """The prompt as one string (a plain prompt's text, or the chat's last user turn)."""
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+def shown_in(project_id: Any) -> ColumnElement[bool]:
+    """The prompts of a project as every reader sees them: those of imports that committed (`visible`).
+    The one owner of that rule; `project_id` may be a value, a column or a bind parameter."""
+    return (Prompt.project_id == project_id) & Prompt.visible
 
 
 class Response(Base):

@@ -25,6 +25,7 @@ from app.models import (
     Response,
     Role,
     User,
+    shown_in,
 )
 from app.models.base import as_utc, utcnow
 from app.projects.schemas import EDITABLE_FIELDS, AnnotatorProgress, ProjectCreate, ProjectStats, field_errors
@@ -149,7 +150,7 @@ def members(*, session: Session, project: Project) -> list[User]:
 
 def project_stats(*, session: Session, project: Project) -> ProjectStats:
     prompts, complete = session.execute(
-        select(func.count(), func.count().filter(overlap.COMPLETE)).where(Prompt.project_id == project.id)
+        select(func.count(), func.count().filter(overlap.COMPLETE)).where(shown_in(project.id))
     ).one()
     annotations, annotators = session.execute(
         select(func.count(), func.count(func.distinct(Annotation.annotator_id))).where(Annotation.project_id == project.id)
@@ -298,7 +299,7 @@ def delete_project(*, session: Session, project: Project, confirm: str | None, u
         given = "missing" if confirm is None else f"{shorten(confirm, 100)!r} is not the project's name"
         raise Unprocessable(f"confirm: {given}; to delete, confirm with the exact name {project.name!r}")
     snapshot = settings_of(project) | {
-        "prompts": session.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id)),
+        "prompts": session.scalar(select(func.count()).select_from(Prompt).where(shown_in(project.id))),
         "annotations": session.scalar(select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)),
     }
     prompt_ids = select(Prompt.id).where(Prompt.project_id == project.id)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.annotation import overlap
 from app.errors import Unprocessable
-from app.models import Annotation, Assignment, AssignmentStatus, ImportBatch, Project, Prompt, ReferenceLabel, User
+from app.models import Annotation, Assignment, AssignmentStatus, ImportBatch, Project, Prompt, ReferenceLabel, User, shown_in
 from app.models.base import utcnow
 from app.prompts import search
 from app.prompts.schemas import PromptItem, PromptPage, PromptQuery, PromptSort
@@ -57,7 +57,7 @@ def decode_cursor(cursor: str, sort: PromptSort) -> tuple[float | int, int]:
 
 
 def _conditions(session: Session, project: Project, query: PromptQuery, now: datetime) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [Prompt.project_id == project.id]
+    where: list[ColumnElement[bool]] = [shown_in(project.id)]
     if query.status is not None:
         where.append(overlap.prompt_status(query.status, now))
     if query.q and query.q.strip():

@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from app.models import Project, Prompt, ReferenceLabel, Response
+from app.models import Prompt, ReferenceLabel, Response, shown_in
 from app.models.base import utcnow
 from app.prompts.upload import ParsedPrompt, ParseError
 from app.text import unstorable
@@ -43,22 +43,22 @@ def _content_key(messages: list[dict[str, str]], texts: Iterable[str]) -> str:
 
 
 class ContentIndex:
-    """The project's prompts by content (rule 2 above), read once, when a judgement first needs it."""
+    """The project's shown prompts by content (rule 2 above), read once, when a judgement first needs it."""
 
-    def __init__(self, session: Session, project: Project) -> None:
-        self._session, self._project = session, project
+    def __init__(self, project_id: int) -> None:
+        self._project_id = project_id
         self._keys: dict[str, int] | None = None
 
-    def find(self, parsed: ParsedPrompt) -> int | None:
+    def find(self, session: Session, parsed: ParsedPrompt) -> int | None:
         if self._keys is None:
             texts: dict[int, list[str]] = defaultdict(list)
-            for prompt_id, text in self._session.execute(
-                select(Response.prompt_id, Response.text).join(Prompt).where(Prompt.project_id == self._project.id)
+            for prompt_id, text in session.execute(
+                select(Response.prompt_id, Response.text).join(Prompt).where(shown_in(self._project_id))
             ):
                 texts[prompt_id].append(text)
             self._keys = {}
-            for prompt_id, messages in self._session.execute(
-                select(Prompt.id, Prompt.messages).where(Prompt.project_id == self._project.id).order_by(Prompt.id)
+            for prompt_id, messages in session.execute(
+                select(Prompt.id, Prompt.messages).where(shown_in(self._project_id)).order_by(Prompt.id)
             ):
                 self._keys.setdefault(_content_key(messages, texts[prompt_id]), prompt_id)  # the oldest wins
         return self._keys.get(_content_key(parsed.messages, [r.text for r in parsed.responses]))

@@ -3,19 +3,26 @@
 Both take the file through `UploadForm` (app.web.limits), declared after the user and the project: the body,
 up to MAX_UPLOAD_MB, is read only for a caller allowed to upload into this project."""
 
+import asyncio
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from app.agreement import formatting
 from app.annotation.overlap import PROMPT_STATUSES
 from app.config import Settings
-from app.db import SessionDep
+from app.db import Database, SessionDep, release_db
 from app.errors import BadRequest, Unprocessable
+from app.models import Project, User
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.prompts import browse, service
@@ -47,24 +54,55 @@ UPLOAD_BODY = {
 }
 
 
-def _run_import(
-    settings: Settings, session, project, user, form: FormData, record_format: str, source: str | None = None
+def _slot_turn(slot: asyncio.Semaphore) -> service.Turn:
+    """For the import's worker thread: each of its transactions waits its turn for a request slot on the event
+    loop (app.db), so chunks and annotators' requests take the database in arrival order."""
+
+    @contextlib.contextmanager
+    def turn() -> Iterator[None]:
+        anyio.from_thread.run(slot.acquire)
+        try:
+            yield
+        finally:
+            anyio.from_thread.run_sync(slot.release)
+
+    return turn
+
+
+async def _run_import(
+    request: Request,
+    settings: Settings,
+    project: Project,
+    user: User,
+    form: FormData,
+    record_format: str,
+    source: str | None = None,
 ) -> service.ImportResult:
+    """The request's own session is already given back (`Released`): the import parses in a worker thread and
+    writes in short transactions of its own, so annotators are served between its chunks."""
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
     if record_format not in RECORD_FORMATS:
         raise Unprocessable(f"format: must be one of {', '.join(RECORD_FORMATS)}")
-    return service.import_batch(
-        session=session,
-        project=project,
-        stream=file.file,
-        filename=file.filename,
-        uploaded_by=user,
-        record_format=record_format,
-        limits=ImportLimits.from_settings(settings),
-        source=source,
+    database = request.app.state.database
+    return await run_in_threadpool(
+        functools.partial(
+            service.import_file,
+            sessions=database.sessionmaker,
+            project_id=project.id,
+            stream=file.file,
+            filename=file.filename,
+            uploaded_by_id=user.id,
+            record_format=record_format,
+            limits=ImportLimits.from_settings(settings),
+            turn=_slot_turn(database.request_slot()),
+        )
     )
+
+
+# Declared after the user and project checks, before the body: ends the request's session and gives its slot back.
+Released = Annotated[None, Depends(release_db)]
 
 
 @router.post(
@@ -72,11 +110,12 @@ def _run_import(
     responses={422: {"description": "Nothing imported; `errors` lists why, by line and field"}},
     openapi_extra=UPLOAD_BODY,
 )
-def api_import(
+async def api_import(
+    request: Request,
     settings: SettingsDep,
     project: VisibleProject,
-    session: SessionDep,
     user: StaffUser,
+    _released: Released,
     form: UploadForm,  # last: read only after the checks above
     format: Annotated[RecordFormat, Query(description="Record format; preference formats need a pairwise project")] = "auto",
     source: Annotated[
@@ -88,7 +127,7 @@ def api_import(
         ),
     ] = None,
 ) -> JSONResponse:
-    result = _run_import(settings, session, project, user, form, format, source)
+    result = await _run_import(request, settings, project, user, form, format, source)
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
@@ -97,22 +136,30 @@ def api_import(
     return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 
+def _page_context(database: Database, project_id: int, user_id: int, result: service.ImportResult) -> dict:
+    with database.sessionmaker() as session, session.begin():
+        project, user = session.get_one(Project, project_id), session.get_one(User, user_id)
+        return project_page_context(session=session, project=project, user=user, import_result=result)
+
+
 @router.post("/projects/{project_id}/imports", name="prompts:import_form")
-def import_form(
-    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
+async def import_form(
+    request: Request, project: VisibleProject, user: StaffUser, settings: SettingsDep, _released: Released, form: UploadForm
 ) -> HTMLResponse:
     record_format = form.get("format") or "auto"
     source = form.get("source")
-    result = _run_import(
+    result = await _run_import(
+        request,
         settings,
-        session,
         project,
         user,
         form,
         record_format if isinstance(record_format, str) else "",
         source.strip() or None if isinstance(source, str) else None,
     )
-    context = project_page_context(session=session, project=project, user=user, import_result=result)
+    database: Database = request.app.state.database
+    async with database.request_slot():  # the page's figures, after the import, in a short session of its own
+        context = await run_in_threadpool(_page_context, database, project.id, user.id, result)
     return templates.TemplateResponse(request, "projects/page.html", context, status_code=200 if result.ok else 422)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Text, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Annotation, Project, Prompt, Response, RewardModel, RewardModelScore, User
+from app.models import Annotation, Project, Prompt, Response, RewardModel, RewardModelScore, User, shown_in
 from app.prompts.upload import ErrorCollector, ParseError
 from app.rewardmodels.parsing import ScoreRow, parse_scores
 from app.rewardmodels.schemas import RewardModelList, RewardModelReport, UploadResult
@@ -45,23 +45,21 @@ class _Matcher:
     def __init__(self, session: Session, project: Project, need_content: bool) -> None:
         self.by_external: dict[str, int] = {
             external_id: prompt_id
-            for external_id, prompt_id in session.execute(
-                select(Prompt.external_id, Prompt.id).where(Prompt.project_id == project.id)
-            )
+            for external_id, prompt_id in session.execute(select(Prompt.external_id, Prompt.id).where(shown_in(project.id)))
         }
         self.responses: dict[int, list[tuple[int, str]]] = defaultdict(list)  # prompt -> (id, text) by position
         self.prompt_of: dict[int, int] = {}
         for prompt_id, response_id, text in session.execute(
             select(Response.prompt_id, Response.id, Response.text)
             .join(Prompt, Prompt.id == Response.prompt_id)
-            .where(Prompt.project_id == project.id)
+            .where(shown_in(project.id))
             .order_by(Response.prompt_id, Response.position)
         ):
             self.responses[prompt_id].append((response_id, text))
             self.prompt_of[response_id] = prompt_id
         self.by_content: dict[bytes, list[int]] = defaultdict(list)
         if need_content:
-            for prompt_id, messages in session.execute(select(Prompt.id, Prompt.messages).where(Prompt.project_id == project.id)):
+            for prompt_id, messages in session.execute(select(Prompt.id, Prompt.messages).where(shown_in(project.id))):
                 self.by_content[orjson.dumps(messages)].append(prompt_id)
 
     def _by_text(self, prompt_id: int, text: str) -> list[int]:
@@ -210,9 +208,7 @@ def human_decisions(*, session: Session, project: Project, method: str):
     models: dict[int, str | None] = {
         response_id: model
         for response_id, model in connection.execute(
-            select(Response.id, Response.model)
-            .join(Prompt, Prompt.id == Response.prompt_id)
-            .where(Prompt.project_id == project.id)
+            select(Response.id, Response.model).join(Prompt, Prompt.id == Response.prompt_id).where(shown_in(project.id))
         )
     }
     return metrics.prepare(prompt=prompt, lo=pairs.lo, hi=pairs.hi, sign=pairs.sign, models=models, consensus=merged)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
 from app.models.base import utcnow
-from app.prompts.service import ImportResult, _write_chunk
+from app.prompts.service import ImportResult, _show, _write_chunk
 from app.prompts.upload import ParsedPrompt, ParsedResponse
 
 
@@ -18,7 +18,7 @@ def add_prompts(db):
     from app.models import ImportBatch
 
     def add(project, n: int, k: int = 4) -> list[int]:
-        batch = ImportBatch(project_id=project.id, filename="t")
+        batch = ImportBatch(project_id=project.id, filename="t", status="loading")
         db.add(batch)
         db.flush()
         chunk = [
@@ -32,7 +32,11 @@ def add_prompts(db):
             )
             for i in range(n)
         ]
-        _write_chunk(session=db, project=project, batch=batch, chunk=chunk, seen=set(), result=ImportResult())
+        result = ImportResult()
+        _write_chunk(
+            session=db, project_id=project.id, batch_id=batch.id, target=project.overlap, chunk=chunk, seen=set(), result=result
+        )
+        _show(db, batch.id, result)  # the import's flip: the chunk's prompts visible
         db.commit()
         return list(db.scalars(select(Prompt.id).where(Prompt.project_id == project.id).order_by(Prompt.id)))
 
@@ -351,7 +355,7 @@ class TestQueueIndex:
     def queue_sql(self, db, project_id: int, annotator_id: int) -> str:
         from sqlalchemy import exists
 
-        from app.models import Assignment, AssignmentStatus, Prompt
+        from app.models import Assignment, AssignmentStatus, Prompt, shown_in
 
         seen = exists().where(
             Assignment.prompt_id == Prompt.id,
@@ -360,7 +364,7 @@ class TestQueueIndex:
         )
         query = (
             select(Prompt.id)
-            .where(Prompt.project_id == project_id, Prompt.active_count < Prompt.target_overlap, ~seen)
+            .where(shown_in(project_id), Prompt.active_count < Prompt.target_overlap, ~seen)
             .order_by(Prompt.active_count, Prompt.id)
             .limit(1)
         )

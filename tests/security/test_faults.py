@@ -1,4 +1,4 @@
-"""Faults: an import killed half-way leaves nothing; leases outlive a restart and expire; a database
+"""Faults: an import killed half-way leaves nothing visible, and its rows go at the next start; leases outlive a restart and expire; a database
 outage is a 503 with a clear message and the app recovers by itself; no error shows a stack trace."""
 
 import contextlib
@@ -6,7 +6,6 @@ import io
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,13 +16,13 @@ from pathlib import Path
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app.config import ROOT, get_settings
 from app.db import normalise_url
 from app.main import create_app
-from app.models import Assignment, AssignmentStatus, ImportBatch, Prompt, Response, Role
+from app.models import Assignment, AssignmentStatus, ImportBatch, Prompt, Response, Role, shown_in
 from app.models.base import utcnow
 from app.prompts import service as prompts_service
 
@@ -58,49 +57,29 @@ def _big_batch(path: Path, n: int) -> None:
             )
 
 
-def _writing_started(database, wal: Path | None) -> bool:
-    """True once another process holds an open transaction that has written rows into prompts."""
-    if database.engine.dialect.name == "postgresql":
-        with database.engine.connect() as connection:
-            return bool(
-                connection.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                        "WHERE c.relname = 'prompts' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
-                    )
-                )
-            )
-    # SQLite: the writer holds the write lock, and its uncommitted pages spill into the WAL file.
-    probe = sqlite3.connect(make_url(get_settings().DATABASE_URL).database, timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:  # "database is locked": someone is writing
-        return wal.exists() and wal.stat().st_size > 4 * 1024 * 1024
-    finally:
-        probe.close()
+def _writing_started(database, project_id: int) -> bool:
+    """True once another process has committed a few chunks of its import (rows still invisible)."""
+    with database.read_engine.connect() as connection:
+        written = connection.scalar(
+            select(func.count()).select_from(Prompt).where(Prompt.project_id == project_id, ~Prompt.visible)
+        )
+    return written >= 2 * prompts_service.CHUNK_SIZE
 
 
 def test_import_killed_midway_leaves_no_partial_batch(database, db, make_project, tmp_path):
     project = make_project(name="killed import")
-    # Big enough that the kill lands mid-way: SQLite's check waits for 4 MB of uncommitted pages.
-    n = 80_000 if database.engine.dialect.name == "sqlite" else 30_000
+    n = 80_000 if database.engine.dialect.name == "sqlite" else 30_000  # big enough that the kill lands mid-way
     data = tmp_path / "big.jsonl"
     _big_batch(data, n)
-    wal = None
-    if database.engine.dialect.name == "sqlite":
-        wal = Path(make_url(get_settings().DATABASE_URL).database + "-wal")
     env = os.environ | {"DATABASE_URL": get_settings().DATABASE_URL, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "app.cli", "import", str(project.id), str(data)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while not _writing_started(database, wal):
+        while not _writing_started(database, project.id):
             assert process.poll() is None, f"the import ended before it could be killed: {process.communicate()[1][-2000:]}"
             assert time.monotonic() < deadline, "the import never started writing"
             time.sleep(0.05)
-        time.sleep(0.3)  # well into the writing
         assert process.poll() is None, "the import finished before the kill; make the file bigger"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -109,15 +88,23 @@ def test_import_killed_midway_leaves_no_partial_batch(database, db, make_project
             process.kill()
     assert process.returncode == -signal.SIGKILL
 
-    def counts():
+    def counts(where=Prompt.project_id == project.id):
         db.rollback()
         return (
-            db.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id)),
+            db.scalar(select(func.count()).select_from(Prompt).where(where)),
             db.scalar(select(func.count()).select_from(ImportBatch).where(ImportBatch.project_id == project.id)),
             db.scalar(select(func.count()).select_from(Response)),
         )
 
-    assert counts() == (0, 0, 0), "a killed import left rows behind"
+    # Chunks committed before the kill stay as rows, invisible (never served, counted, searched or exported)...
+    assert counts(shown_in(project.id))[0] == 0, "a killed import left visible prompts"
+    assert list(db.scalars(select(ImportBatch.status).where(ImportBatch.project_id == project.id))) in ([], ["loading"])
+    # ...and are removed at the next start: the process that wrote them is gone.
+    own_app_instance = own_app()
+    with TestClient(own_app_instance):
+        pass
+    own_app_instance.state.database.dispose()
+    assert counts() == (0, 0, 0), "the next start left the killed import's rows behind"
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert f"imported {n}, skipped 0" in rerun.stdout
