@@ -96,6 +96,7 @@ async def _run_import(
             uploaded_by_id=user.id,
             record_format=record_format,
             limits=ImportLimits.from_settings(settings),
+            source=source,
             turn=_slot_turn(database.request_slot()),
         )
     )

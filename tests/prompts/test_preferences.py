@@ -308,7 +308,7 @@ class TestErrors:
 
     def test_unknown_format_and_csv(self):
         assert errors([{"prompt": "p", "chosen": "a", "rejected": "b"}], "dpo") == [
-            'unknown format "dpo"; choose from auto, prompts, trl, trl-chat, hh, ultrafeedback'
+            'unknown format "dpo"; choose from auto, prompts, trl, trl-chat, hh, ultrafeedback, listwise'
         ]
         assert errors(None, "trl", raw=b"prompt,chosen,rejected\np,a,b\n", filename="x.csv") == [
             "the trl format is read from JSON Lines, a JSON array or Parquet, not CSV"
