@@ -5,7 +5,9 @@ dataset card read (they format it with `agreement/formatting.py`). `metrics.py` 
 import math
 from typing import Literal
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
+
+from app.reports.schemas import CacheInfo
 
 BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) is highlighted
 # Careless: agreement with the others' consensus not significantly above chance at this level (one-sided), once
@@ -159,7 +161,7 @@ class SkipReasonCount(BaseModel):
     skips: int
 
 
-class AgreementReport(BaseModel):
+class AgreementReport(CacheInfo):
     kind: Literal["ranking", "pairwise"]
     summary: Summary
     project: dict[str, Metric]  # metric name -> value
@@ -171,6 +173,6 @@ class AgreementReport(BaseModel):
     project_id: int | None = None
     project_name: str | None = None
     reference: ReferenceReport | None = None
-    most_disputed: list[PromptRow] = []
-    labels_per_day: list[DayCount] = []
-    skip_reasons: list[SkipReasonCount] = []  # most frequent first
+    most_disputed: list[PromptRow] = Field(default_factory=list)
+    labels_per_day: list[DayCount] = Field(default_factory=list)
+    skip_reasons: list[SkipReasonCount] = Field(default_factory=list)  # most frequent first

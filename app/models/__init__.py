@@ -4,6 +4,7 @@ from app.models.annotation import Annotation, AnnotationRevision, Assignment, As
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, Response
+from app.models.report import ReportCache, ReportEpoch
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "ProjectKind",
     "ProjectMember",
     "Prompt",
+    "ReportCache",
+    "ReportEpoch",
     "Response",
     "Role",
     "User",
