@@ -94,7 +94,7 @@ def get_or_compute(
             row = _read(session, project_id, kind, key)
         if row.payload is not None and row.stamp == stamp:
             return _answer(model, row, stale=False)
-        if _claim(database, project_id, kind, key, token):
+        if _claim(database, project_id, kind, key, token, stamp):
             return _compute_and_store(database, project_id, kind, key, token, model, compute)
         if row.payload is not None:
             return _answer(model, row, stale=True)
@@ -119,8 +119,9 @@ def _answer(model: type[T], row: _Row, *, stale: bool) -> T:
     return report
 
 
-def _claim(database: Database, project_id: int, kind: str, key: str, token: str) -> bool:
-    """Take the lease of (project, kind, options); False when someone holds it."""
+def _claim(database: Database, project_id: int, kind: str, key: str, token: str, stamp: str) -> bool:
+    """Take the lease of (project, kind, options); False when someone holds it, or has just stored the report of
+    `stamp` (the data as the caller saw it) since the caller looked."""
     now = utcnow()
     with database.sessionmaker() as session, session.begin():
         insert = pg_insert if is_postgres(session) else sqlite_insert
@@ -137,6 +138,7 @@ def _claim(database: Database, project_id: int, kind: str, key: str, token: str)
                 ReportCache.kind == kind,
                 ReportCache.params_key == key,
                 or_(ReportCache.lease_token.is_(None), ReportCache.lease_expires_at <= now),
+                or_(ReportCache.stamp.is_(None), ReportCache.stamp != stamp),
             )
             .values(lease_token=token, lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
             .execution_options(synchronize_session=False)

@@ -153,9 +153,7 @@ def test_concurrent_requests_compute_once(app, client, setup, monkeypatch):
     first = threading.Thread(target=lambda: results.setdefault("first", _get(database, project.id, compute)), name="first")
     first.start()
     assert started.wait(30)  # the first holds the lease and computes
-    second = threading.Thread(
-        target=lambda: results.setdefault("second", _get(database, project.id, compute)), name="second"
-    )
+    second = threading.Thread(target=lambda: results.setdefault("second", _get(database, project.id, compute)), name="second")
     second.start()
     release.set()
     first.join(30)
@@ -243,4 +241,6 @@ def test_the_stamp_reads_indexes_only(db):
     for part in _parts(1):
         compiled = part.compile(db.get_bind(), compile_kwargs={"literal_binds": True})
         plan = " ".join(str(row[-1]) for row in db.execute(text(f"EXPLAIN QUERY PLAN SELECT {compiled}")))
-        assert re.search(r"SEARCH \w+ USING (COVERING INDEX|INDEX|INTEGER PRIMARY KEY)", plan) and not re.search(r"SCAN (?!CONSTANT)", plan), plan
+        assert re.search(r"SEARCH \w+ USING (COVERING INDEX|INDEX|INTEGER PRIMARY KEY)", plan) and not re.search(
+            r"SCAN (?!CONSTANT)", plan
+        ), plan
