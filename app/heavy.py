@@ -63,9 +63,13 @@ class HeavySlot:
     def hold_while(self, body: Iterable) -> AsyncIterator:
         """The streamed body, holding the slot until it ends or the client disconnects (then the body is closed
         first, so its own session ends before the slot is given back)."""
+        return _stream_holding(self.keep_past_return(), body)
+
+    def keep_past_return(self) -> "HeavySlot":
+        """Hold the slot after the route returns, until the caller's `release()` (a stream, a deferred response)."""
         self._streaming = True
-        self._request_session = None  # the request commits the row before the body is read
-        return _stream_holding(self, body)
+        self._request_session = None  # the request commits the row before the work goes on
+        return self
 
 
 async def _stream_holding(slot: HeavySlot, body: Iterable) -> AsyncIterator:

@@ -11,9 +11,10 @@ from app.agreement.schemas import AgreementReport
 from app.db import SessionDep
 from app.errors import NotFound
 from app.heavy import AgreementSlot
-from app.models import Annotation
+from app.models import Annotation, Project, User
 from app.projects.dependencies import VisibleProject
 from app.rankings import Tiers
+from app.reports.web import DeferredResponse, age_words
 from app.users.dependencies import StaffUser
 from app.web.templating import page_after_session, templates
 
@@ -24,9 +25,19 @@ class GoldUpdate(BaseModel):
     ranking: Tiers | None  # the known answer (tiers of response ids, best first); null unmarks
 
 
-@router.get("/api/projects/{project_id}/agreement")
-def api_agreement(project: VisibleProject, session: SessionDep, user: StaffUser, _slot: AgreementSlot) -> AgreementReport:
-    return service.project_report(session=session, project=project)
+@router.get("/api/projects/{project_id}/agreement", response_model=AgreementReport)
+def api_agreement(
+    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, slot: AgreementSlot
+) -> Response:
+    """The cached report (app/reports/cache.py): `computed_at` says when it was computed; `stale` true means the
+    data changed since and another request is computing the new one."""
+    database, project_id = request.app.state.database, project.id
+
+    def produce() -> Response:
+        report = service.cached_report(database, project_id)
+        return Response(report.model_dump_json(), media_type="application/json")
+
+    return DeferredResponse(produce, slot)
 
 
 @router.put("/api/projects/{project_id}/prompts/{prompt_id}/gold")
@@ -36,13 +47,18 @@ def api_set_gold(project: VisibleProject, prompt_id: int, data: GoldUpdate, sess
 
 
 @router.get("/projects/{project_id}/agreement", name="agreement:dashboard")
-def dashboard(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, _slot: AgreementSlot) -> Response:
-    report = service.project_report(session=session, project=project)
+def dashboard(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, slot: AgreementSlot) -> Response:
+    database, project_id = request.app.state.database, project.id
+    return DeferredResponse(lambda: _dashboard(request, project, user, service.cached_report(database, project_id)), slot)
+
+
+def _dashboard(request: Request, project: Project, user: User, report: AgreementReport) -> Response:
     annotators = sorted(report.annotators, key=lambda a: a.email or "")
     context = {
         "user": user,
         "project": project,
         "report": report,
+        "report_age": age_words(report),
         "annotators": annotators,
         "fmt": formatting,
         "headline": formatting.headline(report),

@@ -5,7 +5,9 @@ dataset card read (they format it with `agreement/formatting.py`). `metrics.py` 
 import math
 from typing import Literal
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
+
+from app.reports.schemas import CacheInfo
 
 BIAS_ALERT_P = 0.01  # position bias this unlikely by chance (and above chance) is highlighted
 # Careless: agreement with the others' consensus not significantly above chance at this level (one-sided), once
@@ -161,7 +163,7 @@ class SkipReasonCount(BaseModel):
     skips: int
 
 
-class AgreementReport(BaseModel):
+class AgreementReport(CacheInfo):
     kind: Literal["ranking", "pairwise"]
     summary: Summary
     project: dict[str, Metric]  # metric name -> value
@@ -172,7 +174,7 @@ class AgreementReport(BaseModel):
     # From the database (service.py)
     project_id: int | None = None
     project_name: str | None = None
-    references: list[ReferenceReport] = []  # one per reference source, by name
-    most_disputed: list[PromptRow] = []
-    labels_per_day: list[DayCount] = []
-    skip_reasons: list[SkipReasonCount] = []  # most frequent first
+    references: list[ReferenceReport] = Field(default_factory=list)  # one per reference source, by name
+    most_disputed: list[PromptRow] = Field(default_factory=list)
+    labels_per_day: list[DayCount] = Field(default_factory=list)
+    skip_reasons: list[SkipReasonCount] = Field(default_factory=list)  # most frequent first

@@ -14,6 +14,7 @@ from app.annotation import overlap
 
 if TYPE_CHECKING:
     from app.agreement.metrics import Convention
+    from app.db import Database
 # app.agreement.metrics (numpy) is imported where it is used, so the app starts without it.
 from app.errors import NotFound, Unprocessable
 from app.models import (
@@ -29,6 +30,8 @@ from app.models import (
     shown_in,
 )
 from app.rankings import Tiers, tiers_problem
+from app.reports import cache
+from app.reports.stamp import note_change
 
 
 def _agreement_with(reference: Tiers, tiers: Tiers, convention: "Convention" = "tie_half") -> float | None:
@@ -243,6 +246,18 @@ def _shown_prompt(session: Session, project: Project, prompt_id: int) -> Prompt:
     return prompt
 
 
+def cached_report(database: "Database", project_id: int) -> AgreementReport:
+    """`project_report` through the report cache (app/reports/cache.py): computed when the project's data changed."""
+    return cache.get_or_compute(
+        database,
+        kind="agreement",
+        project_id=project_id,
+        params=None,
+        model=AgreementReport,
+        compute=lambda session, project: project_report(session=session, project=project),
+    )
+
+
 def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tiers | None) -> Prompt:
     """Mark a prompt as gold with its known answer (tiers of response ids), or unmark it (ranking=None)."""
     prompt = _shown_prompt(session, project, prompt_id)
@@ -251,6 +266,7 @@ def set_gold(*, session: Session, project: Project, prompt_id: int, ranking: Tie
         if problem := tiers_problem(ranking, ids):
             raise Unprocessable(f"`ranking` {problem}")
     overlap.mark_gold(prompt, ranking)
+    note_change(session, project.id)  # reports read gold answers (gold accuracy)
     return prompt
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.reports.schemas import CacheInfo
 from app.web.dependencies import MAX_ID
 
 UserId = Annotated[int, Field(ge=1, le=MAX_ID)]  # larger ids name no user (and PostgreSQL would refuse them)
@@ -62,7 +63,7 @@ class LeftOut(BaseModel):
     excluded_labels: int = 0  # labels of the excluded annotators
 
 
-class Leaderboard(BaseModel):
+class Leaderboard(CacheInfo):
     project_id: int
     project_name: str
     options: LeaderboardOptions  # as applied (echoed)

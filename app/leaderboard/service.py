@@ -9,11 +9,13 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.agreement.labels import to_label
+from app.db import Database
 from app.errors import Unprocessable
 from app.leaderboard import bradley_terry as bt
 from app.leaderboard.decisions import DecisionList, tiers_from_scores
 from app.leaderboard.schemas import Leaderboard, LeaderboardOptions, LeftOut, MatrixCell, ModelRating
 from app.models import Annotation, Project, Prompt, Response, User, shown_in
+from app.reports import cache
 
 
 def _loads(text: str | None):  # JSON read as text and decoded with orjson: faster than the driver (app/export/rows.py)
@@ -157,6 +159,18 @@ def leaderboard(*, session: Session, project: Project, options: LeaderboardOptio
         matrix=matrix,
         left_out=left_out,
         reason=None if n else "no decision between responses of two different models yet",
+    )
+
+
+def cached_leaderboard(database: Database, project_id: int, options: LeaderboardOptions) -> Leaderboard:
+    """`leaderboard` through the report cache (app/reports/cache.py), one entry per set of options."""
+    return cache.get_or_compute(
+        database,
+        kind="leaderboard",
+        project_id=project_id,
+        params=options,
+        model=Leaderboard,
+        compute=lambda session, project: leaderboard(session=session, project=project, options=options),
     )
 
 

@@ -4,6 +4,7 @@ from app.models.annotation import Annotation, AnnotationRevision, Assignment, As
 from app.models.base import Base
 from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, ReferenceLabel, Response, shown_in
+from app.models.report import ReportCache, ReportEpoch
 from app.models.reward_model import RewardModel, RewardModelScore
 from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
 
@@ -25,6 +26,8 @@ __all__ = [
     "ProjectMember",
     "Prompt",
     "ReferenceLabel",
+    "ReportCache",
+    "ReportEpoch",
     "Response",
     "RewardModel",
     "RewardModelScore",

@@ -8,6 +8,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +33,13 @@ class Assignment(Base):
         CheckConstraint("status IN ('leased', 'done', 'skipped', 'expired')", name="status"),
         Index("ix_assignments_annotator_status", "annotator_id", "status", "project_id"),
         Index("ix_assignments_status_expiry", "status", "lease_expires_at"),
+        # A project's skips, for the reports' data stamp (app/reports/stamp.py). Partial: only skipped rows.
+        Index(
+            "ix_assignments_project_skipped",
+            "project_id",
+            postgresql_where=text("status = 'skipped'"),
+            sqlite_where=text("status = 'skipped'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +66,8 @@ class Annotation(Base):
         # Deleting prompts (a project's deletion) looks up their labels by prompt_id alone, once per prompt for the
         # foreign key: without this index each lookup scans the table, and deleting a project is quadratic.
         Index("ix_annotations_prompt_id", "prompt_id"),
+        # The reports' data stamp (app/reports/stamp.py): count, max id and sum of revisions, from the index alone.
+        Index("ix_annotations_report_stamp", "project_id", "id", "revision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
