@@ -13,6 +13,7 @@ from app.heavy import RewardModelSlot
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
 from app.prompts.routes import UPLOAD_BODY
+from app.reports.web import DeferredResponse, age_words
 from app.rewardmodels import service
 from app.rewardmodels.schemas import ReportOptions, RewardModelList, RewardModelReport
 from app.users.dependencies import StaffUser
@@ -21,6 +22,10 @@ from app.web.limits import UploadForm
 from app.web.templating import templates
 
 router = APIRouter()
+
+
+def _json(report: RewardModelList | RewardModelReport) -> Response:
+    return Response(report.model_dump_json(), media_type="application/json")
 
 
 def _upload(settings, session, project: Project, user: User, form: FormData, name: str, replace: bool) -> service.UploadOutcome:
@@ -41,14 +46,16 @@ def _upload(settings, session, project: Project, user: User, form: FormData, nam
 
 @router.get("/api/projects/{project_id}/reward-models")
 def api_list(
+    request: Request,
     project: VisibleProject,
     session: SessionDep,
     user: StaffUser,
     options: Annotated[ReportOptions, Query()],
-    _slot: RewardModelSlot,
-) -> RewardModelList:
-    """Every reward model of the project with its full report, side by side."""
-    return service.compare(session=session, project=project, method=options.consensus)
+    slot: RewardModelSlot,
+) -> Response:
+    """Every reward model of the project with its full report, side by side; cached (`computed_at`, `stale`)."""
+    database, project_id = request.app.state.database, project.id
+    return DeferredResponse(lambda: _json(service.cached_compare(database, project_id, options.consensus)), slot)
 
 
 @router.post(
@@ -80,15 +87,19 @@ def api_upload(
 
 @router.get("/api/projects/{project_id}/reward-models/{name}")
 def api_report(
+    request: Request,
     project: VisibleProject,
     session: SessionDep,
     user: StaffUser,
     name: str,
     options: Annotated[ReportOptions, Query()],
-    _slot: RewardModelSlot,
-) -> RewardModelReport:
-    """The reward model against the human decisions: accuracies, human ceiling, breakdowns, calibration."""
-    return service.report(session=session, project=project, name=name, method=options.consensus)
+    slot: RewardModelSlot,
+) -> Response:
+    """The reward model against the human decisions: accuracies, human ceiling, breakdowns, calibration; cached
+    (`computed_at`, `stale`)."""
+    service.get(session=session, project=project, name=name)  # a 404 before any work
+    database, project_id = request.app.state.database, project.id
+    return DeferredResponse(lambda: _json(service.cached_report(database, project_id, name, options.consensus)), slot)
 
 
 @router.delete("/api/projects/{project_id}/reward-models/{name}", status_code=204)
@@ -104,10 +115,15 @@ def _list_page(request: Request, session, project: Project, user: User, status: 
 
 
 @router.get("/projects/{project_id}/reward-models", name="rewardmodels:list")
-def list_page(
-    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, _slot: RewardModelSlot
-) -> Response:
-    return _list_page(request, session, project, user)
+def list_page(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, slot: RewardModelSlot) -> Response:
+    database, project_id = request.app.state.database, project.id
+
+    def produce() -> Response:
+        board = service.cached_compare(database, project_id)
+        context = {"user": user, "project": project, "board": board, "report_age": age_words(board)}
+        return templates.TemplateResponse(request, "rewardmodels/list.html", context)
+
+    return DeferredResponse(produce, slot)
 
 
 @router.post("/projects/{project_id}/reward-models", name="rewardmodels:upload")
@@ -129,13 +145,20 @@ def report_page(
     user: StaffUser,
     name: str,
     options: Annotated[ReportOptions, Query()],
-    _slot: RewardModelSlot,
+    slot: RewardModelSlot,
 ) -> Response:
     from app.rewardmodels import charts
 
-    report = service.report(session=session, project=project, name=name, method=options.consensus)
-    context = {"user": user, "project": project, "report": report, "chart": charts.calibration_chart(report)}
-    return templates.TemplateResponse(request, "rewardmodels/report.html", context)
+    service.get(session=session, project=project, name=name)  # a 404 before any work
+    database, project_id = request.app.state.database, project.id
+
+    def produce() -> Response:
+        report = service.cached_report(database, project_id, name, options.consensus)
+        context = {"user": user, "project": project, "report": report, "chart": charts.calibration_chart(report)}
+        context["report_age"] = age_words(report)
+        return templates.TemplateResponse(request, "rewardmodels/report.html", context)
+
+    return DeferredResponse(produce, slot)
 
 
 @router.post("/projects/{project_id}/reward-models/{name}/delete", name="rewardmodels:delete")

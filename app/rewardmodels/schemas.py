@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.reports.schemas import CacheInfo
+
 INSTRUCTGPT = (
     "InstructGPT (Ouyang et al. 2022): its reward models agreed with held-out labelers about 72 % of the time, "
     "while labelers agreed with each other about 73 %"
@@ -39,7 +41,7 @@ class CalibrationBin(BaseModel):
     observed: float | None  # share of human decisions preferring a (a tie counts ½)
 
 
-class RewardModelReport(BaseModel):
+class RewardModelReport(CacheInfo):
     project_id: int
     name: str
     filename: str
@@ -62,7 +64,7 @@ class RewardModelReport(BaseModel):
     reference: str = INSTRUCTGPT
 
 
-class RewardModelList(BaseModel):
+class RewardModelList(CacheInfo):
     project_id: int
     project_name: str
     reward_models: list[RewardModelReport]  # by name; side by side on the page

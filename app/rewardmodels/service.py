@@ -10,9 +10,12 @@ import orjson
 from sqlalchemy import Text, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Annotation, Project, Prompt, Response, RewardModel, RewardModelScore, User, shown_in
 from app.prompts.upload import ErrorCollector, ParseError
+from app.reports import cache
+from app.reports.stamp import note_change
 from app.rewardmodels.parsing import ScoreRow, parse_scores
 from app.rewardmodels.schemas import RewardModelList, RewardModelReport, UploadResult
 
@@ -175,6 +178,7 @@ def upload(
     items = [{"reward_model_id": model.id, "response_id": rid, "score": s} for rid, (s, _) in scores.items()]
     for start in range(0, len(items), 10_000):
         session.execute(insert(RewardModelScore), items[start : start + 10_000])
+    note_change(session, project.id)  # the cached reports (app/reports/stamp.py) do not see scores otherwise
     return UploadOutcome(UploadResult(name=name, filename=model.filename, scored=len(scores), replaced=existing is not None))
 
 
@@ -183,6 +187,7 @@ def remove(*, session: Session, project: Project, name: str) -> None:
     session.execute(delete(RewardModelScore).where(RewardModelScore.reward_model_id == model.id))
     session.delete(model)
     session.flush()
+    note_change(session, project.id)  # the cached reports (app/reports/stamp.py) do not see scores otherwise
 
 
 def human_decisions(*, session: Session, project: Project, method: str):
@@ -274,6 +279,30 @@ def _report(session: Session, project: Project, model: RewardModel, humans, meth
 def report(*, session: Session, project: Project, name: str, method: str = "borda") -> RewardModelReport:
     model = get(session=session, project=project, name=name)
     return _report(session, project, model, human_decisions(session=session, project=project, method=method), method)
+
+
+def cached_report(database: Database, project_id: int, name: str, method: str = "borda") -> RewardModelReport:
+    """`report` through the report cache (app/reports/cache.py), one entry per name and consensus method."""
+    return cache.get_or_compute(
+        database,
+        kind="reward-model",
+        project_id=project_id,
+        params={"name": name, "consensus": method},
+        model=RewardModelReport,
+        compute=lambda session, project: report(session=session, project=project, name=name, method=method),
+    )
+
+
+def cached_compare(database: Database, project_id: int, method: str = "borda") -> RewardModelList:
+    """`compare` through the report cache, one entry per consensus method."""
+    return cache.get_or_compute(
+        database,
+        kind="reward-models",
+        project_id=project_id,
+        params={"consensus": method},
+        model=RewardModelList,
+        compute=lambda session, project: compare(session=session, project=project, method=method),
+    )
 
 
 def reward_models(*, session: Session, project: Project) -> list[RewardModel]:

@@ -271,9 +271,15 @@ class TestReport:
         assert again.status_code == 409 and "replace=true" in again.json()["detail"]
         listing = client.get(URL.format(project.id), headers=headers).json()
         assert [r["name"] for r in listing["reward_models"]] == ["rm-a", "rm-b"]
-        assert listing["reward_models"][0] == client.get(f"{URL.format(project.id)}/rm-a", headers=headers).json()
+        single = client.get(f"{URL.format(project.id)}/rm-a", headers=headers).json()
+        assert single["computed_at"] and not single["stale"]  # served through the report cache
+        assert listing["reward_models"][0] == single | {"computed_at": None, "stale": False}  # inside the cached list
+        assert listing["reward_models"][0]["scored_responses"] != listing["reward_models"][1]["scored_responses"]
         replaced = upload(client, project, headers, first, name="rm-b", replace="true")
         assert replaced.status_code == 201 and replaced.json()["replaced"] is True
+        # The cached list is recomputed after the upload: rm-b now holds rm-a's scores.
+        after = client.get(URL.format(project.id), headers=headers).json()["reward_models"]
+        assert after[1]["scored_responses"] == after[0]["scored_responses"] == single["scored_responses"]
         db.rollback()
         rm_b = db.scalar(select(RewardModel.id).where(RewardModel.name == "rm-b"))
         stored = select(RewardModelScore.response_id, RewardModelScore.score).where(RewardModelScore.reward_model_id == rm_b)
