@@ -1,18 +1,18 @@
 """The columns of each export format, as one spec that gives the Arrow schema (Parquet), the Hugging Face
 `features` of the dataset card, and the keys of every row, so a file's schema never varies by row."""
 
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from app.export.options import ExportOptions
+
+if TYPE_CHECKING:  # pyarrow (+40 MiB) is loaded by Parquet exports only: a JSONL export never pays for it
+    import pyarrow as pa
 
 # A column type: a dtype name, ("list", type) or ("struct", [(name, type), ...]).
 Spec = Any
 S, I, F, B = "string", "int64", "float64", "bool"
 MESSAGES: Spec = ("list", ("struct", [("role", S), ("content", S)]))
 TIERS: Spec = ("list", ("list", I))
-_ARROW = {S: pa.string(), I: pa.int64(), F: pa.float64(), B: pa.bool_()}
 
 PAIR_META = [
     ("tie", B),
@@ -106,16 +106,20 @@ def _per_label(options: ExportOptions) -> list[tuple[str, Spec]]:
     return [*PER_ANNOTATOR, ("reference_source", S)] if options.labels == "reference" else PER_ANNOTATOR
 
 
-def arrow_type(spec: Spec) -> pa.DataType:
+def arrow_type(spec: Spec) -> "pa.DataType":
+    import pyarrow as pa
+
     if isinstance(spec, str):
-        return _ARROW[spec]
+        return {S: pa.string(), I: pa.int64(), F: pa.float64(), B: pa.bool_()}[spec]
     kind, inner = spec
     if kind == "list":
         return pa.list_(arrow_type(inner))
     return pa.struct([(name, arrow_type(t)) for name, t in inner])
 
 
-def arrow_schema(cols: list[tuple[str, Spec]]) -> pa.Schema:
+def arrow_schema(cols: list[tuple[str, Spec]]) -> "pa.Schema":
+    import pyarrow as pa
+
     return pa.schema([(name, arrow_type(t)) for name, t in cols])
 
 

@@ -19,7 +19,7 @@ from app.agreement import service as agreement_service
 from app.errors import Unprocessable
 from app.export import card
 from app.export.availability import check, check_applicable
-from app.export.formats import arrow_schema, columns
+from app.export.formats import columns
 from app.export.options import FILTERS, ExportOptions
 from app.export.rows import (
     RowBuilder,
@@ -108,7 +108,7 @@ def write_file(
     A Parquet file carries its manifest (options and counts) in its footer, under PARQUET_KEY."""
     check(project=project, options=options)
     split_column = len(options.splits) > 1
-    writer = open_writer(options.file_type, path, schema=arrow_schema(columns(options, split_column=split_column)))
+    writer = open_writer(options.file_type, path, columns=columns(options, split_column=split_column))
     head = manifest_head(project, options)
     builder = _drain(session, project, options, {split: writer for split in options.splits}, progress, split_column, head)
     return _counts(builder)
@@ -136,9 +136,8 @@ def write_folder(
         raise Unprocessable(f"out: {directory} is not empty; give a new or empty directory for the dataset folder")
     (directory / "data").mkdir(parents=True, exist_ok=True)
     cols = columns(options, split_column=False)
-    schema = arrow_schema(cols)
     data_files = {split: f"data/{split}{EXTENSIONS[options.file_type]}" for split in options.splits}
-    writers = {split: open_writer(options.file_type, directory / path, schema=schema) for split, path in data_files.items()}
+    writers = {split: open_writer(options.file_type, directory / path, columns=cols) for split, path in data_files.items()}
     head = manifest_head(project, options)
     builder = _drain(session, project, options, writers, progress, False, head)
     manifest = head | {"counts": _counts(builder), "files": []}

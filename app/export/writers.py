@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+from app.export.formats import Spec, arrow_schema
 
 ROW_GROUP = 20_000  # rows per Parquet row group: what an export holds in memory (~30 MB of dicts)
 EXTENSIONS = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
@@ -48,9 +48,11 @@ class JsonlWriter:
 
 
 class ParquetWriter:
-    def __init__(self, sink: str | Path | BinaryIO, *, schema: pa.Schema, row_group: int = ROW_GROUP) -> None:
-        self.schema = schema
-        self.writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    def __init__(self, sink: str | Path | BinaryIO, *, columns: list[tuple[str, Spec]], row_group: int = ROW_GROUP) -> None:
+        import pyarrow.parquet as pq  # here, not at the top: JSONL exports never load pyarrow (+40 MiB)
+
+        self.schema = arrow_schema(columns)
+        self.writer = pq.ParquetWriter(sink, self.schema, compression="zstd")
         self.batch: list[Mapping[str, object]] = []
         self.row_group = row_group
         self.rows = 0
@@ -63,6 +65,8 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self.batch:
+            import pyarrow as pa  # loaded by __init__ already
+
             self.writer.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
             self.batch = []
 
@@ -74,10 +78,10 @@ class ParquetWriter:
         self.writer.close()
 
 
-def open_writer(file_type: str, path: Path, *, schema: pa.Schema) -> RowWriter:
-    """A writer on a new file; closing the writer closes the file."""
+def open_writer(file_type: str, path: Path, *, columns: list[tuple[str, Spec]]) -> RowWriter:
+    """A writer on a new file of these columns (app/export/formats.py); closing the writer closes the file."""
     if file_type == "parquet":
-        return ParquetWriter(str(path), schema=schema)
+        return ParquetWriter(str(path), columns=columns)
     return JsonlWriter(path.open("wb", buffering=1 << 20), compress=file_type == "jsonl.gz", owns_sink=True)
 
 
