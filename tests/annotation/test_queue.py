@@ -8,7 +8,8 @@ from sqlalchemy import func, select, text, update
 
 from app.models import Annotation, Assignment, Prompt, Role
 from app.models.base import utcnow
-from app.prompts.service import ImportResult, _show, _write_chunk
+from app.prompts.references import ContentIndex
+from app.prompts.service import ImportResult, _Judgements, _show, _write_chunk
 from app.prompts.upload import ParsedPrompt, ParsedResponse
 
 
@@ -32,10 +33,19 @@ def add_prompts(db):
             )
             for i in range(n)
         ]
-        result = ImportResult()
+        result, errors = ImportResult(), []
+        judged = _Judgements(ContentIndex(project.id), None, errors.append)  # no judgements here: none attach
         _write_chunk(
-            session=db, project_id=project.id, batch_id=batch.id, target=project.overlap, chunk=chunk, seen=set(), result=result
+            session=db,
+            project_id=project.id,
+            batch_id=batch.id,
+            target=project.overlap,
+            chunk=chunk,
+            seen=set(),
+            result=result,
+            judged=judged,
         )
+        assert errors == []
         _show(db, batch.id, result)  # the import's flip: the chunk's prompts visible
         db.commit()
         return list(db.scalars(select(Prompt.id).where(Prompt.project_id == project.id).order_by(Prompt.id)))
