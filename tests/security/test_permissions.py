@@ -109,6 +109,15 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     # model leaderboard (staff only)
     "GET /api/projects/{project_id}/leaderboard": (401, 403, 404, 200, 200),
     "GET /projects/{project_id}/leaderboard": (401, 403, 404, 200, 200),
+    # reward models (staff only): a score file under a name, its report, side by side, delete
+    "GET /api/projects/{project_id}/reward-models": (401, 403, 404, 200, 200),
+    "POST /api/projects/{project_id}/reward-models": (401, 403, 404, 201, 201),
+    "GET /api/projects/{project_id}/reward-models/{name}": (401, 403, 404, 200, 200),
+    "DELETE /api/projects/{project_id}/reward-models/{name}": (401, 403, 404, 204, 204),
+    "GET /projects/{project_id}/reward-models": (401, 403, 404, 200, 200),
+    "POST /projects/{project_id}/reward-models": (401, 403, 404, 200, 200),
+    "GET /projects/{project_id}/reward-models/{name}": (401, 403, 404, 200, 200),
+    "POST /projects/{project_id}/reward-models/{name}/delete": (401, 403, 404, 303, 303),
     "GET /api/projects/{project_id}/export/preview": (401, 403, 404, 200, 200),
     "GET /projects/{project_id}/export": (401, 403, 404, 303, 303),  # good options: on to the download
     "GET /api/projects/{project_id}/prompts": (401, 403, 404, 200, 200),
@@ -182,6 +191,15 @@ def _jsonl(n: int, k: int = 3, tag: str = "p") -> bytes:
     )
 
 
+RM_NAME = "rm-check"
+
+
+def _scores() -> bytes:
+    """A reward model's scores for the world's prompts (_jsonl(3)): each response by its index as uploaded."""
+    rows = [{"prompt_id": f"p{i}", "response": j, "score": float(j)} for i in range(3) for j in range(3)]
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
 @pytest.fixture
 def world(client, db, make_user, make_project, bearer) -> World:
     from app.models import ApiToken, Role
@@ -221,6 +239,13 @@ def world(client, db, make_user, make_project, bearer) -> World:
     from sqlalchemy import select
 
     token_id = db.scalar(select(ApiToken.id).where(ApiToken.user_id == users["member"].id))
+    scored = client.post(
+        f"/api/projects/{project.id}/reward-models",
+        params={"name": RM_NAME},
+        files={"file": ("rm.jsonl", _scores(), "application/json")},
+        headers=headers["admin"],
+    )
+    assert scored.status_code == 201, scored.text
     return World(
         users=users,
         headers=headers,
@@ -247,6 +272,22 @@ def call(client: TestClient, key: str, w: World, role: str):
         "user_id": w.other_member_id,
     }
     kwargs: dict = {"headers": dict(w.headers[role]), "follow_redirects": False}
+    if "/reward-models" in path:
+        ids["name"] = RM_NAME
+        scores = ("rm.jsonl", _scores(), "application/json")
+        # The world has it; on a delete route the researcher's call just before the admin's deleted it.
+        if method in ("DELETE", "POST") and path.endswith("{name}" if method == "DELETE" else "/delete") and role == "admin":
+            stored = client.post(
+                f"/api/projects/{w.project_id}/reward-models",
+                params={"name": RM_NAME, "replace": "true"},
+                files={"file": scores},
+                headers=w.headers["admin"],
+            )
+            assert stored.status_code == 201, stored.text
+        elif key == "POST /api/projects/{project_id}/reward-models":
+            kwargs["params"], kwargs["files"] = {"name": RM_NAME, "replace": "true"}, {"file": scores}
+        elif key == "POST /projects/{project_id}/reward-models":
+            kwargs["data"], kwargs["files"] = {"name": RM_NAME, "replace": "true"}, {"file": scores}
     if key == "POST /login":
         page = client.get("/login", headers=kwargs["headers"], follow_redirects=False)
         token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0] if page.status_code == 200 else ""
