@@ -88,15 +88,14 @@ def first_export(url: str) -> None:
     from app.config import Settings
     from app.db import Database
     from bench.bench_export import generate
-    from bench.common import fresh_database
-    from bench.run import _admin_token
+    from bench.common import api_token, fresh_database
 
     fresh_database(url)
     database = Database(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
     migrate.upgrade(database.engine)
     project_id, pairs = generate(database, 1_000)
     database.dispose()
-    token = _admin_token(url)
+    token = api_token(url)
     with serve(url) as server:
         time.sleep(3)  # the server idles as after a start (the warm-up thread included)
         seconds = []

@@ -166,6 +166,60 @@ def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3
     return time.perf_counter() - start
 
 
+# ---------------------------------------------------------------- people and projects
+
+
+def api_token(url: str, *, role: str = "admin", email: str | None = None) -> str:
+    """A new user of `role` and an API token for it (the researcher's or admin's calls in a benchmark)."""
+    from app.users import service as users
+    from app.users.schemas import UserCreate
+
+    with session_for(url) as session:
+        user = users.create_user(
+            session=session, data=UserCreate(email=email or f"bench-{time.time_ns()}@example.org", role=role)
+        )
+        return users.create_api_token(session=session, user=user, name="bench")[1]
+
+
+def empty_project(url: str, name: str) -> int:
+    """A new ranking project with default settings and no prompts (an import's target)."""
+    from app.projects import service as projects
+    from app.projects.schemas import ProjectCreate
+
+    with session_for(url) as session:
+        return projects.create_project(session=session, data=ProjectCreate(name=name), created_by=None).id
+
+
+def seed_model_rankings(url: str, prompts: int, *, models: int = 10) -> int:
+    """A fresh database with one ranking project "bench": `prompts` prompts x 4 responses, each response from one of
+    `models` models (four different models a prompt), every prompt ranked by 3 annotators (18 decisions a prompt),
+    all written with the driver's bulk path. Returns the project's id (the leaderboard and reward-model benches)."""
+    from sqlalchemy import text
+
+    from app.models import ProjectKind, Role
+    from app.projects import service as projects
+    from app.projects.schemas import ProjectCreate
+    from app.users import service as users
+    from app.users.schemas import UserCreate
+
+    fresh_database(url)
+    with session_for(url) as session:
+        project = projects.create_project(
+            session=session, data=ProjectCreate(name="bench", kind=ProjectKind.ranking, overlap=3), created_by=None
+        )
+        annotators = [
+            users.create_user(session=session, data=UserCreate(email=f"a{i}@example.org", role=Role.annotator, password="x" * 12))
+            for i in range(3)
+        ]
+        session.flush()
+        project_id, annotator_ids = project.id, [a.id for a in annotators]
+    bulk_write(url, list(synthetic_items(prompts, k=4, prompt_chars=40, response_chars=40)), project_id=project_id)
+    with raw_transaction(url) as connection:  # 4 consecutive ids x 7 mod 10: four different models a prompt
+        connection.execute(text(f"UPDATE responses SET model = 'model-' || ((id * 7) % {models})"))
+    bulk_label(url, project_id=project_id, annotator_ids=annotator_ids)
+    return project_id
+
+
 # ---------------------------------------------------------------- a `preflab serve` subprocess
 
 
@@ -237,6 +291,61 @@ def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, time
         log.close()
 
 
+def call(port: int, token: str, method: str, path: str, body_file: Path | None = None) -> tuple[int, bytes, int]:
+    """One API call with a bearer token on a connection of its own; a `body_file` is sent as a multipart upload
+    (field `file`), streamed, so the client never holds it whole. Returns (status, the first 1 MiB of the answer, the
+    answer's size): an export's answer is read to the end but not kept."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    conn.putrequest(method, path)
+    conn.putheader("Authorization", f"Bearer {token}")
+    if body_file is not None:
+        boundary = "preflab-bench-boundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{body_file.name}"\r\n'
+            "Content-Type: application/x-ndjson\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(head) + body_file.stat().st_size + len(tail)))
+        conn.endheaders()
+        conn.send(head)
+        with body_file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                conn.send(chunk)
+        conn.send(tail)
+    else:
+        conn.endheaders()
+    response = conn.getresponse()
+    kept, received = bytearray(), 0
+    while chunk := response.read(1 << 16):
+        received += len(chunk)
+        if len(kept) < 1 << 20:
+            kept += chunk
+    conn.close()
+    return response.status, bytes(kept), received
+
+
+def upload(port: int, token: str, project_id: int, path: Path) -> tuple[int, bytes]:
+    """An import over HTTP (POST /api/projects/{id}/imports): (status, answer)."""
+    status, body, _ = call(port, token, "POST", f"/api/projects/{project_id}/imports", path)
+    return status, body
+
+
+def healthz_loop(port: int, deadline: float, latencies: list[float]) -> None:
+    """One client looping GET /healthz until `deadline` (the stack's floor), each answered call's latency appended."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                latencies.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------- memory
 
 
@@ -259,6 +368,17 @@ def tree_pids(pid: int) -> list[int]:
         return []
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants so far (a worker that exited takes its share with it)."""
+    import psutil
+
+    total = 0.0
+    for p in tree_pids(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(psutil.Process(p).cpu_times()[:2])
+    return total
+
+
 def run_measured(argv: list[str], *, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
     """Runs a command; (seconds, peak RSS MiB of that process, result). The peak is VmHWM polled from
     /proc while it runs: the rusage of a child would report this (large) parent's RSS at fork time."""
@@ -275,6 +395,21 @@ def run_measured(argv: list[str], *, env: dict[str, str]) -> tuple[float, float,
         err.seek(0)
         result = subprocess.CompletedProcess(argv, process.returncode, out.read(), err.read())
     return seconds, peak, result
+
+
+def cli_seconds(url: str, *args: str) -> tuple[float, float]:
+    """Runs `preflab ARGS` on `url` as a user would (process start and migration check included): (wall s, CPU s)."""
+    import resource
+
+    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench-secret-key-at-least-32-characters-long"}
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "app.cli", *args], check=True, capture_output=True, env=env)
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def load_average() -> str:
+    return f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min; {os.cpu_count()} cores)"
 
 
 def percentile(values: list[float], q: float) -> float:

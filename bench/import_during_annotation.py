@@ -18,31 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.annotators import run_annotators, setup_project
-from bench.common import fresh_database, serve, session_for, sqlite_url, write_jsonl
-from bench.run import _upload
-
-
-def _researcher_token(url: str) -> str:
-    from app.models import Role
-    from app.users import service as users
-    from app.users.schemas import UserCreate
-
-    with session_for(url) as session:
-        user = users.create_user(session=session, data=UserCreate(email="uploader@example.org", role=Role.researcher))
-        return users.create_api_token(session=session, user=user, name="bench")[1]
-
-
-def _empty_project(url: str, name: str) -> int:
-    from app.projects import service as projects
-    from app.projects.schemas import ProjectCreate
-
-    with session_for(url) as session:
-        return projects.create_project(session=session, data=ProjectCreate(name=name), created_by=None).id
+from bench.common import api_token, empty_project, fresh_database, serve, sqlite_url, upload, write_jsonl
 
 
 def _timed_upload(port: int, token: str, project_id: int, path: Path) -> float:
     start = time.perf_counter()
-    status, body = _upload(port, token, project_id, path)
+    status, body = upload(port, token, project_id, path)
     if status != 200:
         raise SystemExit(f"the import failed: {status} {body[:500]!r}")
     return time.perf_counter() - start
@@ -59,8 +40,8 @@ def main() -> None:
     fresh_database(url)
     data = write_jsonl(directory / "batch.jsonl", args.prompts, k=2, prompt_chars=200, response_chars=300)
     setup = setup_project(url, annotators=args.annotators, prompts=20_000, k=2)  # work enough for the whole run
-    token = _researcher_token(url)
-    alone_project, loaded_project = _empty_project(url, "alone"), _empty_project(url, "under load")
+    token = api_token(url, role="researcher", email="uploader@example.org")
+    alone_project, loaded_project = empty_project(url, "alone"), empty_project(url, "under load")
     print(f"SQLite, {args.prompts:,}-prompt file of {data.stat().st_size / 2**20:.0f} MB, {args.annotators} annotators")
     with serve(url) as server:
         alone = _timed_upload(server.port, token, alone_project, data)

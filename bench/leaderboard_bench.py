@@ -10,45 +10,13 @@ default 5,556 prompts give 100,008 decisions) with the driver's bulk path, then 
 """
 
 import argparse
-import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bulk_label, bulk_write, fresh_database, raw_transaction, session_for, sqlite_url, synthetic_items
-
-MODELS = 10
-
-
-def seed(url: str, prompts: int) -> int:
-    from sqlalchemy import text
-
-    from app.models import ProjectKind, Role
-    from app.projects import service as projects
-    from app.projects.schemas import ProjectCreate
-    from app.users import service as users
-    from app.users.schemas import UserCreate
-
-    fresh_database(url)
-    with session_for(url) as session:
-        project = projects.create_project(
-            session=session, data=ProjectCreate(name="bench", kind=ProjectKind.ranking, overlap=3), created_by=None
-        )
-        annotators = [
-            users.create_user(session=session, data=UserCreate(email=f"a{i}@example.org", role=Role.annotator, password="x" * 12))
-            for i in range(3)
-        ]
-        session.flush()
-        project_id, annotator_ids = project.id, [a.id for a in annotators]
-    bulk_write(url, list(synthetic_items(prompts, k=4, prompt_chars=40, response_chars=40)), project_id=project_id)
-    with raw_transaction(url) as connection:  # 4 consecutive ids x 7 mod 10: four different models a prompt
-        connection.execute(text(f"UPDATE responses SET model = 'model-' || ((id * 7) % {MODELS})"))
-    bulk_label(url, project_id=project_id, annotator_ids=annotator_ids)
-    return project_id
+from bench.common import cli_seconds, load_average, seed_model_rankings, session_for, sqlite_url
 
 
 def main() -> None:
@@ -57,7 +25,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=5_556)
     args = parser.parse_args()
     url = args.database or sqlite_url()
-    project_id = seed(url, args.prompts)
+    project_id = seed_model_rankings(url, args.prompts)
 
     from app.leaderboard import service
     from app.leaderboard.schemas import LeaderboardOptions
@@ -68,16 +36,12 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         board = service.leaderboard(session=session, project=project, options=LeaderboardOptions())
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench-secret-key-at-least-32-characters-long"}
-    start, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "app.cli", "leaderboard", "bench"], check=True, capture_output=True, env=env)
-    cli_seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cli_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    cli, cli_cpu = cli_seconds(url, "leaderboard", "bench")
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(f"leaderboard ({database}): {board.decisions:,} decisions, {len(board.models)} models, {board.prompts:,} prompts")
     print(f"  service (what the API route does)   {seconds:.2f} s ({cpu:.2f} s CPU)")
-    print(f"  `preflab leaderboard` (whole CLI)   {cli_seconds:.2f} s ({cli_cpu:.2f} s CPU)")
-    print(f"  load average at the end             {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min; 2 cores)")
+    print(f"  `preflab leaderboard` (whole CLI)   {cli:.2f} s ({cli_cpu:.2f} s CPU)")
+    print(f"  load average at the end             {load_average()}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.annotators import setup_project
-from bench.common import bulk_label, fresh_database, percentile, serve, session_for, sqlite_url, write_jsonl
+from bench.common import api_token, bulk_label, call, empty_project, fresh_database, percentile, serve, sqlite_url, write_jsonl
 
 WORKERS = 2
 PAIRS_PER_PROMPT = 3 * 6  # 3 labels a prompt, 6 pairs from a strict ranking of 4 responses
@@ -58,7 +58,7 @@ def _annotator(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-    def call(kind: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def timed(kind: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         nonlocal conn
         start = time.perf_counter()
         try:
@@ -78,7 +78,7 @@ def _annotator(
     time.sleep(rng.uniform(0, pause[1]))  # people do not start in step
     try:
         while not stop.is_set():
-            status, data = call("next", "GET", f"/api/projects/{project_id}/next")
+            status, data = timed("next", "GET", f"/api/projects/{project_id}/next")
             if status != 200:
                 stop.wait(1)
                 continue
@@ -87,7 +87,7 @@ def _annotator(
             rng.shuffle(ids)
             if stop.wait(rng.uniform(*pause)):
                 break
-            status, _ = call(
+            status, _ = timed(
                 "submit", "POST", f"/api/tasks/{task['task_id']}/annotations", orjson.dumps({"ranking": [[i] for i in ids]})
             )
             if status == 201:
@@ -97,41 +97,10 @@ def _annotator(
         conn.close()
 
 
-def _request(port: int, token: str, method: str, path: str, body_file: Path | None = None) -> tuple[int, int]:
-    """One researcher call; the body (a multipart upload of `body_file`) is streamed, the answer read to the end.
-    Returns (status, bytes received)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
-    conn.putrequest(method, path)
-    conn.putheader("Authorization", f"Bearer {token}")
-    if body_file is not None:
-        boundary = "preflab-mixed-load"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{body_file.name}"\r\n'
-            "Content-Type: application/x-ndjson\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-        conn.putheader("Content-Length", str(len(head) + body_file.stat().st_size + len(tail)))
-        conn.endheaders()
-        conn.send(head)
-        with body_file.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                conn.send(chunk)
-        conn.send(tail)
-    else:
-        conn.endheaders()
-    response = conn.getresponse()
-    received = 0
-    while chunk := response.read(1 << 16):
-        received += len(chunk)
-    conn.close()
-    return response.status, received
-
-
 @dataclass
 class Job:
     name: str
-    run: Callable[[], tuple[int, int]]  # -> (status, bytes)
+    run: Callable[[], tuple[int, bytes, int]]  # -> bench.common.call's (status, head of the answer, size)
     seconds: float = 0.0
     status: int = 0
     started: float = 0.0
@@ -139,28 +108,11 @@ class Job:
     def __call__(self) -> None:
         self.started = time.perf_counter()
         try:
-            self.status, _ = self.run()
+            self.status = self.run()[0]
         except Exception as exc:  # reported with the figures, not raised in a thread
             self.status = -1
             print(f"  {self.name} failed: {type(exc).__name__}: {exc}", flush=True)
         self.seconds = time.perf_counter() - self.started
-
-
-def _admin_token(url: str) -> str:
-    from app.users import service as users
-    from app.users.schemas import UserCreate
-
-    with session_for(url) as session:
-        user = users.create_user(session=session, data=UserCreate(email=f"mixed-{time.time_ns()}@example.org", role="admin"))
-        return users.create_api_token(session=session, user=user, name="mixed")[1]
-
-
-def _empty_project(url: str, name: str) -> int:
-    from app.projects import service as projects
-    from app.projects.schemas import ProjectCreate
-
-    with session_for(url) as session:
-        return projects.create_project(session=session, data=ProjectCreate(name=name), created_by=None).id
 
 
 def _stats(timings: list[tuple[float, float]], since: float, until: float) -> str:
@@ -189,8 +141,8 @@ def mixed_load(
         labelled = setup_project(url, annotators=3, prompts=labelled_prompts, prompt_chars=200, response_chars=500)
         bulk_label(url, project_id=labelled.project_id, annotator_ids=labelled.annotator_ids)
         jsonl = write_jsonl(Path(tmp) / "import.jsonl", prompts, seed=1)
-        token = _admin_token(url)
-        targets = {name: _empty_project(url, f"import {name}") for name in ("alone", "under load")}
+        token = api_token(url)
+        targets = {name: empty_project(url, f"import {name}") for name in ("alone", "under load")}
         size_mb = jsonl.stat().st_size // 2**20 + 10
 
         with serve(url, workers=workers, env={"MAX_UPLOAD_MB": str(size_mb)}) as server:
@@ -198,13 +150,11 @@ def mixed_load(
 
             def jobs(target: int) -> list[Job]:
                 return [
-                    Job("import", lambda: _request(port, token, "POST", f"/api/projects/{target}/imports", jsonl)),
-                    Job(
-                        "agreement report", lambda: _request(port, token, "GET", f"/api/projects/{labelled.project_id}/agreement")
-                    ),
+                    Job("import", lambda: call(port, token, "POST", f"/api/projects/{target}/imports", jsonl)),
+                    Job("agreement report", lambda: call(port, token, "GET", f"/api/projects/{labelled.project_id}/agreement")),
                     Job(
                         "export (TRL JSONL)",
-                        lambda: _request(port, token, "GET", f"/api/projects/{labelled.project_id}/export?format=trl"),
+                        lambda: call(port, token, "GET", f"/api/projects/{labelled.project_id}/export?format=trl"),
                     ),
                 ]
 

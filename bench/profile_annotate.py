@@ -20,28 +20,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.annotators import run_annotators, setup_project
-from bench.common import fresh_database, serve, sqlite_url, tree_pids
-
-
-def _cpu_seconds(pid: int) -> float:
-    import psutil
-
-    return sum(psutil.Process(pid).cpu_times()[:2])
+from bench.common import cpu_seconds, fresh_database, healthz_loop, serve, sqlite_url, tree_pids
 
 
 def _healthz_cpu(port: int, pid: int, *, clients: int, seconds: float) -> float:
     """The floor: the worker's CPU ms per GET /healthz, `clients` looping for `seconds`."""
-    from bench.run import _healthz_loop
-
     per_client: list[list[float]] = [[] for _ in range(clients)]
-    cpu = _cpu_seconds(pid)
+    cpu = cpu_seconds(pid)
     deadline = time.perf_counter() + seconds
-    threads = [threading.Thread(target=_healthz_loop, args=(port, deadline, lat)) for lat in per_client]
+    threads = [threading.Thread(target=healthz_loop, args=(port, deadline, lat)) for lat in per_client]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    cpu = _cpu_seconds(pid) - cpu
+    cpu = cpu_seconds(pid) - cpu
     return cpu / max(1, sum(len(lat) for lat in per_client)) * 1000
 
 
@@ -102,14 +94,14 @@ def main() -> None:
             stderr=subprocess.PIPE,
         )
         time.sleep(0.5)  # py-spy attaches
-        cpu = _cpu_seconds(worker)
+        cpu = cpu_seconds(worker)
         stats_box = []
         thread = threading.Thread(
             target=lambda: stats_box.append(run_annotators(server.port, setup.project_id, setup.tokens, seconds=args.seconds))
         )
         thread.start()
         thread.join()
-        cpu = _cpu_seconds(worker) - cpu
+        cpu = cpu_seconds(worker) - cpu
         _, err = spy.communicate(timeout=60)
         stats = stats_box[0]
         print(stats.summary())

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/report_cache_bench.py [--database URL] [--prompts N] [--requests 6]
 
-Seeds a ranking project like bench/leaderboard_bench.py (N prompts x 4 responses x 3 annotators). Each phase runs its
+Seeds a ranking project like bench/leaderboard_bench.py (bench.common.seed_model_rankings: N prompts x 4 responses x 3 annotators). Each phase runs its
 requests in threads of this process: the cached phase first (cold: one computes, the others wait for it; then warm),
 then the uncached one, so the process's peak RSS after each phase is that phase's (the uncached peak includes the
 cached one's). Not measured here: annotators' latency under load while a report computes (bench/load_test.py)."""
@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import sqlite_url
-from bench.leaderboard_bench import seed
+from bench.common import seed_model_rankings, sqlite_url
 
 
 def peak_rss_mib() -> float:
@@ -42,7 +41,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6)
     args = parser.parse_args()
     url = args.database or sqlite_url()
-    project_id = seed(url, args.prompts)
+    project_id = seed_model_rankings(url, args.prompts)
 
     from app.agreement import service
     from app.config import Settings

@@ -2,58 +2,46 @@
 
     .venv/bin/python bench/rm_eval_bench.py [--database URL] [--prompts N]
 
-Seeds a ranking project (N prompts x 4 responses, 3 annotators each: 18 decisions a prompt, so the default 55,556
-prompts give 1,000,008 decisions) with the driver's bulk path and one reward model scoring every response, then
-times what the API route does (`app.rewardmodels.service.report`: load the labels, derive the decisions and the
-Borda consensus, load the scores, every figure) and the whole `preflab rm-eval` command (process start and
-migration check included). Target: under 5 s.
+Seeds a ranking project (bench.common.seed_model_rankings: N prompts x 4 responses, 3 annotators each, 18 decisions a
+prompt, so the default 55,556 prompts give 1,000,008 decisions) and one reward model scoring every response, then
+times three ways of asking for the report: what the API route computes (`app.rewardmodels.service.report`: load the
+labels, derive the decisions and the Borda consensus, load the scores, every figure) in this process; the API call
+itself over HTTP against `preflab serve` (first call of a fresh server: nothing cached, the report computed, serialised
+and sent); and the whole `preflab rm-eval` command (process start and migration check included). Target: under 5 s.
 """
 
 import argparse
-import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bulk_label, bulk_write, fresh_database, raw_transaction, session_for, sqlite_url, synthetic_items
-
-MODELS = 10
+from bench.common import (
+    api_token,
+    call,
+    cli_seconds,
+    load_average,
+    raw_transaction,
+    seed_model_rankings,
+    serve,
+    session_for,
+    sqlite_url,
+)
 
 
 def seed(url: str, prompts: int) -> int:
     from sqlalchemy import text
 
-    from app.models import ProjectKind, RewardModel, Role
-    from app.projects import service as projects
-    from app.projects.schemas import ProjectCreate
-    from app.users import service as users
-    from app.users.schemas import UserCreate
+    from app.models import RewardModel
 
-    fresh_database(url)
-    with session_for(url) as session:
-        project = projects.create_project(
-            session=session, data=ProjectCreate(name="bench", kind=ProjectKind.ranking, overlap=3), created_by=None
-        )
-        annotators = [
-            users.create_user(session=session, data=UserCreate(email=f"a{i}@example.org", role=Role.annotator, password="x" * 12))
-            for i in range(3)
-        ]
-        session.flush()
-        project_id, annotator_ids = project.id, [a.id for a in annotators]
-    bulk_write(url, list(synthetic_items(prompts, k=4, prompt_chars=40, response_chars=40)), project_id=project_id)
-    bulk_label(url, project_id=project_id, annotator_ids=annotator_ids)
-    with raw_transaction(url) as connection:  # four different models a prompt; scores from the id, some equal
-        connection.execute(text(f"UPDATE responses SET model = 'model-' || ((id * 7) % {MODELS})"))
+    project_id = seed_model_rankings(url, prompts)
     with session_for(url) as session:
         rm = RewardModel(project_id=project_id, name="rm-bench", filename="bench.jsonl", scored=0)
         session.add(rm)
         session.flush()
         rm_id = rm.id
-    with raw_transaction(url) as connection:
+    with raw_transaction(url) as connection:  # scores from the id, some equal
         connection.execute(
             text(
                 "INSERT INTO reward_model_scores (reward_model_id, response_id, score) "
@@ -83,18 +71,22 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         report = service.report(session=session, project=project, name="rm-bench")
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench-secret-key-at-least-32-characters-long"}
-    start, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "app.cli", "rm-eval", "bench", "rm-bench"], check=True, capture_output=True, env=env)
-    cli_seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cli_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    token = api_token(url, role="researcher")
+    with serve(url) as server:
+        start = time.perf_counter()
+        status, body, size = call(server.port, token, "GET", f"/api/projects/{project_id}/reward-models/rm-bench")
+        http_seconds = time.perf_counter() - start
+    if status != 200:
+        raise SystemExit(f"the API call failed: {status} {body[:500]!r}")
+    cli, cli_cpu = cli_seconds(url, "rm-eval", "bench", "rm-bench")
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(
         f"reward-model report ({database}): {report.scored:,} scored decisions of {report.decisions:,}, {report.scored_responses:,} scores"
     )
-    print(f"  service (what the API route does)   {seconds:.2f} s ({cpu:.2f} s CPU)")
-    print(f"  `preflab rm-eval` (whole CLI)       {cli_seconds:.2f} s ({cli_cpu:.2f} s CPU)")
-    print(f"  load average at the end             {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min; 2 cores)")
+    print(f"  service (what the API route does)     {seconds:.2f} s ({cpu:.2f} s CPU)")
+    print(f"  GET the report's API, fresh server    {http_seconds:.2f} s ({size:,} bytes)")
+    print(f"  `preflab rm-eval` (whole CLI)         {cli:.2f} s ({cli_cpu:.2f} s CPU)")
+    print(f"  load average at the end               {load_average()}")
 
 
 if __name__ == "__main__":

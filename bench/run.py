@@ -10,7 +10,6 @@ Without --sqlite/--postgres: SQLite only. The PostgreSQL database is emptied. --
 import argparse
 import dataclasses
 import datetime
-import http.client
 import os
 import platform
 import subprocess
@@ -25,14 +24,17 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import contextlib
 
 from bench.annotators import run_annotators, setup_project
 from bench.common import (
     ROOT,
+    api_token,
     bulk_label,
     bulk_write,
+    cpu_seconds,
+    empty_project,
     fresh_database,
+    healthz_loop,
     is_postgres,
     percentile,
     psycopg_dsn,
@@ -41,7 +43,7 @@ from bench.common import (
     serve,
     session_for,
     sqlite_url,
-    tree_pids,
+    upload,
     write_jsonl,
 )
 
@@ -71,57 +73,15 @@ class Row:
     values: dict[str, str]  # database name -> formatted figure
 
 
-def _admin_token(url: str) -> str:
-    from app.users import service as users
-    from app.users.schemas import UserCreate
-
-    with session_for(url) as session:
-        user = users.create_user(session=session, data=UserCreate(email=f"bench-{time.time_ns()}@example.org", role="admin"))
-        return users.create_api_token(session=session, user=user, name="bench")[1]
-
-
-def _project(url: str, name: str) -> int:
-    from app.projects import service as projects
-    from app.projects.schemas import ProjectCreate
-
-    with session_for(url) as session:
-        return projects.create_project(session=session, data=ProjectCreate(name=name), created_by=None).id
-
-
-def _upload(port: int, token: str, project_id: int, path: Path) -> tuple[int, bytes]:
-    """Streams the file as a multipart upload (the client never holds it whole)."""
-    boundary = "preflab-bench-boundary"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-        "Content-Type: application/x-ndjson\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
-    conn.putrequest("POST", f"/api/projects/{project_id}/imports")
-    conn.putheader("Authorization", f"Bearer {token}")
-    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-    conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
-    conn.endheaders()
-    conn.send(head)
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            conn.send(chunk)
-    conn.send(tail)
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, body
-
-
 def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     items = [orjson.loads(line) for line in jsonl.open("rb")]  # already parsed: the floor excludes parsing
     fresh_database(url)
-    floor = bulk_write(url, items, project_id=_project(url, "floor"))
+    floor = bulk_write(url, items, project_id=empty_project(url, "floor"))
     del items
     out = {"floor": f"{floor:.1f} s, {n / floor:,.0f} prompts/s"}
 
     fresh_database(url)
-    _project(url, "cli")
+    empty_project(url, "cli")
     seconds, peak, result = run_measured(
         [sys.executable, "-m", "app.cli", "import", "cli", str(jsonl)], env={"DATABASE_URL": url}
     )
@@ -130,11 +90,11 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     out["cli"] = f"{seconds:.1f} s, {n / seconds:,.0f} prompts/s, {seconds / floor:.1f}x floor, peak RSS {peak:.0f} MiB"
 
     fresh_database(url)
-    project_id, token = _project(url, "http"), _admin_token(url)
+    project_id, token = empty_project(url, "http"), api_token(url)
     size_mb = jsonl.stat().st_size // 2**20 + 10
     with serve(url, workers=1, env={"MAX_UPLOAD_MB": str(size_mb)}) as server:
         start = time.perf_counter()
-        status, body = _upload(server.port, token, project_id, jsonl)
+        status, body = upload(server.port, token, project_id, jsonl)
         seconds = time.perf_counter() - start
         peak = rss_mib(server.pid, peak=True)
     if status != 200 or orjson.loads(body)["imported"] != n:
@@ -143,46 +103,21 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     return out
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of the server and its workers so far (a worker that exited takes its share with it)."""
-    import psutil
-
-    total = 0.0
-    for p in tree_pids(pid):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(psutil.Process(p).cpu_times()[:2])
-    return total
-
-
-def _healthz_loop(port: int, deadline: float, latencies: list[float]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            conn.request("GET", "/healthz")
-            response = conn.getresponse()
-            response.read()
-            if response.status == 200:
-                latencies.append(time.perf_counter() - start)
-    finally:
-        conn.close()
-
-
 def bench_stack_floor(url: str, clients: int, seconds: float) -> tuple[str, float]:
     """The floor of the annotate benchmark: the same server, workers and client threads looping GET /healthz
     (middleware, routing, a thread-pool hop and one `SELECT 1`). A label takes two requests that each do more,
     so half this rate is a ceiling no label loop reaches on this machine and stack."""
     with serve(url, workers=WORKERS) as server:
         per_client: list[list[float]] = [[] for _ in range(clients)]
-        cpu = _cpu_seconds(server.pid)
+        cpu = cpu_seconds(server.pid)
         start = time.perf_counter()
-        threads = [threading.Thread(target=_healthz_loop, args=(server.port, start + seconds, lat)) for lat in per_client]
+        threads = [threading.Thread(target=healthz_loop, args=(server.port, start + seconds, lat)) for lat in per_client]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - start
-        cpu = _cpu_seconds(server.pid) - cpu
+        cpu = cpu_seconds(server.pid) - cpu
     latencies = [x for lat in per_client for x in lat]
     rate = len(latencies) / elapsed
     text = (
@@ -200,9 +135,9 @@ def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
         fresh_database(url)
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
         with serve(url, workers=WORKERS) as server:
-            cpu = _cpu_seconds(server.pid)
+            cpu = cpu_seconds(server.pid)
             stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=sizes.annotate_seconds)
-            cpu = _cpu_seconds(server.pid) - cpu
+            cpu = cpu_seconds(server.pid) - cpu
         per = cpu / max(1, len(stats.accepted)) * 1000
         out[f"{n}"] = (
             f"{stats.throughput:,.0f} annotations/s ({stats.throughput / ceiling:.0%} of the ceiling); next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/"

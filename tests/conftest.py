@@ -94,6 +94,14 @@ def make_user(db: Session):
 
 
 @pytest.fixture
+def seed(db: Session, make_user, make_project):
+    """Imports and labels in bulk (tests/seeding.py)."""
+    from tests.seeding import Seeder
+
+    return Seeder(db, make_user, make_project)
+
+
+@pytest.fixture
 def make_project(db: Session):
     counter = iter(range(1, 10_000))
 

@@ -2,7 +2,7 @@
 
 from app.models.annotation import Annotation, AnnotationRevision, Assignment, AssignmentStatus
 from app.models.base import Base
-from app.models.project import ImportBatch, Project, ProjectAudit, ProjectKind, ProjectMember
+from app.models.project import ImportBatch, ImportStatus, Project, ProjectAudit, ProjectKind, ProjectMember
 from app.models.prompt import Prompt, ReferenceLabel, Response, shown_in
 from app.models.report import ReportCache, ReportEpoch
 from app.models.reward_model import RewardModel, RewardModelScore
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "HeavyRequest",
     "ImportBatch",
+    "ImportStatus",
     "LoginAttempt",
     "PasswordReset",
     "Project",

@@ -57,6 +57,14 @@ class Project(Base):
         return self.archived_at is not None
 
 
+class ImportStatus(StrEnum):
+    """An import batch's life: its prompts are served, counted, searched and exported only once it is committed."""
+
+    loading = "loading"  # writing its chunks
+    committed = "committed"
+    failed = "failed"  # its rows being removed
+
+
 class ImportBatch(Base):
     __tablename__ = "import_batches"
 
@@ -67,9 +75,7 @@ class ImportBatch(Base):
     imported_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # 'loading' while the import writes its chunks (its prompts invisible), 'committed' once they are all
-    # visible, 'failed' while a failed import's rows are being removed (app/prompts/service.py).
-    status: Mapped[str] = mapped_column(String(20), default="committed")
+    status: Mapped[str] = mapped_column(String(20), default=ImportStatus.committed)  # app/prompts/service.py
     # The importing process ("host:pid") and its last sign of life, refreshed per chunk: a loading batch whose
     # process is gone or silent is abandoned and removed (prompts.service.discard_abandoned_imports).
     owner: Mapped[str | None] = mapped_column(String(300))

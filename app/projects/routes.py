@@ -61,7 +61,7 @@ def project_page_context(*, session, project, user: User, **extra) -> dict:
         context["members"] = service.members(session=session, project=project)
         context["audit"] = service.audit_log(session=session, project=project)
 
-        context["progress"] = service.annotator_progress(session=session, project=project)
+        context["progress"] = service.progress_by_annotator(session=session, project=project)
         context["export_form_fields"] = form_fields(
             unavailable_choices(session=session, project=project), reference_sources(session=session, project=project)
         )
@@ -303,7 +303,7 @@ def api_project_stats(project: VisibleProject, session: SessionDep, user: StaffU
 @router.get("/api/projects/{project_id}/progress", response_model=list[AnnotatorProgress])
 def api_project_progress(project: VisibleProject, session: SessionDep, user: StaffUser) -> list[AnnotatorProgress]:
     """Who is doing what: per annotator done, skipped, holding, median time per task, last active."""
-    return service.annotator_progress(session=session, project=project)
+    return service.progress_by_annotator(session=session, project=project)
 
 
 @router.put("/api/projects/{project_id}/members/{user_id}", status_code=204)

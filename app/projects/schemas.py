@@ -195,5 +195,5 @@ class AnnotatorProgress(BaseModel):
     skipped: int
     holding: int  # 1 when a task is on their screen now (a live lease), else 0
     prefetched: int  # live leases beyond the one on screen: the next task, leased ahead (at most 1)
-    median_seconds: float | None  # median time per labelled task (see service.annotator_progress)
+    median_seconds: float | None  # median time per labelled task (see service.progress_by_annotator)
     last_active: datetime | None  # their latest lease or label

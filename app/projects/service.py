@@ -339,7 +339,7 @@ def audit_log(*, session: Session, project: Project, limit: int = AUDIT_SHOWN) -
     )
 
 
-def annotator_progress(*, session: Session, project: Project) -> list[AnnotatorProgress]:
+def progress_by_annotator(*, session: Session, project: Project) -> list[AnnotatorProgress]:
     """Per annotator: done, skipped, holding, median time per task, last active; in four grouped queries.
 
     Holding: the annotation queue leases at most two tasks per annotator, the one on screen (the oldest live

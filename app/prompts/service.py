@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.annotation import overlap
 from app.db import is_postgres
 from app.errors import NotFound
-from app.models import ImportBatch, Project, ProjectKind, Prompt, User
+from app.models import ImportBatch, ImportStatus, Project, ProjectKind, Prompt, User
 from app.models.base import utcnow
 from app.projects import service as projects_service
 from app.prompts import references
@@ -53,7 +53,7 @@ from app.text import unstorable
 CHUNK_SIZE = 1000
 # A loading batch whose heartbeat is older than this is abandoned, whichever process owned it.
 STALE_AFTER = timedelta(minutes=10)
-LOADING, COMMITTED, FAILED = "loading", "committed", "failed"
+LOADING, COMMITTED, FAILED = ImportStatus.loading, ImportStatus.committed, ImportStatus.failed
 
 # Prompts and responses are written with the database driver's bulk path (sqlite3 executemany,
 # PostgreSQL COPY), JSON already encoded: the ORM's per-row work was 5x the cost of the writes.

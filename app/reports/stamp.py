@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import is_postgres
-from app.models import Annotation, Assignment, ImportBatch, ProjectAudit, ReportEpoch
+from app.models import Annotation, Assignment, ImportBatch, ImportStatus, ProjectAudit, ReportEpoch
 
 
 def _parts(project_id: int) -> list[ColumnElement]:
@@ -38,7 +38,7 @@ def _parts(project_id: int) -> list[ColumnElement]:
         # Committed only: a batch's row exists from its first chunk on, but its prompts (and reference labels) are
         # shown at its flip (app/prompts/service.py), which is when the reports must change.
         select(func.max(ImportBatch.id))
-        .where(ImportBatch.project_id == project_id, ImportBatch.status == "committed")
+        .where(ImportBatch.project_id == project_id, ImportBatch.status == ImportStatus.committed)
         .scalar_subquery(),
         select(func.max(ProjectAudit.id)).where(ProjectAudit.project_id == project_id).scalar_subquery(),
         select(ReportEpoch.epoch).where(ReportEpoch.project_id == project_id).scalar_subquery(),

@@ -92,7 +92,7 @@ def prepare(
     lo: np.ndarray,
     hi: np.ndarray,
     sign: np.ndarray,
-    models: dict[int, str | None],  # every response's model
+    models: dict[str | None, np.ndarray],  # each model's response ids (None: responses without a model)
     consensus: tuple[np.ndarray, np.ndarray, np.ndarray],  # the consensus rankings' pairs: lo, hi, sign
 ) -> HumanDecisions:
     """From the decisions of every label (and the consensus rankings' pairs): the ceiling's leave-one-out majorities,
@@ -125,10 +125,12 @@ def prepare(
     level = prompt_level[np.searchsorted(prompts, prompt)] if len(prompts) else np.zeros(0, dtype=np.int64)
 
     # Model pairs: names sorted within the pair, so (a, b) and (b, a) are one row.
-    names = sorted({m or "" for m in models.values()})
+    names = sorted({m or "" for m in models})
     code = {name: i for i, name in enumerate(names)}
-    ids = np.fromiter(models.keys(), dtype=np.int64, count=len(models))
-    codes = np.fromiter((code[m or ""] for m in models.values()), dtype=np.int64, count=len(models))
+    ids = np.concatenate([*models.values(), np.zeros(0, dtype=np.int64)])
+    codes = np.concatenate(
+        [np.full(len(v), code[m or ""], dtype=np.int64) for m, v in models.items()] + [np.zeros(0, dtype=np.int64)]
+    )
     m_lo, _ = lookup(ids, codes, lo)
     m_hi, _ = lookup(ids, codes, hi)
     first, second = np.minimum(m_lo, m_hi), np.maximum(m_lo, m_hi)

@@ -108,33 +108,38 @@ def api_delete(project: VisibleProject, session: SessionDep, user: StaffUser, na
     return Response(status_code=204)
 
 
-def _list_page(request: Request, session, project: Project, user: User, status: int = 200, **extra) -> Response:
-    board = service.compare(session=session, project=project)
-    context = {"user": user, "project": project, "board": board} | extra
-    return templates.TemplateResponse(request, "rewardmodels/list.html", context, status_code=status)
-
-
-@router.get("/projects/{project_id}/reward-models", name="rewardmodels:list")
-def list_page(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, slot: RewardModelSlot) -> Response:
+def _list_page(request: Request, project: Project, user: User, slot, status: int = 200, **extra) -> Response:
+    """The reward models side by side (cached), made after the route's session has ended: after an upload, with it."""
     database, project_id = request.app.state.database, project.id
 
     def produce() -> Response:
         board = service.cached_compare(database, project_id)
-        context = {"user": user, "project": project, "board": board, "report_age": age_words(board)}
-        return templates.TemplateResponse(request, "rewardmodels/list.html", context)
+        context = {"user": user, "project": project, "board": board, "report_age": age_words(board)} | extra
+        return templates.TemplateResponse(request, "rewardmodels/list.html", context, status_code=status)
 
     return DeferredResponse(produce, slot)
 
 
+@router.get("/projects/{project_id}/reward-models", name="rewardmodels:list")
+def list_page(request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, slot: RewardModelSlot) -> Response:
+    return _list_page(request, project, user, slot)
+
+
 @router.post("/projects/{project_id}/reward-models", name="rewardmodels:upload")
 def upload_form(
-    request: Request, project: VisibleProject, session: SessionDep, user: StaffUser, settings: SettingsDep, form: UploadForm
+    request: Request,
+    project: VisibleProject,
+    session: SessionDep,
+    user: StaffUser,
+    settings: SettingsDep,
+    slot: RewardModelSlot,
+    form: UploadForm,
 ) -> Response:
     name = form.get("name")
     name = name.strip() if isinstance(name, str) else ""
     service.check_name(name)
     outcome = _upload(settings, session, project, user, form, name, form.get("replace") == "true")
-    return _list_page(request, session, project, user, 200 if outcome.result else 422, outcome=outcome)
+    return _list_page(request, project, user, slot, 200 if outcome.result else 422, outcome=outcome)
 
 
 @router.get("/projects/{project_id}/reward-models/{name}", name="rewardmodels:report")

@@ -11,17 +11,12 @@ from sqlalchemy import select
 
 from app.models import Annotation, Prompt, Response, Role
 from tests.cli.test_cli import preflab
-from tests.export.conftest import Seeder
 from tests.leaderboard.test_bradley_terry import scipy_reference
+from tests.seeding import Seeder
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
 QUALITY = {"alpha": 3.0, "beta": 2.0, "gamma": 1.0, "delta": 0.0, None: 1.5}
 URL = "/api/projects/{}/leaderboard"
-
-
-@pytest.fixture
-def seed(db, make_user, make_project) -> Seeder:
-    return Seeder(db, make_user, make_project)
 
 
 @pytest.fixture

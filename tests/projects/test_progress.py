@@ -99,7 +99,7 @@ def test_a_few_grouped_queries_whatever_the_number_of_annotators(client, db, dat
     event.listen(database.read_engine, "before_cursor_execute", count)
     try:
         with database.read_sessionmaker() as session:
-            rows = service.annotator_progress(session=session, project=project)
+            rows = service.progress_by_annotator(session=session, project=project)
     finally:
         event.remove(database.read_engine, "before_cursor_execute", count)
     assert len(rows) == 4

@@ -13,17 +13,12 @@ from sqlalchemy import select
 from app.models import Annotation, Prompt, Response, RewardModel, RewardModelScore, Role
 from app.projects import service as projects
 from tests.cli.test_cli import preflab
-from tests.export.conftest import Seeder
+from tests.seeding import Seeder
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
 QUALITY = {"alpha": 3.0, "beta": 2.0, "gamma": 1.0, "delta": 0.0}
 URL = "/api/projects/{}/reward-models"
 CONVENTIONS = ("strict_only", "tie_half", "tie_as_category")
-
-
-@pytest.fixture
-def seed(db, make_user, make_project) -> Seeder:
-    return Seeder(db, make_user, make_project)
 
 
 @pytest.fixture
