@@ -45,7 +45,8 @@ class UploadOutcome:
 class _Matcher:
     """The project's prompts and responses, to resolve what each row names."""
 
-    def __init__(self, session: Session, project: Project, need_content: bool) -> None:
+    def __init__(self, session: Session, project: Project) -> None:
+        self.session, self.project_id = session, project.id
         self.by_external: dict[str, int] = {
             external_id: prompt_id
             for external_id, prompt_id in session.execute(select(Prompt.external_id, Prompt.id).where(shown_in(project.id)))
@@ -60,10 +61,16 @@ class _Matcher:
         ):
             self.responses[prompt_id].append((response_id, text))
             self.prompt_of[response_id] = prompt_id
-        self.by_content: dict[bytes, list[int]] = defaultdict(list)
-        if need_content:
-            for prompt_id, messages in session.execute(select(Prompt.id, Prompt.messages).where(shown_in(project.id))):
-                self.by_content[orjson.dumps(messages)].append(prompt_id)
+        self._by_content: dict[bytes, list[int]] | None = None
+
+    @property
+    def by_content(self) -> dict[bytes, list[int]]:
+        """Prompts by their messages, read on the first TRL-shaped row (a file of plain rows never needs them)."""
+        if self._by_content is None:
+            self._by_content = defaultdict(list)
+            for prompt_id, messages in self.session.execute(select(Prompt.id, Prompt.messages).where(shown_in(self.project_id))):
+                self._by_content[orjson.dumps(messages)].append(prompt_id)
+        return self._by_content
 
     def _by_text(self, prompt_id: int, text: str) -> list[int]:
         return [rid for rid, t in self.responses[prompt_id] if t == text]
@@ -136,15 +143,12 @@ def upload(
     if existing is not None and not replace:
         raise Conflict(f"A reward model named {name!r} exists in this project; upload with replace=true to replace it")
     collector = ErrorCollector()
-    rows: list[ScoreRow] = []
-    for item in parse_scores(stream, depth=depth):
-        if isinstance(item, ParseError):
-            collector.add(item)
-        else:
-            rows.append(item)
-    matcher = _Matcher(session, project, need_content=any(r.messages is not None for r in rows))
+    matcher = _Matcher(session, project)
     scores: dict[int, tuple[float, ScoreRow]] = {}
-    for row in rows:
+    for row in parse_scores(stream, depth=depth):  # one pass, so the errors come in line order
+        if isinstance(row, ParseError):
+            collector.add(row)
+            continue
         resolved = matcher.resolve(row)
         if isinstance(resolved, ParseError):
             collector.add(resolved)

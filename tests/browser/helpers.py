@@ -57,3 +57,15 @@ def seed_project(browser: Browser, url: str, *, name: str, kind: str, rows: list
     assert upload.ok, upload.text()
     context.close()
     return project_id
+
+
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def screenshot_each_width(page: Page, screenshot_dir, stem: str) -> None:
+    """The page at each width, nothing wider than the screen; back to 1280 px after."""
+    for name, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        page.screenshot(path=screenshot_dir / f"{stem}-{name}.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})

@@ -5,12 +5,10 @@ import json
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.helpers import ANNOTATOR, csrf, login, requires_browser, seed_project
+from tests.browser.helpers import ANNOTATOR, WIDTHS, csrf, login, requires_browser, seed_project
 from tests.browser.test_annotate import console_errors
 
 pytestmark = requires_browser
-
-WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 def test_my_labels_and_the_revise_page(page: Page, browser: Browser, server, screenshot_dir):

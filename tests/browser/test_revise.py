@@ -8,12 +8,10 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from app.models import Annotation, AnnotationRevision
-from tests.browser.helpers import ANNOTATOR, RESEARCHER, console_errors, login, requires_browser
+from tests.browser.helpers import ANNOTATOR, RESEARCHER, console_errors, login, requires_browser, screenshot_each_width
 from tests.browser.test_workbench import chip_order, make_project, shown_ids
 
 pytestmark = requires_browser
-
-WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 def raw_export(browser: Browser, url: str, project_id: int) -> list[dict]:
@@ -71,15 +69,6 @@ def label_on_annotation_page(page: Page, project_id: int, keys: list[str]) -> tu
     assert answer.value.status == 201
     expect(page.locator("#nothing-left")).to_be_visible()  # the project's only task: done
     return task_id, ids
-
-
-def screenshot_each_width(page: Page, screenshot_dir, stem: str) -> None:
-    """The page at each width, nothing wider than the screen; back to 1280 px after."""
-    for name, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
-        page.screenshot(path=screenshot_dir / f"{stem}-{name}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def save(page: Page) -> dict:

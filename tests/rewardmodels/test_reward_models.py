@@ -320,6 +320,22 @@ class TestUploadErrors:
         db.rollback()
         assert db.scalar(select(RewardModel)) is None
 
+    def test_errors_come_in_line_order(self, client, seed, staff, bearer):
+        """A row naming an unknown prompt (found when resolving) and a malformed row after it (found when parsing)."""
+        project, _ = ranking_project(seed, prompts=2)
+        content = b'{"prompt_id": "nope", "response": 0, "score": 1}\n{"prompt_id": "q1", "score": "high"}'
+        errors = upload(client, project, bearer(staff), content).json()["errors"]
+        assert [e.split(",")[0] for e in errors] == ["line 1", "line 2", "line 2"], errors
+
+    def test_deep_nesting_is_refused_by_line(self, client, db, seed, staff, bearer):
+        project, _ = ranking_project(seed, prompts=2)
+        deep = b'{"prompt_id": "q1", "response": ' + b"[" * 30_000 + b"]" * 30_000 + b', "score": 1}'
+        response = upload(client, project, bearer(staff), b'{"prompt_id": "q1", "response": 0, "score": 1}\n' + deep)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0].startswith("line 2"), response.json()
+        db.rollback()
+        assert db.scalar(select(RewardModel)) is None
+
     def test_ambiguous_trl_match_and_bad_name(self, client, seed, staff, bearer):
         rows = [{"id": f"p{i}", "prompt": "same", "responses": [{"text": "a"}, {"text": "b"}]} for i in range(2)]
         project = seed.project(rows, kind="pairwise")

@@ -197,3 +197,19 @@ def test_ids_outside_the_integer_range_are_404_not_a_driver_overflow(client, mak
     response = client.get(path.format(project_id), headers=bearer(make_user(Role.admin)))
     assert response.status_code == 404, response.text
     assert str(project_id) in response.json()["detail"]
+
+
+def test_reward_model_upload_over_the_limit_is_413_and_stores_nothing(small_app, db, make_user, make_project, bearer):
+    from app.models import RewardModel
+
+    project = make_project()
+    with TestClient(small_app) as client:
+        big = client.post(
+            f"/api/projects/{project.id}/reward-models?name=rm-big",
+            headers=bearer(make_user(Role.researcher)),
+            files={"file": ("big.jsonl", io.BytesIO(b'{"prompt_id": "p", "response": 0, "score": 1}\n' * (LIMIT // 40)))},
+        )
+    assert big.status_code == 413
+    assert "limit of 0.05 MB" in big.json()["detail"]
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(RewardModel)) == 0
