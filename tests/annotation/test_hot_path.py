@@ -6,8 +6,8 @@ json_after_session). A commit that fails there is still an error answer, never a
 import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from app import db as app_db
 from app.models import Annotation, Assignment
 from tests.annotation import test_queue
 from tests.annotation.test_queue import next_task, rank_as_shown
@@ -45,16 +45,13 @@ def test_next_and_submit_take_two_trips_to_the_thread_pool_each(client, db, setu
 def test_a_commit_failing_at_the_end_of_a_submit_is_an_error_and_stores_nothing(client, db, setup, monkeypatch):
     project, (h,), _ = setup(n_annotators=1, n_prompts=2)
     task = next_task(client, project, h).json()
-    real = app_db._finish
 
-    def commit_fails(session, commit):
-        if commit:
-            raise OperationalError("COMMIT", {}, Exception("disk full"))
-        real(session, commit)
+    def commit_fails(session):
+        raise OperationalError("COMMIT", {}, Exception("disk full"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(app_db, "_finish", commit_fails)
-        assert submit(client, task, h).status_code == 503
+        patched.setattr(Session, "commit", commit_fails)
+        assert submit(client, task, h).status_code == 503  # the database-unavailable answer
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Annotation)) == 0
     # The slot came back and the transaction was rolled back: the task is still the annotator's to label.
