@@ -153,8 +153,9 @@ _NEW_LEASE_FIELDS = ("project_id", "prompt_id", "annotator_id", *_LEASE_FIELDS)
 
 def _as_entities(entity: type, dml: ReturnsRows) -> ExecutableReturnsRows:
     """An INSERT/UPDATE ... RETURNING the entity's columns, loaded by the session as entities (with populate_existing,
-    replacing what it held). Not an ORM-enabled INSERT/UPDATE: those go through the ORM's bulk paths, which built a new
-    statement and its cache key on every call (on the claim and the lease, a sixth of a label's CPU)."""
+    replacing what it held). Not an ORM-enabled INSERT/UPDATE: those go through the ORM's bulk paths, which build a new
+    statement and so its cache key on every call (for the claim and the lease, the keys alone were 4-6 % of a label's
+    CPU in py-spy's samples; BENCHMARKS.md "Annotate against the stack's floor")."""
     return select(entity).from_statement(dml)
 
 
