@@ -102,11 +102,17 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+_LEASE = "request_lease"  # in Session.info: the _Lease of a request's session
+
+
 class _Lease:
-    """A request's session and its slot, given back once: when the route ends, or earlier (`release_db`)."""
+    """A request's session and its slot, given back once: when the route ends, or earlier (`release_db`,
+    `end_request_session`)."""
 
     def __init__(self, session: Session, slot: asyncio.Semaphore) -> None:
         self.session, self.slot, self.ended = session, slot, False
+        self.loop = asyncio.get_running_loop()
+        session.info[_LEASE] = self
 
     async def end(self, commit: bool) -> None:
         if self.ended:
@@ -120,6 +126,15 @@ class _Lease:
                 self.session.close()  # never touched the database: nothing to end
         finally:
             self.slot.release()
+
+    def end_in_worker_thread(self) -> None:
+        """`end(True)` from the route's own worker thread: the commit needs no trip there, and the slot is handed
+        back to the event loop that owns it. A failed commit raises, leaving the lease to the teardown as before."""
+        if self.ended:
+            return
+        _finish(self.session, True)
+        self.ended = True
+        self.loop.call_soon_threadsafe(self.slot.release)
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -145,6 +160,15 @@ async def release_db(request: Request) -> None:
     lease: _Lease | None = getattr(request.state, "db_lease", None)
     if lease is not None:
         await lease.end(True)
+
+
+def end_request_session(session: Session) -> None:
+    """Commit and close the request's session and give its slot back now, from the (sync) route that holds it, as its
+    last use of the session: the teardown then finds nothing to do, where it would take a trip to the thread pool to
+    commit (the annotator's hot path, BENCHMARKS.md "Annotate against the stack's floor"). A failed commit raises
+    here: the route answers with an error, as when the teardown's commit fails."""
+    lease: _Lease = session.info[_LEASE]
+    lease.end_in_worker_thread()
 
 
 def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:

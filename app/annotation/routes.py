@@ -18,7 +18,7 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.models import Project
 from app.projects import service as projects_service
-from app.projects.dependencies import MemberProject, MemberProjectQuery
+from app.projects.dependencies import MemberProject, MemberProjectQuery, member_project
 from app.users.dependencies import CurrentUser
 from app.web.dependencies import SettingsDep
 from app.web.templating import json_after_session, page_after_session
@@ -48,18 +48,21 @@ def _lease_next(session, project: Project, user, settings: Settings):
     response_model=TaskRead,
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
-def api_next(project: MemberProject, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Response:
+def api_next(project_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Response:
+    # MemberProject's check, called here rather than as a dependency: it then runs in the route's trip to the thread
+    # pool, not one of its own (the annotator's hot path: BENCHMARKS.md "Annotate against the stack's floor").
+    project = member_project(project_id, session, user)
     assignment = _lease_next(session, project, user, settings)
     if assignment is None:
         return Response(status_code=204)
-    return json_after_session(service.task_view(session=session, project=project, assignment=assignment))
+    return json_after_session(session, service.task_view(session=session, project=project, assignment=assignment))
 
 
 @router.get("/api/tasks/{task_id}", response_model=TaskRead)
 def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user)
     projects_service.require_open(project)
-    return json_after_session(service.task_view(session=session, project=project, assignment=assignment))
+    return json_after_session(session, service.task_view(session=session, project=project, assignment=assignment))
 
 
 @router.post(
@@ -68,13 +71,12 @@ def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
     status_code=201,
     responses={200: {"description": "Already stored: a repeated submit returns the stored label"}},
 )
-def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser, response: Response):
+def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser) -> Response:
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
     projects_service.require_open(project)
     result = service.submit(session=session, project=project, assignment=assignment, annotator=user, data=data)
-    if result.duplicate:
-        response.status_code = 200
-    return result
+    # Serialised here rather than by FastAPI, which would check the model in a trip to the thread pool of its own.
+    return json_after_session(session, result, status_code=200 if result.duplicate else 201)
 
 
 @router.put("/api/tasks/{task_id}/annotations", response_model=AnnotationRead, name="annotation:revise")

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, exists, func, inspect, select, update
+from sqlalchemy import ReturnsRows, bindparam, exists, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from app.agreement.labels import refresh_agreement
 from app.annotation import overlap
@@ -90,10 +91,11 @@ _HELD_OTHER = _HELD.where(Assignment.id != bindparam("after"))  # ... other than
 _LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_for_update()
 
 
-def _claim(queue: str) -> Update:
+def _claim(queue: str) -> ExecutableReturnsRows:
     """UPDATE prompts SET active_count + 1 WHERE id = (the first open prompt of `queue` for the annotator), RETURNING
     the prompt: finding and counting a claim in one statement. Open: still wants annotators (app.annotation.overlap),
-    and not one this annotator holds or finished."""
+    and not one this annotator holds or finished. Run as a Core UPDATE whose rows load as Prompt entities
+    (`_as_entities`)."""
     seen_by_me = exists().where(
         Assignment.prompt_id == Prompt.id,
         Assignment.annotator_id == bindparam("annotator"),
@@ -113,18 +115,19 @@ def _claim(queue: str) -> Update:
         .with_for_update(skip_locked=True)
         .correlate(None)
     )  # its own FROM prompts, not the UPDATE's
-    return (
+    return _as_entities(
+        Prompt,
         update(Prompt)
         .where(Prompt.id == first_open.scalar_subquery())
         .values(active_count=Prompt.active_count + 1)
-        .returning(Prompt)
+        .returning(*Prompt.__table__.columns),
     )
 
 
-_CLAIMS: dict[str, Update] = {}  # queue -> its claim statement
+_CLAIMS: dict[str, ExecutableReturnsRows] = {}  # queue -> its claim statement
 
 
-def _claim_statement(queue: str) -> Update:
+def _claim_statement(queue: str) -> ExecutableReturnsRows:
     """`_claim(queue)`, built on first use and then reused (see above). Not at import: the mutation run (TESTING.md)
     switches `_claim` to a mutant after the import, and the queue tests start from an empty `_CLAIMS`."""
     statement = _CLAIMS.get(queue)
@@ -145,19 +148,31 @@ _OWN_TASK = (
 _OWN_TASK_LOCKED = _OWN_TASK.with_for_update(of=Assignment)
 
 _LEASE_FIELDS = ("status", "leased_at", "lease_expires_at", "shown_order")
+_NEW_LEASE_FIELDS = ("project_id", "prompt_id", "annotator_id", *_LEASE_FIELDS)
+
+
+def _as_entities(entity: type, dml: ReturnsRows) -> ExecutableReturnsRows:
+    """An INSERT/UPDATE ... RETURNING the entity's columns, loaded by the session as entities (with populate_existing,
+    replacing what it held). Not an ORM-enabled INSERT/UPDATE: those go through the ORM's bulk paths, which build a new
+    statement and so its cache key on every call (for the claim and the lease, the keys alone were 4-6 % of a label's
+    CPU in py-spy's samples; BENCHMARKS.md "Annotate against the stack's floor")."""
+    return select(entity).from_statement(dml)
 
 
 @functools.cache
 def _upserts(dialect: str) -> tuple:
     """(new lease, new label): INSERT ... ON CONFLICT in the dialect's spelling."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new_lease = insert(Assignment)
+    new_lease = insert(Assignment).values({name: bindparam(name) for name in _NEW_LEASE_FIELDS})
     # One row per (prompt, annotator): if this annotator's own earlier lease on the prompt expired, renew that row.
-    lease = new_lease.on_conflict_do_update(
-        index_elements=[Assignment.prompt_id, Assignment.annotator_id],
-        set_={name: new_lease.excluded[name] for name in _LEASE_FIELDS},
-        where=Assignment.status == _EXPIRED,
-    ).returning(Assignment)
+    lease = _as_entities(
+        Assignment,
+        new_lease.on_conflict_do_update(
+            index_elements=[Assignment.prompt_id, Assignment.annotator_id],
+            set_={name: new_lease.excluded[name] for name in _LEASE_FIELDS},
+            where=Assignment.status == _EXPIRED,
+        ).returning(*Assignment.__table__.columns),
+    )
     label = (
         insert(Annotation)
         .on_conflict_do_nothing(index_elements=[Annotation.assignment_id])
@@ -176,9 +191,8 @@ _COUNT_LABEL = (
 _COUNT_LATE_LABEL = _COUNT_LABEL.where(overlap.WANTS_ANNOTATORS).values(active_count=Prompt.active_count + 1)
 _MARK_DONE = update(Assignment).where(Assignment.id == bindparam("task")).values(status=AssignmentStatus.done)
 
-# Rows RETURNING'd by an UPDATE/INSERT replace what the session held; that is all the session needs to know, so the
-# ORM does not also evaluate the UPDATE's WHERE against every object it holds (synchronize_session).
-_FRESH = {"populate_existing": True, "synchronize_session": False}
+# Rows RETURNING'd by an UPDATE/INSERT replace what the session held (`_as_entities`).
+_FRESH = {"populate_existing": True}
 
 
 def _core(session: Session):

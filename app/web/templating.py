@@ -8,10 +8,12 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.config import ROOT
+from app.db import end_request_session
 from app.markdown import render_markdown
 
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -46,8 +48,8 @@ class RenderedOnSend(Response):
 
     The route loads what the body needs inside its session: plain data, or ORM objects whose shown attributes are
     loaded. Past the commit the session is closed, so a lazy load raises DetachedInstanceError rather than
-    querying outside the slot. The one way for routes that show model output: `page_after_session` and
-    `json_after_session`."""
+    querying outside the slot. The one way for routes that show model output: `page_after_session`, and for JSON
+    `json_after_session` (the same order of things, done in the route's worker thread)."""
 
     def __init__(self, render: Callable[[], str | bytes], *, status_code: int = 200, media_type: str) -> None:
         self._render = render
@@ -82,6 +84,10 @@ def page_after_session(request: Request, name: str, context: dict[str, Any], sta
     return _PageAfterSession(request, name, context, status_code)
 
 
-def json_after_session(model: BaseModel) -> Response:
-    """A route's model as JSON, serialised after the route's session is released (RenderedOnSend)."""
-    return RenderedOnSend(model.model_dump_json, media_type="application/json")
+def json_after_session(session: Session, model: BaseModel, status_code: int = 200) -> Response:
+    """A route's model as JSON, serialised after the route's session is committed and its slot released, as
+    RenderedOnSend does but in the (sync) route's own worker thread, where it is called as the route's last use of
+    the session: neither the commit nor the serialisation then takes another trip to the thread pool (the annotator's
+    hot path, BENCHMARKS.md "Annotate against the stack's floor")."""
+    end_request_session(session)
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -1,0 +1,59 @@
+"""The annotator's hot path, GET next and POST annotations (BENCHMARKS.md "Annotate against the stack's floor"): two
+trips to the thread pool per call, authentication and the route, which commits its session, gives its database
+slot back and serialises its answer in its own trip (app.db.end_request_session, app.web.templating
+json_after_session). A commit that fails there is still an error answer, never a 2xx for work that was lost."""
+
+import anyio.to_thread
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.models import Annotation, Assignment
+from tests.annotation import test_queue
+from tests.annotation.test_queue import next_task, rank_as_shown
+
+add_prompts, setup = test_queue.add_prompts, test_queue.setup  # the queue tests' fixtures
+
+
+def submit(client, task, headers):
+    return client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=headers)
+
+
+def test_next_and_submit_take_two_trips_to_the_thread_pool_each(client, db, setup, monkeypatch):
+    project, (h,), _ = setup(n_annotators=1, n_prompts=2)
+    trips: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    task = next_task(client, project, h)
+    assert task.status_code == 200 and len(trips) == 2, trips
+    trips.clear()
+    stored = submit(client, task.json(), h)
+    assert stored.status_code == 201 and len(trips) == 2, trips
+    trips.clear()
+    again = submit(client, task.json(), h)  # a repeat: the stored label, 200
+    assert again.status_code == 200 and again.json()["id"] == stored.json()["id"] and len(trips) == 2, trips
+    db.rollback()  # both calls' work was committed before they answered
+    assert db.scalar(select(Assignment.status).where(Assignment.id == task.json()["task_id"])) == "done"
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 1
+
+
+def test_a_commit_failing_at_the_end_of_a_submit_is_an_error_and_stores_nothing(client, db, setup, monkeypatch):
+    project, (h,), _ = setup(n_annotators=1, n_prompts=2)
+    task = next_task(client, project, h).json()
+
+    def commit_fails(session):
+        raise OperationalError("COMMIT", {}, Exception("disk full"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Session, "commit", commit_fails)
+        assert submit(client, task, h).status_code == 503  # the database-unavailable answer
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 0
+    # The slot came back and the transaction was rolled back: the task is still the annotator's to label.
+    assert next_task(client, project, h).json()["task_id"] == task["task_id"]
+    assert submit(client, task, h).status_code == 201
