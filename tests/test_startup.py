@@ -28,3 +28,39 @@ def test_a_jsonl_export_loads_neither_pyarrow_nor_scipy():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []
+
+
+def test_the_warm_up_compiles_the_export_and_writes_nothing(database, db, make_project):
+    """app.main's warm-up runs an export of a project that does not exist: the export's statements land in the
+    engine's compiled cache, so the first real export does not compile them; nothing is written."""
+    from sqlalchemy import func, select
+
+    from app.main import _warm_export
+    from app.models import Project
+
+    make_project()
+    db.commit()
+    projects = db.scalar(select(func.count()).select_from(Project))
+    engine = database.read_engine
+    before = len(engine._compiled_cache)  # type: ignore[attr-defined]
+    _warm_export(database)
+    assert len(engine._compiled_cache) > before  # type: ignore[attr-defined]
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Project)) == projects
+
+
+def test_the_warm_up_loads_nothing_the_memory_budget_leaves_out(tmp_path):
+    """numpy is warmed on purpose (+11 MiB); pyarrow, scipy and choix would put idle RSS past 120 MiB."""
+    code = (
+        "import sys\n"
+        "from app.config import Settings\n"
+        "from app.db import Database\n"
+        "from app import migrate\n"
+        "from app.main import _warm_up\n"
+        f"database = Database(Settings(DATABASE_URL='sqlite:///{tmp_path}/w.db'))\n"
+        "migrate.upgrade(database.engine)\n"
+        "_warm_up(database)\n"
+        "print(' '.join(m for m in ('numpy', 'pyarrow', 'scipy', 'choix') if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["numpy"]
