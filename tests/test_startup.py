@@ -30,21 +30,27 @@ def test_a_jsonl_export_loads_neither_pyarrow_nor_scipy():
     assert loaded == []
 
 
-def test_the_warm_up_compiles_the_export_and_writes_nothing(database, db, make_project):
+def test_the_warm_up_compiles_the_export_and_writes_nothing(db, make_project):
     """app.main's warm-up runs an export of a project that does not exist: the export's statements land in the
-    engine's compiled cache, so the first real export does not compile them; nothing is written."""
+    engine's compiled cache, so the first real export does not compile them; nothing is written. A Database of its
+    own, as a new process has: the suite's shared engine already holds whatever earlier tests compiled."""
     from sqlalchemy import func, select
 
+    from app.config import get_settings
+    from app.db import Database
     from app.main import _warm_export
     from app.models import Project
 
     make_project()
     db.commit()
     projects = db.scalar(select(func.count()).select_from(Project))
-    engine = database.read_engine
-    before = len(engine._compiled_cache)  # type: ignore[attr-defined]
-    _warm_export(database)
-    assert len(engine._compiled_cache) > before  # type: ignore[attr-defined]
+    fresh = Database(get_settings())
+    try:
+        assert len(fresh.read_engine._compiled_cache) == 0  # type: ignore[attr-defined]
+        _warm_export(fresh)
+        assert len(fresh.read_engine._compiled_cache) > 0  # type: ignore[attr-defined]
+    finally:
+        fresh.dispose()
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Project)) == projects
 
