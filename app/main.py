@@ -36,11 +36,13 @@ from app.web.middleware import PublicUrlMiddleware, SecurityHeadersMiddleware, S
 from app.web.openapi import api_routes_only, install_openapi
 
 # Paid once per process in a background thread at start, so the first request of each kind does not: what is cheap
-# in memory only (numpy for agreement, +11 MiB; the math converter, +1 MiB; the annotation templates' compilation).
-# Not pyarrow (+40 MiB) nor scipy and choix (+70 MiB): idle RSS would pass 120 MiB. BENCHMARKS.md, "Warm-up".
+# in memory only (numpy for agreement, +11 MiB; the math converter, +1 MiB; the annotation templates' compilation;
+# an export of nothing, compiling the export's statements: `_warm_export`). Not pyarrow (+40 MiB) nor scipy and
+# choix (+70 MiB): idle RSS would pass 120 MiB. BENCHMARKS.md, "Warm-up".
 WARM_MODULES = ("app.agreement.metrics", "latex2mathml.converter")
-WARM_UP_DELAY_SECONDS = 1.0
 WARM_TEMPLATES = ("annotation/task.html", "annotation/_task.html", "agreement/prompt.html", "projects/page.html")
+# Started this long after the app, once the first answers are out (see the lifespan below).
+WARM_UP_DELAY_SECONDS = 1.0
 
 
 def _warm_up(database: Database) -> None:

@@ -1,5 +1,6 @@
 """Reward models: upload a score file, the evaluation report (JSON and pages), side by side, delete. Researchers and
-admins only; the reports are heavy requests (app/heavy.py)."""
+admins only; the reports and the uploads (a whole score file parsed and matched, then the report page) are heavy
+requests (app/heavy.py): a caller with HEAVY_REQUESTS_PER_USER of them in flight gets 429 before the body is read."""
 
 from typing import Annotated
 
@@ -9,7 +10,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.db import SessionDep
 from app.errors import BadRequest
-from app.heavy import RewardModelSlot
+from app.heavy import HeavySlot, RewardModelSlot
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
 from app.prompts.routes import UPLOAD_BODY
@@ -73,6 +74,7 @@ def api_upload(
     session: SessionDep,
     user: StaffUser,
     name: Annotated[str, Query(description="The reward model's name, e.g. rm-v3")],
+    slot: RewardModelSlot,
     form: UploadForm,  # after the checks above: read only for a caller allowed to upload
     replace: Annotated[bool, Query(description="Replace the reward model of this name")] = False,
 ) -> JSONResponse:
@@ -108,7 +110,7 @@ def api_delete(project: VisibleProject, session: SessionDep, user: StaffUser, na
     return Response(status_code=204)
 
 
-def _list_page(request: Request, project: Project, user: User, slot, status: int = 200, **extra) -> Response:
+def _list_page(request: Request, project: Project, user: User, slot: HeavySlot, status: int = 200, **extra) -> Response:
     """The reward models side by side (cached), made after the route's session has ended: after an upload, with it."""
     database, project_id = request.app.state.database, project.id
 

@@ -25,6 +25,8 @@ HEAVY = [
     (EXPORT, {"format": "trl", "folder": "true"}),
     ("/api/projects/{}/leaderboard", {}),
     ("/projects/{}/leaderboard", {}),
+    ("/api/projects/{}/reward-models", {}),
+    ("/projects/{}/reward-models", {}),
 ]
 
 
@@ -80,6 +82,26 @@ def test_a_slot_is_freed_when_the_work_ends(client, db, bearer, staff, project, 
     for _ in range(3):
         assert client.get(url.format(project.id), params=params, headers=headers).status_code == 200
         assert held(db, staff) == LIMIT - 1
+
+
+@pytest.mark.parametrize("page", [False, True])
+def test_a_score_upload_is_heavy_refused_before_anything_is_stored(client, db, bearer, login_as, staff, project, page):
+    from app.models import RewardModel
+
+    def send():
+        files = {"file": ("s.jsonl", b'{"prompt_id": "nowhere", "response": 0, "score": 1}')}
+        if page:
+            return login_as(staff).post(f"/projects/{project.id}/reward-models", data={"name": "rm"}, files=files)
+        return client.post(f"/api/projects/{project.id}/reward-models", params={"name": "rm"}, files=files, headers=bearer(staff))
+
+    hold(db, staff, LIMIT)
+    refused = send()
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
+    assert held(db, staff) == LIMIT and db.scalar(select(func.count()).select_from(RewardModel)) == 0
+    db.execute(HeavyRequest.__table__.delete())
+    db.commit()
+    assert send().status_code == 422  # through to the upload (its one line matches no prompt), and the slot freed
+    assert held(db, staff) == 0
 
 
 def test_a_refused_request_frees_its_slot(client, db, bearer, staff, project):
