@@ -145,7 +145,7 @@ def raw_transaction(url: str):
 
 def bulk_write(url: str, items: list[dict], *, project_id: int, overlap: int = 3) -> float:
     """Writes prompts and responses with the database driver's fastest bulk path alone, in one
-    transaction: sqlite3 `executemany`, PostgreSQL `COPY` (the import's own `write_rows`). Returns the
+    transaction: the import's own `write_rows` (SQLite: one INSERT over a JSON array, PostgreSQL: COPY). Returns the
     seconds it took from already parsed items: the import floor. Also seeds large projects quickly."""
     from sqlalchemy import text
 

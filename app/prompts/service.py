@@ -55,8 +55,8 @@ CHUNK_SIZE = 1000
 STALE_AFTER = timedelta(minutes=10)
 LOADING, COMMITTED, FAILED = ImportStatus.loading, ImportStatus.committed, ImportStatus.failed
 
-# Prompts and responses are written with the database driver's bulk path (sqlite3 executemany,
-# PostgreSQL COPY), JSON already encoded: the ORM's per-row work was 5x the cost of the writes.
+# Prompts and responses are written with the database driver's bulk path (SQLite: one INSERT over a JSON array,
+# see write_rows; PostgreSQL: COPY), JSON already encoded: the ORM's per-row work was 5x the cost of the writes.
 PROMPT_COLUMNS = (
     "id",
     "project_id",
@@ -100,9 +100,12 @@ class _Judgements:
     attached: list[tuple[int, ParsedPrompt, bool]] = field(default_factory=list)
 
 
+SQLITE_ROWS_PER_STATEMENT = 10_000  # bounds the JSON text of one statement (bench seeding writes millions of rows)
+
+
 def write_rows(connection: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     """Inserts tuples (JSON columns as encoded text) in the caller's transaction with the driver's
-    fastest bulk path: COPY on PostgreSQL, executemany on SQLite."""
+    fastest bulk path: COPY on PostgreSQL, one INSERT … SELECT over a JSON array on SQLite."""
     if not rows:
         return
     raw: Any = connection.connection.driver_connection  # psycopg or sqlite3: both are used by their own API below
@@ -112,7 +115,14 @@ def write_rows(connection: Connection, table: str, columns: Sequence[str], rows:
             for row in rows:
                 copy.write_row(row)
     else:
-        raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+        # One statement over a JSON array of the rows, not executemany: sqlite3 gives the GIL back around each row's
+        # step, and with any busy thread in the process each step then waits for its turn (up to the 5 ms switch
+        # interval), while this transaction holds the write lock: a chunk of 46 ms took 9 s beside one busy thread
+        # (BENCHMARKS.md, "Mixed load"). Here the rows are inserted in one step.
+        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        insert = f"INSERT INTO {table} ({names}) SELECT {picks} FROM json_each(?)"
+        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+            raw.execute(insert, (orjson.dumps(rows[start : start + SQLITE_ROWS_PER_STATEMENT]).decode(),))
 
 
 def _new_prompt_ids(session: Session, count: int) -> list[int]:
