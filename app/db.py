@@ -2,6 +2,8 @@
 is then an error answer, never a 200 for work that was lost."""
 
 import asyncio
+import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,15 +26,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# How long a writer waits for SQLite's write lock before the request fails, and how often it tries meanwhile.
+SQLITE_LOCK_WAIT_SECONDS = 30.0
+SQLITE_LOCK_RETRY_SECONDS = 0.001
+_SQLITE_BUSY = 5  # the primary result code of "database is locked" (sqlite3.OperationalError.sqlite_errorcode)
+
+
 def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below emit BEGIN itself
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")  # for the pragmas below and the deferred engine's readers
         cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")  # wait for the write lock instead of failing
         cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+        if immediate:
+            cursor.execute("PRAGMA busy_timeout=0")  # writers wait in begin_immediate instead
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -40,7 +50,29 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY when another
         # writer got in between; BEGIN IMMEDIATE takes the write lock up front, so request
         # transactions serialise cleanly. Long read-only streams (exports) use a deferred engine.
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            connection.exec_driver_sql("BEGIN")
+        elif not began_immediate(connection.connection.dbapi_connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # one last try: fails as SQLAlchemy's error, as before
+
+
+def began_immediate(dbapi_connection) -> bool:
+    """BEGIN IMMEDIATE, waiting up to SQLITE_LOCK_WAIT_SECONDS for the write lock by trying again every millisecond;
+    False if it did not begin (still locked, or another error: the caller's last try raises it).
+
+    Not SQLite's busy handler: it sleeps 1, 2, 5 … then 100 ms between tries, so a writer of one process that has
+    waited a while misses the gaps between another process's transactions (an import's chunks, a queue of requests)
+    and every request queued behind it in its process waits too: convoys of seconds under a mixed load
+    (BENCHMARKS.md, "Mixed load"). A short constant retry takes the lock within a millisecond of its release."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_SECONDS
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != _SQLITE_BUSY or time.monotonic() >= deadline:  # BUSY and its variants
+                return False
+        time.sleep(SQLITE_LOCK_RETRY_SECONDS)
 
 
 def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
