@@ -2,17 +2,18 @@
 
 Prompts are read in keyset pages (prompt ids after the last one seen), and each page's labels and
 responses with two more queries, so consensus sees all labels of a prompt together, nothing is held
-beyond one page, and no ORM object is built (core selects return tuples: the hot path).
+beyond one page, and no ORM object is built (core selects return tuples: the hot path). On SQLite each page's
+query comes back as one JSON array (`_page_rows`).
 """
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
 import orjson
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Connection, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from app import hh
@@ -205,6 +206,27 @@ def _json(column):
     return cast(column, Text)
 
 
+def _page_rows(conn: Connection, query: Select) -> Iterable[Sequence[Any]]:
+    """The rows of one page's query. On SQLite, aggregated into one JSON array by SQLite and decoded by orjson: the
+    sqlite3 driver gives the GIL back around every row it steps, so beside any busy thread of the process (an import
+    parsing, a report) each row waited its turn, and an export of 1.1 s took 11 s (BENCHMARKS.md, "Mixed load"); one
+    step per query does not wait. Values pass through their column types' result processors, as the driver's rows do
+    (booleans, datetimes, JSON)."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(query)
+    page = query.subquery()  # its ORDER BY is kept: SQLite aggregates an ordered subquery in its order
+    packed = conn.execute(select(func.json_group_array(func.json_array(*page.c)))).scalar_one()
+    rows = orjson.loads(packed)
+    processors = [
+        (i, column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)) for i, column in enumerate(page.c)
+    ]
+    if processors := [(i, process) for i, process in processors if process is not None]:
+        for row in rows:
+            for i, process in processors:
+                row[i] = process(row[i])
+    return rows
+
+
 def _loads(value: str | None) -> Any:  # JSON: any shape
     return None if value is None else orjson.loads(value)
 
@@ -281,15 +303,16 @@ def iter_groups(
     key = query_ids.selected_columns[0]
     last = 0
     while True:
-        ids = conn.execute(query_ids.where(key > last).order_by(key).limit(page)).scalars().all()
+        ids = [row[0] for row in _page_rows(conn, query_ids.where(key > last).order_by(key).limit(page))]
         if not ids:
             return
         lo, hi = ids[0], ids[-1]
         groups = {}
-        for pid, ext, messages, is_chat, is_gold in conn.execute(
+        for pid, ext, messages, is_chat, is_gold in _page_rows(
+            conn,
             select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold).where(
                 Prompt.id.in_(ids)
-            )
+            ),
         ):
             groups[pid] = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
         if reference:
@@ -300,10 +323,11 @@ def iter_groups(
             ):
                 groups[pid].labels.append(Label(None, None, orjson.loads(ranking), None, None, False))
                 groups[pid].reference_source = source
-        for pid, rid, text, model in conn.execute(
+        for pid, rid, text, model in _page_rows(
+            conn,
             select(Response.prompt_id, Response.id, Response.text, Response.model)
             .where(Response.prompt_id.in_(ids))
-            .order_by(Response.prompt_id, Response.position)
+            .order_by(Response.prompt_id, Response.position),
         ):
             groups[pid].responses.append((rid, text, model))
         if reference:
@@ -323,7 +347,7 @@ def iter_groups(
         if raw:
             query = query.join(Assignment, Assignment.id == Annotation.assignment_id)
         query = query.where(Annotation.project_id == project.id, Annotation.prompt_id.between(lo, hi))
-        for row in conn.execute(query.order_by(Annotation.prompt_id, Annotation.id)):
+        for row in _page_rows(conn, query.order_by(Annotation.prompt_id, Annotation.id)):
             extra = RawExtra(*row[7:]) if raw else None
             groups[row[0]].labels.append(Label(row[1], row[2], _loads(row[3]), row[4], row[5], row[6], extra))
         for pid in ids:
