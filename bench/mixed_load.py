@@ -25,7 +25,19 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.annotators import setup_project
-from bench.common import api_token, bulk_label, call, empty_project, fresh_database, percentile, serve, sqlite_url, write_jsonl
+from bench.common import (
+    api_token,
+    bulk_label,
+    call,
+    cpu_seconds,
+    empty_project,
+    fresh_database,
+    percentile,
+    serve,
+    sqlite_url,
+    tree_pids,
+    write_jsonl,
+)
 
 WORKERS = 2
 PAIRS_PER_PROMPT = 3 * 6  # 3 labels a prompt, 6 pairs from a strict ranking of 4 responses
@@ -173,6 +185,7 @@ def mixed_load(
                 t.start()
             time.sleep(pause[1] + 2)  # every annotator in its loop
             heavy_from = time.perf_counter()
+            workers_cpu = {pid: cpu_seconds(pid) for pid in tree_pids(server.pid)[1:] or [server.pid]}
             loaded = jobs(targets["under load"])
             runners = [threading.Thread(target=job, daemon=True) for job in loaded]
             for r in runners:
@@ -180,6 +193,9 @@ def mixed_load(
             for r in runners:
                 r.join(timeout=max(0.0, start + max_seconds - time.perf_counter()))
             heavy_until = time.perf_counter()
+            # CPU seconds per worker while the heavy jobs ran: one worker far above the other means the import and the
+            # export landed on the same process and shared its GIL (BENCHMARKS.md, "Mixed load").
+            workers_cpu = {pid: cpu_seconds(pid) - before for pid, before in workers_cpu.items()}
             time.sleep(2)
             stop.set()
             for t in threads:
@@ -196,7 +212,11 @@ def mixed_load(
         f"  annotators: {annotators}, pausing {pause[0]:g}-{pause[1]:g} s; {calls.labels:,} labels in {end - start:.0f} s "
         f"({calls.labels / (end - start):.1f} labels/s)"
     )
-    print(f"  while the heavy jobs ran ({heavy_until - heavy_from:.0f} s):")
+    print(
+        f"  while the heavy jobs ran ({heavy_until - heavy_from:.0f} s; CPU seconds per worker: "
+        + ", ".join(f"{seconds:.1f}" for seconds in sorted(workers_cpu.values(), reverse=True))
+        + "):"
+    )
     for kind, timings in calls.timings.items():
         print(f"    {kind:<7}{_stats(timings, heavy_from, heavy_until)}")
     print("  whole run:")
