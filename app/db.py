@@ -2,7 +2,9 @@
 is then an error answer, never a 200 for work that was lost."""
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -91,6 +93,35 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+CHECKPOINT_INTERVAL_SECONDS = 1.0
+
+
+def _no_checkpoints_on_commit(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+class _Checkpointer(threading.Thread):
+    """PASSIVE checkpoints of one SQLite file, on a connection of its own: they copy what no reader still needs and
+    never wait for, nor block, readers or writers (a checkpoint running in another process makes this one skip)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="sqlite-checkpointer", daemon=True)
+        self.path, self._stopping = path, threading.Event()
+
+    def run(self) -> None:
+        connection = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            while not self._stopping.wait(CHECKPOINT_INTERVAL_SECONDS):
+                with contextlib.suppress(sqlite3.Error):  # busy (another checkpoint) or briefly unreadable: next time
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=10)
+
+
 class Database:
     """The engines and session factories of one app instance (kept on app.state, never global)."""
 
@@ -104,6 +135,24 @@ class Database:
         # SQLite, whose request transactions take the write lock and so run one at a time anyway.
         self.request_slots = 1 if settings.is_sqlite else settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
         self._slots_by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        database = make_url(normalise_url(settings.DATABASE_URL)).database if settings.is_sqlite else None
+        self._sqlite_file = database if database and database != ":memory:" else None
+        self._checkpointer: _Checkpointer | None = None
+
+    def checkpoint_in_background(self) -> None:
+        """SQLite (a file): fold the write-ahead log into the database from a thread of this process every
+        CHECKPOINT_INTERVAL_SECONDS, instead of in the commit that grows it past SQLite's threshold.
+
+        Left to commits, the checkpoint is paid by whichever request commits next: after an export's long read
+        (which pins the log, so nothing can be folded while it runs) that is the whole backlog, hundreds of MB,
+        a second or more for one annotator's submit (BENCHMARKS.md, "Mixed load"). Idempotent; the serving app
+        starts it (app.main), the tests' apps too; commands keep SQLite's own checkpoints."""
+        if self._sqlite_file is None or self._checkpointer is not None:
+            return
+        event.listen(self.engine, "connect", _no_checkpoints_on_commit)
+        self.engine.dispose()  # pooled connections were made without it
+        self._checkpointer = _Checkpointer(self._sqlite_file)
+        self._checkpointer.start()
 
     def request_slot(self) -> asyncio.Semaphore:
         """The semaphore a request waits on, on the event loop, before it gets a session.
@@ -119,6 +168,8 @@ class Database:
         return slots
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

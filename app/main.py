@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Every request holding a database slot must be able to get a thread (see Database.request_slot).
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, database.request_slots + 8)
+        app.state.database.checkpoint_in_background()  # SQLite: no request pays for folding the log (app.db)
         # Rows of imports a killed process left behind (app/prompts/service.py). Unreachable or not yet migrated:
         # the next import tries again.
         with contextlib.suppress(SQLAlchemyError):

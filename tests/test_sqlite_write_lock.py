@@ -4,6 +4,7 @@ gaps between another's transactions (BENCHMARKS.md, "Mixed load"). On either tes
 of their own."""
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -74,3 +75,21 @@ def test_readers_of_the_deferred_engine_are_not_held_by_a_writer(lock_db):
         writer.execute(text("INSERT INTO events VALUES ('uncommitted')"))
         with lock_db.read_engine.connect() as reader:
             assert reader.execute(text("SELECT count(*) FROM events")).scalar() == 0
+
+
+def test_the_serving_app_folds_the_log_in_the_background_not_in_commits(lock_db, monkeypatch, tmp_path):
+    monkeypatch.setattr(app_db, "CHECKPOINT_INTERVAL_SECONDS", 0.05)
+    lock_db.checkpoint_in_background()
+    lock_db.checkpoint_in_background()  # idempotent: one thread
+    assert sum(t.name == "sqlite-checkpointer" for t in threading.enumerate()) == 1
+    with lock_db.engine.begin() as connection:  # a commit does not fold the log: SQLite's threshold is off
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) SELECT hex(randomblob(500)) FROM n"
+        connection.execute(text(f"INSERT INTO events {rows}"))
+    main_file = tmp_path / "lock.db"
+    deadline = time.monotonic() + 30  # the thread folds it within a few of its intervals
+    while main_file.stat().st_size < 5_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert main_file.stat().st_size >= 5_000_000  # the 10 MB of rows moved from the log into the file
+    lock_db.dispose()
+    assert not any(t.name == "sqlite-checkpointer" for t in threading.enumerate())
