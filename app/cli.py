@@ -1,6 +1,8 @@
 """The `preflab` command line: serve, users, projects, import, export, demo."""
 
 import inspect
+import multiprocessing
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
@@ -8,7 +10,6 @@ from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
 import typer
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.agreement.schemas import AgreementReport, PositionBias
 from app.annotation.overlap import DEFAULT_OVERLAP
 from app.config import get_settings
@@ -30,8 +31,24 @@ cli.add_typer(project_cli, name="project")
 def _database(*, migrate_first: bool = True) -> Database:
     database = Database(get_settings())
     if migrate_first:
+        from app import migrate  # Alembic: not loaded by `preflab serve`'s server process (see serve)
+
         migrate.upgrade(database.engine)
     return database
+
+
+def _migrate() -> None:
+    _database().dispose()
+
+
+def _migrate_in_child() -> multiprocessing.process.BaseProcess:
+    """The migrations, in a child process: forked where the platform can (it starts with this process's imports)."""
+    if hasattr(os, "fork"):
+        process: multiprocessing.process.BaseProcess = multiprocessing.get_context("fork").Process(target=_migrate)
+    else:
+        process = multiprocessing.get_context("spawn").Process(target=_migrate)
+    process.start()
+    return process
 
 
 def _fail(message: str) -> NoReturn:
@@ -69,9 +86,16 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
     """Apply migrations, then run the web app with uvicorn."""
+    # Alembic, and what the migrations import, never load into the server: ~8 MiB of its idle RSS (BENCHMARKS.md,
+    # "Warm-up"). The child migrates while this process imports the app, so the start does not wait longer.
+    migration = _migrate_in_child()
     import uvicorn
 
-    _database().dispose()
+    if workers == 1 and not reload:
+        import app.main  # noqa: F401 -- what uvicorn.run would import first, in this process
+    migration.join()
+    if migration.exitcode != 0:
+        _fail("the database migrations failed (see above); not serving")
     typer.echo(f"Preflab on http://{host}:{port}  (database: {get_settings().DATABASE_URL.split('@')[-1]})")
     uvicorn.run(
         "app.main:create_app",

@@ -1,8 +1,12 @@
 """Cold start stays fast: the app and the CLI load without the heavy scientific modules, which the
 agreement code imports when it first needs them (bench/run.py measures the start itself)."""
 
+import gc
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ("numpy", "scipy", "choix", "pandas")
 
@@ -70,3 +74,59 @@ def test_the_warm_up_loads_nothing_the_memory_budget_leaves_out(tmp_path):
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == ["numpy"]
+
+
+def test_the_warm_up_ends_with_a_full_garbage_collection(database):
+    """Left to chance, the next full collection after the start fell in the first export (BENCHMARKS.md, "Warm-up")."""
+    from app.main import _warm_up
+
+    generations: list[int] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "stop":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        _warm_up(database)
+    finally:
+        gc.callbacks.remove(record)
+    assert generations[-1:] == [2]
+
+
+# `preflab serve` with uvicorn.run standing in: it builds the app as uvicorn would, then prints what the serving
+# process has loaded.
+SERVE = (
+    "import sys, uvicorn\n"
+    "from app import cli\n"
+    "def run(target, **options):\n"
+    "    from app.main import create_app\n"
+    "    create_app()\n"
+    "    print('served', ' '.join(m for m in ('alembic', 'mako', 'numpy') if m in sys.modules))\n"
+    "uvicorn.run = run\n"
+    "cli.cli(['serve'])\n"
+)
+
+
+def serve(database_url: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"} | {"DATABASE_URL": database_url}
+    return subprocess.run([sys.executable, "-c", SERVE], capture_output=True, text=True, env=environment, timeout=120)
+
+
+@pytest.mark.parametrize("which", ["empty SQLite", "the suite's database"])
+def test_serve_migrates_in_a_child_process_before_the_app_starts(tmp_path, which):
+    """Alembic and what the migrations import (numpy, by a data migration) stay out of the serving process's memory
+    (BENCHMARKS.md, "Warm-up"), and the app starts only once the migrations are done: without SECRET_KEY it reads
+    the session secret from a table the migrations create."""
+    url = f"sqlite:///{tmp_path}/serve.db" if which == "empty SQLite" else os.environ["DATABASE_URL"]
+    result = serve(url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["served"]
+
+
+def test_serve_stops_when_the_migrations_fail(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = serve(f"sqlite:///{tmp_path}/file/serve.db")  # the database's directory cannot be created
+    assert result.returncode == 1
+    assert "served" not in result.stdout
+    assert "migrations failed" in result.stderr

@@ -60,7 +60,7 @@ def test_a_failed_install_is_retried_on_the_next_start(tmp_path):
 def test_serve_listens_where_host_and_port_say(monkeypatch):
     calls: list[dict] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
-    monkeypatch.setattr(cli, "_database", lambda: type("NoDatabase", (), {"dispose": lambda self: None})())
+    monkeypatch.setattr(cli, "_migrate_in_child", lambda: type("Migrated", (), {"join": lambda self: None, "exitcode": 0})())
     result = CliRunner().invoke(cli.cli, ["serve"], env={"HOST": "0.0.0.0", "PORT": "9123"})
     assert result.exit_code == 0, result.output
     assert (calls[0]["host"], calls[0]["port"]) == ("0.0.0.0", 9123)
