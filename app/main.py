@@ -39,7 +39,8 @@ from app.web.openapi import api_routes_only, install_openapi
 
 # Paid once per process in a background thread at start, so the first request of each kind does not: what is cheap
 # in memory only (numpy for agreement, +11 MiB; the math converter, +1 MiB; the annotation templates' compilation;
-# an export of nothing, compiling the export's statements: `_warm_export`). Not pyarrow (+40 MiB) nor scipy and
+# an export of nothing and a page's reads on an empty page, compiling the export's statements: `_warm_export`; the
+# authentication's reads: `_warm_authentication`). Not pyarrow (+40 MiB) nor scipy and
 # choix (+70 MiB): idle RSS would pass 120 MiB. BENCHMARKS.md, "Warm-up".
 WARM_MODULES = ("app.agreement.metrics", "latex2mathml.converter")
 WARM_TEMPLATES = ("annotation/task.html", "annotation/_task.html", "agreement/prompt.html", "projects/page.html")
@@ -55,6 +56,7 @@ def _warm_up(database: Database) -> None:
     for name in WARM_TEMPLATES:
         templates.get_template(name)
     _warm_export(database)
+    _warm_authentication(database)
     _free_what_the_start_used()
 
 
@@ -70,10 +72,24 @@ def _free_what_the_start_used() -> None:
             ctypes.CDLL(None).malloc_trim(0)
 
 
+def _warm_authentication(database: Database) -> None:
+    """Every first request of a kind authenticates: its token, session and project reads compiled now (no such rows)."""
+    from app.users import service as users
+
+    with contextlib.suppress(SQLAlchemyError), database.sessionmaker() as session:
+        try:
+            users.user_for_token(session=session, token="warm-up")
+            users.user_for_session(session=session, session_id="warm-up")
+            session.get(Project, 0)
+        finally:
+            session.rollback()
+
+
 def _warm_export(database: Database) -> None:
-    """A JSONL export of a project that does not exist (no rows): the export's statements compiled into the engine's
-    cache and its code paths run once, so the first real export does not pay them."""
-    from app.export import service
+    """A JSONL export of a project that does not exist (no rows), and each kind of a page's reads on an empty page
+    (an export of nothing reads no page): the export's statements compiled into the engine's cache and its code paths
+    run once, so the first real export does not pay them."""
+    from app.export import rows, service
     from app.export.options import ExportOptions
 
     with contextlib.suppress(SQLAlchemyError), database.read_sessionmaker() as session:
@@ -82,6 +98,8 @@ def _warm_export(database: Database) -> None:
                 project = Project(id=0, name="warm-up", kind=kind)  # never added: only read with
                 for _ in service.stream_file(session=session, project=project, options=ExportOptions()):
                     pass
+            for raw, source in ((False, None), (True, None), (False, "warm-up")):
+                rows.read_page(session.connection(), project, [], raw=raw, source=source)
         finally:
             session.rollback()  # writes nothing, whatever happened
 

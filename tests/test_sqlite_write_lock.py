@@ -84,7 +84,9 @@ def test_the_serving_app_folds_the_log_in_the_background_not_in_commits(lock_db,
     assert sum(t.name == "sqlite-checkpointer" for t in threading.enumerate()) == 1
     with lock_db.engine.begin() as connection:  # a commit does not fold the log: SQLite's threshold is off
         assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
-        rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) SELECT hex(randomblob(500)) FROM n"
+        rows = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) SELECT hex(randomblob(500)) FROM n"
+        )
         connection.execute(text(f"INSERT INTO events {rows}"))
     main_file = tmp_path / "lock.db"
     deadline = time.monotonic() + 30  # the thread folds it within a few of its intervals

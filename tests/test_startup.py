@@ -59,6 +59,33 @@ def test_the_warm_up_compiles_the_export_and_writes_nothing(db, make_project):
     assert db.scalar(select(func.count()).select_from(Project)) == projects
 
 
+def test_after_the_warm_up_a_real_export_compiles_nothing_new(db, seed):
+    """The export of nothing reads no page; the warm-up also runs a page's reads on an empty page, so the first export
+    of a project with labels finds every statement compiled."""
+    from app.config import get_settings
+    from app.db import Database
+    from app.export import service
+    from app.export.options import ExportOptions
+    from app.main import _warm_export
+
+    project = seed.project([{"id": f"p{i}", "prompt": "q", "responses": ["a", "b", "c"]} for i in range(3)])
+    a, b = seed.annotators(2)
+    for i in range(3):
+        seed.label(project, f"p{i}", a, [[0], [1], [2]])
+        seed.label(project, f"p{i}", b, [[2], [0, 1]])
+    db.commit()
+    fresh = Database(get_settings())
+    try:
+        _warm_export(fresh)
+        compiled = len(fresh.read_engine._compiled_cache)  # type: ignore[attr-defined]
+        with fresh.read_sessionmaker() as session:
+            exported = b"".join(service.stream_file(session=session, project=project, options=ExportOptions()))
+        assert exported.count(b"\n") >= 6  # the export did read pages of labels
+        assert len(fresh.read_engine._compiled_cache) == compiled  # type: ignore[attr-defined]
+    finally:
+        fresh.dispose()
+
+
 def test_the_warm_up_loads_nothing_the_memory_budget_leaves_out(tmp_path):
     """numpy is warmed on purpose (+11 MiB); pyarrow, scipy and choix would put idle RSS past 120 MiB."""
     code = (
@@ -130,3 +157,27 @@ def test_serve_stops_when_the_migrations_fail(tmp_path):
     assert result.returncode == 1
     assert "served" not in result.stdout
     assert "migrations failed" in result.stderr
+
+
+def test_after_the_warm_up_authentication_compiles_nothing_new(db, make_user):
+    """Every first request of a kind authenticates; the warm-up compiled the token and session reads (no such rows)."""
+    from app.config import get_settings
+    from app.db import Database
+    from app.main import _warm_authentication
+    from app.models.base import utcnow
+    from app.users import service as users
+
+    user = make_user()
+    record, token = users.create_api_token(session=db, user=user)
+    record.last_used_at = utcnow()  # used a moment ago: no touch (a write once a minute, not warmed)
+    db.commit()
+    fresh = Database(get_settings())
+    try:
+        _warm_authentication(fresh)
+        compiled = len(fresh.engine._compiled_cache)  # type: ignore[attr-defined]
+        with fresh.sessionmaker() as session, session.begin():
+            assert users.user_for_token(session=session, token=token).id == user.id
+            assert users.user_for_session(session=session, session_id="no such session") is None
+        assert len(fresh.engine._compiled_cache) == compiled  # type: ignore[attr-defined]
+    finally:
+        fresh.dispose()

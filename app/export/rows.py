@@ -298,7 +298,6 @@ def iter_groups(
     """Every prompt of the project that has at least one label, in prompt id order. source: every prompt with a
     reference label from that source instead, which is its one label (no annotator, no annotation id)."""
     conn = session.connection()  # core: rows come back as plain tuples, no ORM bookkeeping
-    reference = source is not None
     query_ids = labelled_prompt_ids(project, source=source)
     key = query_ids.selected_columns[0]
     last = 0
@@ -306,34 +305,35 @@ def iter_groups(
         ids = [row[0] for row in _page_rows(conn, query_ids.where(key > last).order_by(key).limit(page))]
         if not ids:
             return
-        lo, hi = ids[0], ids[-1]
-        groups = {}
-        for pid, ext, messages, is_chat, is_gold in _page_rows(
-            conn,
-            select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold).where(
-                Prompt.id.in_(ids)
-            ),
+        yield from read_page(conn, project, ids, raw=raw, source=source)
+        last = ids[-1]
+
+
+def read_page(conn: Connection, project: Project, ids: list[int], *, raw: bool, source: str | None) -> list[Group]:
+    """The groups of one page of prompt ids (ascending): prompts, responses, and labels or reference labels. With no
+    ids it runs every query on an empty page: the start's warm-up (app.main) compiles them so."""
+    groups = {}
+    for pid, ext, messages, is_chat, is_gold in _page_rows(
+        conn,
+        select(Prompt.id, Prompt.external_id, _json(Prompt.messages), Prompt.is_chat, Prompt.is_gold).where(Prompt.id.in_(ids)),
+    ):
+        groups[pid] = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
+    if source is not None:
+        for pid, ranking in conn.execute(
+            select(ReferenceLabel.prompt_id, _json(ReferenceLabel.ranking)).where(
+                ReferenceLabel.prompt_id.in_(ids), ReferenceLabel.source == source
+            )
         ):
-            groups[pid] = Group(pid, ext, orjson.loads(messages), is_chat, is_gold)
-        if reference:
-            for pid, ranking in conn.execute(
-                select(ReferenceLabel.prompt_id, _json(ReferenceLabel.ranking)).where(
-                    ReferenceLabel.prompt_id.in_(ids), ReferenceLabel.source == source
-                )
-            ):
-                groups[pid].labels.append(Label(None, None, orjson.loads(ranking), None, None, False))
-                groups[pid].reference_source = source
-        for pid, rid, text, model in _page_rows(
-            conn,
-            select(Response.prompt_id, Response.id, Response.text, Response.model)
-            .where(Response.prompt_id.in_(ids))
-            .order_by(Response.prompt_id, Response.position),
-        ):
-            groups[pid].responses.append((rid, text, model))
-        if reference:
-            yield from (groups[pid] for pid in ids)
-            last = hi
-            continue
+            groups[pid].labels.append(Label(None, None, orjson.loads(ranking), None, None, False))
+            groups[pid].reference_source = source
+    for pid, rid, text, model in _page_rows(
+        conn,
+        select(Response.prompt_id, Response.id, Response.text, Response.model)
+        .where(Response.prompt_id.in_(ids))
+        .order_by(Response.prompt_id, Response.position),
+    ):
+        groups[pid].responses.append((rid, text, model))
+    if source is None:
         query = select(
             Annotation.prompt_id,
             Annotation.id,
@@ -346,13 +346,12 @@ def iter_groups(
         )
         if raw:
             query = query.join(Assignment, Assignment.id == Annotation.assignment_id)
+        lo, hi = (ids[0], ids[-1]) if ids else (0, -1)
         query = query.where(Annotation.project_id == project.id, Annotation.prompt_id.between(lo, hi))
         for row in _page_rows(conn, query.order_by(Annotation.prompt_id, Annotation.id)):
             extra = RawExtra(*row[7:]) if raw else None
             groups[row[0]].labels.append(Label(row[1], row[2], _loads(row[3]), row[4], row[5], row[6], extra))
-        for pid in ids:
-            yield groups[pid]
-        last = hi
+    return [groups[pid] for pid in ids]
 
 
 def split_of(prompt_id: str, *, seed: int, test_fraction: float) -> str:
