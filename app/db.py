@@ -31,6 +31,10 @@ def normalise_url(url: str) -> str:
 # How long a writer waits for SQLite's write lock before the request fails, and how often it tries meanwhile.
 SQLITE_LOCK_WAIT_SECONDS = 30.0
 SQLITE_LOCK_RETRY_SECONDS = 0.001
+# Execution option for a connection of the writing engine that only reads (the start's warm-up): on SQLite its
+# transaction begins deferred, so it never takes the write lock. It must not write: upgrading a deferred transaction
+# that has read fails at once with "database is locked" while another writer holds the lock (no busy wait).
+READ_ONLY = "preflab_read_only"
 _SQLITE_BUSY = 5  # the primary result code of "database is locked" (sqlite3.OperationalError.sqlite_errorcode)
 
 
@@ -52,7 +56,7 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY when another
         # writer got in between; BEGIN IMMEDIATE takes the write lock up front, so request
         # transactions serialise cleanly. Long read-only streams (exports) use a deferred engine.
-        if not immediate:
+        if not immediate or connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         elif not began_immediate(connection.connection.dbapi_connection):
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # one last try: fails as SQLAlchemy's error, as before

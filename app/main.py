@@ -13,12 +13,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.agreement.routes import router as agreement_router
 from app.annotation.routes import router as annotation_router
 from app.config import ROOT, Settings, get_settings
-from app.db import Database
+from app.db import READ_ONLY, Database
 from app.export.routes import router as export_router
 from app.leaderboard.routes import router as leaderboard_router
 from app.models import Project, ProjectKind
@@ -76,13 +77,17 @@ def _warm_authentication(database: Database) -> None:
     """Every first request of a kind authenticates: its token, session and project reads compiled now (no such rows)."""
     from app.users import service as users
 
-    with contextlib.suppress(SQLAlchemyError), database.sessionmaker() as session:
-        try:
-            users.user_for_token(session=session, token="warm-up")
-            users.user_for_session(session=session, session_id="warm-up")
-            session.get(Project, 0)
-        finally:
-            session.rollback()
+    # The writing engine (its compiled cache is the requests'), in a read-only transaction: on SQLite the warm-up
+    # never holds the write lock.
+    with (
+        contextlib.suppress(SQLAlchemyError),
+        database.engine.connect() as connection,
+        Session(bind=connection.execution_options(**{READ_ONLY: True})) as session,
+    ):
+        users.user_for_token(session=session, token="warm-up")
+        users.user_for_session(session=session, session_id="warm-up")
+        session.get(Project, 0)
+        session.rollback()
 
 
 def _warm_export(database: Database) -> None:
@@ -124,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm_up.daemon = True
         warm_up.start()
         yield
+        warm_up.cancel()  # an app stopped within the delay (tests start many) does not warm up afterwards
         database.dispose()
 
     app = FastAPI(

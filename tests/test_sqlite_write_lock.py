@@ -95,3 +95,12 @@ def test_the_serving_app_folds_the_log_in_the_background_not_in_commits(lock_db,
     assert main_file.stat().st_size >= 5_000_000  # the 10 MB of rows moved from the log into the file
     lock_db.dispose()
     assert not any(t.name == "sqlite-checkpointer" for t in threading.enumerate())
+
+
+def test_a_read_only_connection_of_the_writing_engine_does_not_take_the_write_lock(lock_db, monkeypatch):
+    monkeypatch.setattr(app_db, "SQLITE_LOCK_WAIT_SECONDS", 0.05)  # a BEGIN IMMEDIATE here would fail quickly
+    with lock_db.engine.begin() as writer:  # holds the write lock
+        writer.execute(text("INSERT INTO events VALUES ('uncommitted')"))
+        with lock_db.engine.connect() as connection:
+            reader = connection.execution_options(**{app_db.READ_ONLY: True})
+            assert reader.execute(text("SELECT count(*) FROM events")).scalar() == 0
