@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # app process; more get 429 with Retry-After. A slot left by a killed process frees itself after the minutes.
     HEAVY_REQUESTS_PER_USER: int = Field(default=2, ge=1)
     HEAVY_REQUEST_STALE_MINUTES: int = Field(default=10, ge=1)
+    # The warm-up a second after start (app.main: numpy, templates, the export's and authentication's statements).
+    # Off in the test suite, which starts hundreds of apps: a warm-up thread importing numpy raced the suite's own
+    # code (hypothesis saw a half-imported numpy).
+    WARM_UP: bool = True
 
     @field_validator("SECRET_KEY")
     @classmethod

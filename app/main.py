@@ -127,9 +127,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # GIL and put ~0.4 s on the cold start (BENCHMARKS.md, "Warm-up").
         warm_up = threading.Timer(WARM_UP_DELAY_SECONDS, _warm_up, args=(database,))
         warm_up.daemon = True
-        warm_up.start()
+        if settings.WARM_UP:
+            warm_up.start()
         yield
-        warm_up.cancel()  # an app stopped within the delay (tests start many) does not warm up afterwards
+        warm_up.cancel()  # an app stopped within the delay does not warm up afterwards
         database.dispose()
 
     app = FastAPI(

@@ -12,6 +12,7 @@ _tmp = Path(tempfile.mkdtemp(prefix="preflab-tests-"))
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_tmp}/test.db"
 os.environ["ENVIRONMENT"] = "test"
 os.environ["SECRET_KEY"] = "test-secret-key-at-least-32-characters-long"
+os.environ["WARM_UP"] = "false"  # tests/test_startup.py runs the warm-up's steps itself (app/config.py says why)
 
 import pytest  # noqa: E402
 from argon2 import PasswordHasher  # noqa: E402

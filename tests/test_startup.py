@@ -181,3 +181,21 @@ def test_after_the_warm_up_authentication_compiles_nothing_new(db, make_user):
         assert len(fresh.engine._compiled_cache) == compiled  # type: ignore[attr-defined]
     finally:
         fresh.dispose()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_app_warms_up_after_start_when_the_setting_says_so(monkeypatch, enabled):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    import app.main as main
+    from app.config import get_settings
+
+    ran = threading.Event()
+    monkeypatch.setattr(main, "WARM_UP_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(main, "_warm_up", lambda database: ran.set())
+    app = main.create_app(get_settings().model_copy(update={"WARM_UP": enabled}))
+    with TestClient(app):
+        assert ran.wait(5 if enabled else 0.5) is enabled
+    app.state.database.dispose()

@@ -97,7 +97,7 @@ def test_a_score_upload_is_heavy_refused_before_anything_is_stored(client, db, b
     hold(db, staff, LIMIT)
     refused = send()
     assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
-    assert held(db, staff) == LIMIT and db.scalar(select(func.count()).select_from(RewardModel)) == 0
+    assert held(db, staff) == LIMIT and db.scalar(select(func.count()).where(RewardModel.project_id == project.id)) == 0
     db.execute(HeavyRequest.__table__.delete())
     db.commit()
     assert send().status_code == 422  # through to the upload (its one line matches no prompt), and the slot freed
