@@ -104,3 +104,21 @@ def test_a_read_only_connection_of_the_writing_engine_does_not_take_the_write_lo
         with lock_db.engine.connect() as connection:
             reader = connection.execution_options(**{app_db.READ_ONLY: True})
             assert reader.execute(text("SELECT count(*) FROM events")).scalar() == 0
+
+
+def test_healthz_answers_while_a_writer_holds_the_lock(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app import migrate
+    from app.config import get_settings
+    from app.main import create_app
+
+    monkeypatch.setattr(app_db, "SQLITE_LOCK_WAIT_SECONDS", 0.05)  # a probe that took the write lock would fail fast
+    app = create_app(get_settings().model_copy(update={"DATABASE_URL": f"sqlite:///{tmp_path}/app.db"}))
+    migrate.upgrade(app.state.database.engine)
+    try:
+        with TestClient(app) as client, app.state.database.engine.begin() as writer:
+            writer.execute(text("DELETE FROM users"))  # holds the write lock, as an import's chunk does
+            assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    finally:
+        app.state.database.dispose()
