@@ -276,7 +276,7 @@ def main() -> None:
                     add(
                         label,
                         {
-                            "floor": "floor: driver bulk path (executemany / COPY)",
+                            "floor": "floor: driver bulk path (JSON-array INSERT / COPY)",
                             "cli": "`preflab import` (CLI)",
                             "http": "HTTP upload",
                         }[key],
