@@ -96,9 +96,9 @@ async def _run_import(
         "source": source,
     }
     large = file.size is not None and file.size >= processes.LARGE_UPLOAD_BYTES
-    if large and (path := processes.spooled_path(file.file)):
+    if large and processes.reopenable(file.file):
         try:
-            return await request.app.state.import_processes.import_file(path, **arguments)
+            return await request.app.state.import_processes.import_file(file.file, **arguments)
         except processes.ImportProcessDied:
             # The dead child's rows (never shown) go now, not at the next import: its process is gone.
             await run_in_threadpool(

@@ -165,10 +165,10 @@ def test_an_app_error_of_the_child_is_raised_in_the_server(app, tmp_path):
     data.write_bytes(PROMPTS)
     children = processes.ImportProcesses(app.state.settings)
     try:
-        with pytest.raises(NotFound, match="Project not found"):
+        with data.open("rb") as stream, pytest.raises(NotFound, match="Project not found"):
             asyncio.run(
                 children.import_file(
-                    str(data),
+                    stream,
                     project_id=10**9,
                     filename="b.jsonl",
                     uploaded_by_id=None,
@@ -179,6 +179,29 @@ def test_an_app_error_of_the_child_is_raised_in_the_server(app, tmp_path):
         children.stop()
 
 
+def test_the_child_reads_the_upload_after_the_request_has_closed_it(app, db, make_project, tmp_path):
+    """A request cancelled while its child starts (or waits its turn) closes its file: the child has its own."""
+    project = make_project()
+    data = tmp_path / "b.jsonl"
+    data.write_bytes(PROMPTS)
+    children = processes.ImportProcesses(app.state.settings)
+    limits = ImportLimits.from_settings(app.state.settings)
+
+    async def closed_at_once() -> service.ImportResult:
+        with data.open("rb") as stream:
+            task = asyncio.ensure_future(
+                children.import_file(stream, project_id=project.id, filename="b.jsonl", uploaded_by_id=None, limits=limits)
+            )
+            await asyncio.sleep(0)  # submitted; the child takes far longer to start
+        return await task
+
+    try:
+        assert asyncio.run(closed_at_once()).imported == 3
+    finally:
+        children.stop()
+    assert len(stored(db, project.id)[0]) == 3
+
+
 def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     client, database, db, make_project, staff, in_child, tmp_path, monkeypatch
 ):
@@ -187,7 +210,7 @@ def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     project = make_project()
     pipe = tmp_path / "upload"
     os.mkfifo(pipe)
-    monkeypatch.setattr(processes, "spooled_path", lambda stream: str(pipe))
+    monkeypatch.setattr(processes, "_path_of", lambda descriptor: str(pipe))  # what the child opens
     answer: dict = {}
     uploader = threading.Thread(target=lambda: answer.update(response=upload(client, project.id, b"x", staff)))
     uploader.start()
