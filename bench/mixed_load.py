@@ -234,7 +234,7 @@ def mixed_load(
     print(
         f"  while the heavy jobs ran ({heavy_until - heavy_from:.0f} s; CPU seconds per worker, own + its import "
         "processes: "
-        + ", ".join(f"{own:.1f} + {tree - own:.1f}" for own, tree in sorted(workers_cpu.values(), reverse=True))
+        + ", ".join(f"{own:.1f} + {max(tree - own, 0.0):.1f}" for own, tree in sorted(workers_cpu.values(), reverse=True))
         + "):"
     )
     for kind, timings in calls.timings.items():
