@@ -24,6 +24,7 @@ from app.export.routes import router as export_router
 from app.leaderboard.routes import router as leaderboard_router
 from app.models import Project, ProjectKind
 from app.projects.routes import router as projects_router
+from app.prompts.processes import ImportProcesses
 from app.prompts.routes import router as prompts_router
 from app.prompts.service import discard_abandoned_imports
 from app.rewardmodels.routes import router as rewardmodels_router
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warm_up.start()
         yield
         warm_up.cancel()  # an app stopped within the delay does not warm up afterwards
+        app.state.import_processes.stop()  # the children of large imports, if any started
         database.dispose()
 
     app = FastAPI(
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.database = database
     app.state.settings = settings
+    app.state.import_processes = ImportProcesses(settings)  # no child until the first large upload
     app.add_middleware(BodySizeLimitMiddleware)  # innermost: its 413 page still has the session and the headers
     app.add_middleware(
         SessionCookieMiddleware,

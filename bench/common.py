@@ -368,6 +368,13 @@ def tree_pids(pid: int) -> list[int]:
         return []
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """CPU time of the process alone so far."""
+    import psutil
+
+    return sum(psutil.Process(pid).cpu_times()[:2])
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of a process and its descendants so far (a worker that exited takes its share with it)."""
     import psutil

@@ -32,10 +32,10 @@ from bench.common import (
     cpu_seconds,
     empty_project,
     fresh_database,
+    own_cpu_seconds,
     percentile,
     serve,
     sqlite_url,
-    tree_pids,
     write_jsonl,
 )
 
@@ -138,6 +138,20 @@ def _stats(timings: list[tuple[float, float]], since: float, until: float) -> st
     )
 
 
+def _workers_cpu(server_pid: int, workers: int) -> dict[int, tuple[float, float]]:
+    """CPU seconds so far of each worker process: its own, and with its descendants (the processes of large imports,
+    app/prompts/processes.py). One worker: the server's process is the worker."""
+    import psutil
+
+    if workers == 1:
+        pids = [server_pid]
+    else:  # not the resource tracker of the server's multiprocessing
+        pids = [
+            child.pid for child in psutil.Process(server_pid).children() if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+    return {pid: (own_cpu_seconds(pid), cpu_seconds(pid)) for pid in pids}
+
+
 def mixed_load(
     url: str, *, annotators: int, prompts: int, pairs: int, max_seconds: float, pause: tuple[float, float], workers: int = WORKERS
 ) -> bool:
@@ -185,7 +199,7 @@ def mixed_load(
                 t.start()
             time.sleep(pause[1] + 2)  # every annotator in its loop
             heavy_from = time.perf_counter()
-            workers_cpu = {pid: cpu_seconds(pid) for pid in tree_pids(server.pid)[1:] or [server.pid]}
+            workers_cpu = _workers_cpu(server.pid, workers)
             loaded = jobs(targets["under load"])
             runners = [threading.Thread(target=job, daemon=True) for job in loaded]
             for r in runners:
@@ -193,9 +207,14 @@ def mixed_load(
             for r in runners:
                 r.join(timeout=max(0.0, start + max_seconds - time.perf_counter()))
             heavy_until = time.perf_counter()
-            # CPU seconds per worker while the heavy jobs ran: one worker far above the other means the import and the
-            # export landed on the same process and shared its GIL (BENCHMARKS.md, "Mixed load").
-            workers_cpu = {pid: cpu_seconds(pid) - before for pid, before in workers_cpu.items()}
+            # CPU seconds per worker while the heavy jobs ran: one worker's own far above the other's means the import
+            # and the export shared its GIL (BENCHMARKS.md, "Mixed load"); a large import runs in a child of its worker.
+            workers_cpu = {
+                pid: (own - own_before, tree - tree_before)
+                for (pid, (own, tree)), (own_before, tree_before) in zip(
+                    _workers_cpu(server.pid, workers).items(), workers_cpu.values(), strict=True
+                )
+            }
             time.sleep(2)
             stop.set()
             for t in threads:
@@ -213,8 +232,9 @@ def mixed_load(
         f"({calls.labels / (end - start):.1f} labels/s)"
     )
     print(
-        f"  while the heavy jobs ran ({heavy_until - heavy_from:.0f} s; CPU seconds per worker: "
-        + ", ".join(f"{seconds:.1f}" for seconds in sorted(workers_cpu.values(), reverse=True))
+        f"  while the heavy jobs ran ({heavy_until - heavy_from:.0f} s; CPU seconds per worker, own + its import "
+        "processes: "
+        + ", ".join(f"{own:.1f} + {max(tree - own, 0.0):.1f}" for own, tree in sorted(workers_cpu.values(), reverse=True))
         + "):"
     )
     for kind, timings in calls.timings.items():

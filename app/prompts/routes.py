@@ -8,7 +8,7 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import anyio.from_thread
@@ -25,7 +25,7 @@ from app.errors import BadRequest, Unprocessable
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
-from app.prompts import browse, service
+from app.prompts import browse, processes, service
 from app.prompts.schemas import PromptPage, PromptQuery
 from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
@@ -78,26 +78,42 @@ async def _run_import(
     record_format: str,
     source: str | None = None,
 ) -> service.ImportResult:
-    """The request's own session is already given back (`Released`): the import parses in a worker thread and
-    writes in short transactions of its own, so annotators are served between its chunks."""
+    """The request's own session is already given back (`Released`): the import parses in a worker thread, or a
+    child process for a large upload (app/prompts/processes.py), and writes in short transactions of its own, so
+    annotators are served between its chunks."""
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise BadRequest("Choose a file to upload (multipart field `file`)")
     if record_format not in RECORD_FORMATS:
         raise Unprocessable(f"format: must be one of {', '.join(RECORD_FORMATS)}")
     database = request.app.state.database
+    arguments: dict[str, Any] = {
+        "project_id": project.id,
+        "filename": file.filename,
+        "uploaded_by_id": user.id,
+        "record_format": record_format,
+        "limits": ImportLimits.from_settings(settings),
+        "source": source,
+    }
+    large = file.size is not None and file.size >= processes.LARGE_UPLOAD_BYTES
+    if large and processes.reopenable(file.file):
+        try:
+            return await request.app.state.import_processes.import_file(file.file, **arguments)
+        except processes.ImportProcessDied:
+            # The dead child's rows (never shown) go now, not at the next import: its process is gone.
+            await run_in_threadpool(
+                functools.partial(
+                    service.discard_abandoned_imports, database.sessionmaker, turn=_slot_turn(database.request_slot())
+                )
+            )
+            raise
     return await run_in_threadpool(
         functools.partial(
             service.import_file,
             sessions=database.sessionmaker,
-            project_id=project.id,
             stream=file.file,
-            filename=file.filename,
-            uploaded_by_id=user.id,
-            record_format=record_format,
-            limits=ImportLimits.from_settings(settings),
-            source=source,
             turn=_slot_turn(database.request_slot()),
+            **arguments,
         )
     )
 

@@ -14,6 +14,8 @@ How an import stays out of everyone's way (README "Imports while annotators work
 - Reference labels (judgements, app/prompts/references.py) of new prompts are written with them and hidden with
   them; those attaching to prompts already shown wait in memory and are written in the flip's transaction, so they
   too appear all at once or never.
+- A large upload is imported by a child process of the server (app/prompts/processes.py), so its parsing never
+  holds the server's GIL; the child owns its batch.
 - Prompt ids already visible in the project are skipped as before; an id held by another import still loading
   fails this import, naming the id (the unique (project_id, external_id) constraint settles a race between two).
 """

@@ -1,0 +1,114 @@
+"""Large uploads are imported in a child process, so their parsing never holds the serving process's GIL.
+
+Parsing and validating an upload is CPU-bound Python. In a thread of the server process it shares that process's
+one GIL with the annotators' requests and with an export landing on the same process, which then take turns with it
+(BENCHMARKS.md, "Mixed load"). An upload of LARGE_UPLOAD_BYTES or more is imported by a child instead:
+- The child reopens the upload Starlette spooled to a temporary file through a descriptor of the server (Linux:
+  /proc/<pid>/fd/<n>; the file has no name); it never passes through memory. Where that path does not exist the
+  import stays in the thread.
+- The children are started with "spawn" (a fork of the multi-threaded server is unsafe), at the first large upload,
+  and kept for the next ones (a start takes ~0.7 s); they stop with the app. Before the first, the server has none.
+- A child builds its own engine from the app's settings and writes like any other writer (on SQLite it waits for the
+  write lock, app/db.py `began_immediate`). The app's errors (app.errors) come back pickled and answer as from the
+  thread. A child that dies answers 500 (`ImportProcessDied`); its batch's owner is the child (app/prompts/service.py
+  `_OWNER`), gone, so the route discards the batch at once (any next import or start would too).
+"""
+
+import asyncio
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import nullcontext
+from typing import Any, BinaryIO
+
+from starlette.concurrency import run_in_threadpool
+
+from app.config import Settings
+from app.db import Database
+from app.errors import AppError
+from app.prompts import service
+
+# Smaller uploads stay in the server's thread: they hold its GIL for under half a second (the benches' prompts), less
+# than a child's first start.
+LARGE_UPLOAD_BYTES = 8 * 1024 * 1024
+# Large imports of one server process running at once; more wait for the child. Each idle child keeps its memory.
+CHILDREN = 1
+
+
+class ImportProcessDied(AppError):
+    """The child ended (killed, out of memory) before its import finished: nothing of it is shown."""
+
+    status_code = 500
+
+
+def reopenable(stream: BinaryIO) -> bool:
+    """Whether a child can open the upload's file: it has a descriptor (a spooled file still in memory is written to
+    its file first; Starlette keeps up to 1 MB in memory, far below LARGE_UPLOAD_BYTES) and /proc shows it."""
+    try:
+        return os.path.exists(_path_of(stream.fileno()))
+    except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
+def _path_of(descriptor: int) -> str:
+    """The path by which another process opens a file of this one from its start (the upload's has no name)."""
+    return f"/proc/{os.getpid()}/fd/{descriptor}"
+
+
+def _import_in_child(settings: Settings, path: str, arguments: dict[str, Any]) -> service.ImportResult:
+    database = Database(settings)
+    try:
+        with open(path, "rb") as stream:
+            return service.import_file(sessions=database.sessionmaker, stream=stream, turn=nullcontext, **arguments)
+    finally:
+        database.dispose()
+
+
+class ImportProcesses:
+    """The import children of one app (app.state.import_processes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _started(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(CHILDREN, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    async def import_file(self, stream: BinaryIO, **arguments: Any) -> service.ImportResult:
+        """`service.import_file` of the upload's file (`reopenable`) in a child, with these keyword arguments (all
+        but the sessions, the stream and the turn)."""
+        pool = self._started()
+        # The child opens the file by a descriptor of its own, closed once the child is done with it: the request's
+        # may be closed sooner (the request cancelled while the child works or waits), and a closed descriptor's
+        # number can come to name another file.
+        descriptor = os.dup(stream.fileno())
+        try:
+            future = pool.submit(_import_in_child, self.settings, _path_of(descriptor), arguments)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        future.add_done_callback(lambda _: os.close(descriptor))
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            # A broken pool takes no more work: the next import starts another. Shut down with waiting, so the dead
+            # child is reaped (a zombie still answers kill(pid, 0): its batch would not count as abandoned).
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            await run_in_threadpool(pool.shutdown, True)
+            raise ImportProcessDied(
+                "The import stopped before it finished (its process ended); nothing was imported. Upload the file again."
+            ) from exc
+
+    def stop(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
