@@ -80,8 +80,9 @@ def test_readers_of_the_deferred_engine_are_not_held_by_a_writer(lock_db):
 def test_the_serving_app_folds_the_log_in_the_background_not_in_commits(lock_db, monkeypatch, tmp_path):
     monkeypatch.setattr(app_db, "CHECKPOINT_INTERVAL_SECONDS", 0.05)
     lock_db.checkpoint_in_background()
+    checkpointer = lock_db._checkpointer
     lock_db.checkpoint_in_background()  # idempotent: one thread
-    assert sum(t.name == "sqlite-checkpointer" for t in threading.enumerate()) == 1
+    assert checkpointer is lock_db._checkpointer and checkpointer.is_alive()
     with lock_db.engine.begin() as connection:  # a commit does not fold the log: SQLite's threshold is off
         assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
         rows = (
@@ -94,7 +95,7 @@ def test_the_serving_app_folds_the_log_in_the_background_not_in_commits(lock_db,
         time.sleep(0.05)
     assert main_file.stat().st_size >= 5_000_000  # the 10 MB of rows moved from the log into the file
     lock_db.dispose()
-    assert not any(t.name == "sqlite-checkpointer" for t in threading.enumerate())
+    assert not checkpointer.is_alive()
 
 
 def test_a_read_only_connection_of_the_writing_engine_does_not_take_the_write_lock(lock_db, monkeypatch):
