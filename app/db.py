@@ -48,7 +48,7 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
         if immediate:
-            cursor.execute("PRAGMA busy_timeout=0")  # writers wait in begin_immediate instead
+            cursor.execute("PRAGMA busy_timeout=0")  # writers wait in began_immediate instead
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -148,8 +148,9 @@ class Database:
         CHECKPOINT_INTERVAL_SECONDS, instead of in the commit that grows it past SQLite's threshold.
 
         Left to commits, the checkpoint is paid by whichever request commits next: after an export's long read
-        (which pins the log, so nothing can be folded while it runs) that is the whole backlog, hundreds of MB,
-        a second or more for one annotator's submit (BENCHMARKS.md, "Mixed load"). Idempotent; the serving app
+        (which pins the log, so nothing can be folded while it runs) that is the whole backlog, tens of thousands
+        of pages (50-290 ms in this thread, more inside a loaded request) for one annotator's submit (BENCHMARKS.md,
+        "Mixed load"). Idempotent; the serving app
         starts it (app.main), the tests' apps too; commands keep SQLite's own checkpoints."""
         if self._sqlite_file is None or self._checkpointer is not None:
             return
