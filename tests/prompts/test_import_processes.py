@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -160,13 +161,19 @@ def test_a_closed_project_answers_as_from_the_thread(client, db, make_project, s
     assert len(calls) == 1 and owners(db, project.id) == []
 
 
+def run_on_a_loop_of_its_own(coroutine):
+    """asyncio.run in a thread: in a full run the browser tests' sync Playwright keeps an event loop on this one."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 def test_an_app_error_of_the_child_is_raised_in_the_server(app, tmp_path):
     data = tmp_path / "b.jsonl"
     data.write_bytes(PROMPTS)
     children = processes.ImportProcesses(app.state.settings)
     try:
         with data.open("rb") as stream, pytest.raises(NotFound, match="Project not found"):
-            asyncio.run(
+            run_on_a_loop_of_its_own(
                 children.import_file(
                     stream,
                     project_id=10**9,
@@ -196,7 +203,7 @@ def test_the_child_reads_the_upload_after_the_request_has_closed_it(app, db, mak
         return await task
 
     try:
-        assert asyncio.run(closed_at_once()).imported == 3
+        assert run_on_a_loop_of_its_own(closed_at_once()).imported == 3
     finally:
         children.stop()
     assert len(stored(db, project.id)[0]) == 3
