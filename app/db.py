@@ -81,11 +81,17 @@ def began_immediate(dbapi_connection) -> bool:
         time.sleep(SQLITE_LOCK_RETRY_SECONDS)
 
 
+def sqlite_file(settings: Settings) -> str | None:
+    """The SQLite database's file, or None (PostgreSQL, or SQLite in memory)."""
+    url = normalise_url(settings.DATABASE_URL)
+    database = make_url(url).database if url.startswith("sqlite") else None
+    return database if database and database != ":memory:" else None
+
+
 def build_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     url = normalise_url(settings.DATABASE_URL)
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
+        if database := sqlite_file(settings):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine, immediate=not read_only)
@@ -139,8 +145,7 @@ class Database:
         # SQLite, whose request transactions take the write lock and so run one at a time anyway.
         self.request_slots = 1 if settings.is_sqlite else settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
         self._slots_by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        database = make_url(normalise_url(settings.DATABASE_URL)).database if settings.is_sqlite else None
-        self._sqlite_file = database if database and database != ":memory:" else None
+        self._sqlite_file = sqlite_file(settings)
         self._checkpointer: _Checkpointer | None = None
 
     def checkpoint_in_background(self) -> None:

@@ -368,19 +368,13 @@ def tree_pids(pid: int) -> list[int]:
         return []
 
 
-def own_cpu_seconds(pid: int) -> float:
-    """CPU time of the process alone so far."""
-    import psutil
-
-    return sum(psutil.Process(pid).cpu_times()[:2])
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its descendants so far (a worker that exited takes its share with it)."""
+def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
+    """CPU time of a process and (unless told not to) its descendants so far (a worker that exited takes its share
+    with it)."""
     import psutil
 
     total = 0.0
-    for p in tree_pids(pid):
+    for p in tree_pids(pid) if descendants else [pid]:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += sum(psutil.Process(p).cpu_times()[:2])
     return total

@@ -32,7 +32,6 @@ from bench.common import (
     cpu_seconds,
     empty_project,
     fresh_database,
-    own_cpu_seconds,
     percentile,
     serve,
     sqlite_url,
@@ -149,7 +148,7 @@ def _workers_cpu(server_pid: int, workers: int) -> dict[int, tuple[float, float]
         pids = [
             child.pid for child in psutil.Process(server_pid).children() if "resource_tracker" not in " ".join(child.cmdline())
         ]
-    return {pid: (own_cpu_seconds(pid), cpu_seconds(pid)) for pid in pids}
+    return {pid: (cpu_seconds(pid, descendants=False), cpu_seconds(pid)) for pid in pids}
 
 
 def mixed_load(
@@ -209,11 +208,11 @@ def mixed_load(
             heavy_until = time.perf_counter()
             # CPU seconds per worker while the heavy jobs ran: one worker's own far above the other's means the import
             # and the export shared its GIL (BENCHMARKS.md, "Mixed load"); a large import runs in a child of its worker.
+            before = workers_cpu
             workers_cpu = {
-                pid: (own - own_before, tree - tree_before)
-                for (pid, (own, tree)), (own_before, tree_before) in zip(
-                    _workers_cpu(server.pid, workers).items(), workers_cpu.values(), strict=True
-                )
+                pid: (own - before[pid][0], tree - before[pid][1])
+                for pid, (own, tree) in _workers_cpu(server.pid, workers).items()
+                if pid in before  # by pid: a worker that restarted meanwhile has no "before"
             }
             time.sleep(2)
             stop.set()
