@@ -19,7 +19,7 @@ from app.errors import NotFound
 from app.models import Project
 from app.projects import service as projects_service
 from app.projects.dependencies import MemberProject, MemberProjectQuery, member_project
-from app.users.dependencies import CurrentUser
+from app.users.dependencies import Caller, CurrentUser, require_user
 from app.web.dependencies import SettingsDep
 from app.web.templating import json_after_session, page_after_session
 
@@ -48,9 +48,11 @@ def _lease_next(session, project: Project, user, settings: Settings):
     response_model=TaskRead,
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
-def api_next(project_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Response:
-    # MemberProject's check, called here rather than as a dependency: it then runs in the route's trip to the thread
-    # pool, not one of its own (the annotator's hot path: BENCHMARKS.md "Annotate against the stack's floor").
+def api_next(project_id: int, session: SessionDep, caller: Caller, settings: SettingsDep) -> Response:
+    # CurrentUser's and MemberProject's checks, called here rather than as dependencies: they then run in the route's
+    # trip to the thread pool, not trips of their own (the annotator's hot path: BENCHMARKS.md "Annotate against the
+    # stack's floor").
+    user = require_user(caller, session)
     project = member_project(project_id, session, user)
     assignment = _lease_next(session, project, user, settings)
     if assignment is None:
@@ -71,7 +73,8 @@ def api_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
     status_code=201,
     responses={200: {"description": "Already stored: a repeated submit returns the stored label"}},
 )
-def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, user: CurrentUser) -> Response:
+def api_submit(task_id: int, data: AnnotationCreate, session: SessionDep, caller: Caller) -> Response:
+    user = require_user(caller, session)  # in the route's trip, as in api_next
     assignment, project = service.get_own_task(session=session, task_id=task_id, annotator=user, lock=True)
     projects_service.require_open(project)
     result = service.submit(session=session, project=project, assignment=assignment, annotator=user, data=data)

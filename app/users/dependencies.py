@@ -1,8 +1,10 @@
 """Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check."""
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from app.db import SessionDep
 from app.errors import Forbidden, NotAuthenticated
@@ -13,6 +15,7 @@ from app.web.limits import is_upload_route
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SESSION_COOKIE = "preflab_session"  # the signed cookie holding the login (app.main installs the middleware)
+_LOG_IN = "Log in or send an API token (Authorization: Bearer ...)"  # the 401 of a caller who presented nothing
 SESSION_KEY = "sid"  # in the signed cookie: the id of a user_sessions row (app.users.service.start_session)
 
 
@@ -43,32 +46,72 @@ async def csrf_protect(request: Request) -> None:
         raise Forbidden("CSRF token missing or invalid; reload the page and try again")
 
 
-def get_optional_user(request: Request, session: SessionDep) -> User | None:
-    token = _bearer_token(request)
-    if token is not None:
-        user = service.user_for_token(session=session, token=token)
+@dataclass(frozen=True)
+class Credentials:
+    """What the caller presented, read from the request without I/O: an API token, or the login cookie's session id."""
+
+    request: Request  # a dead login cookie is cleared on it
+    token: str | None
+    session_id: str | None
+
+    @classmethod
+    def of(cls, request: Request) -> "Credentials":
+        token = _bearer_token(request)
+        session_id = None if token is not None else request.session.get(SESSION_KEY)
+        return cls(request, token, session_id if isinstance(session_id, str) else None)
+
+    @property
+    def presented(self) -> bool:
+        return self.token is not None or self.session_id is not None
+
+
+def authenticate(credentials: Credentials, session: Session) -> User | None:
+    """The caller's user, None when they presented nothing; an invalid, revoked or expired token is a 401. The one
+    rule for who is calling: the dependencies below and the routes that take `Caller` all end here."""
+    if credentials.token is not None:
+        user = service.user_for_token(session=session, token=credentials.token)
         if user is None:
             raise NotAuthenticated("Invalid or revoked API token")
         return user
-    session_id = request.session.get(SESSION_KEY)
-    if not isinstance(session_id, str):
+    if credentials.session_id is None:
         return None
-    user = service.user_for_session(session=session, session_id=session_id)
+    user = service.user_for_session(session=session, session_id=credentials.session_id)
     if user is None:  # logged out, signed out everywhere, deactivated or expired: the cookie is dead
-        request.session.clear()
+        credentials.request.session.clear()
     return user
+
+
+def require_user(credentials: Credentials, session: Session) -> User:
+    user = authenticate(credentials, session)
+    if user is None:
+        raise NotAuthenticated(_LOG_IN)
+    return user
+
+
+def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    return authenticate(Credentials.of(request), session)
 
 
 def get_current_user(request: Request, session: SessionDep) -> User:
     """get_optional_user and the check in one dependency, not one depending on the other: one fewer for FastAPI to
     solve on every call."""
-    user = get_optional_user(request, session)
-    if user is None:
-        raise NotAuthenticated("Log in or send an API token (Authorization: Bearer ...)")
-    return user
+    return require_user(Credentials.of(request), session)
+
+
+async def caller_credentials(request: Request) -> Credentials:
+    """For the annotator's hot routes (next, submit): the credentials, read on the event loop, and checked by the
+    route itself (`require_user`) in its own trip to the thread pool, where CurrentUser would take a trip of its own
+    and, on SQLite, hold the write lock across both (BENCHMARKS.md "Annotate against the stack's floor"). A caller
+    who presents nothing is refused here, before the path and body are validated; one whose token turns out invalid
+    gets the 401 from the route, so a malformed path or body answers them 422 first (nothing is read or written)."""
+    credentials = Credentials.of(request)
+    if not credentials.presented:
+        raise NotAuthenticated(_LOG_IN)
+    return credentials
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+Caller = Annotated[Credentials, Depends(caller_credentials)]  # the route must call require_user(caller, session)
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 

@@ -1,6 +1,6 @@
-"""The annotator's hot path, GET next and POST annotations (BENCHMARKS.md "Annotate against the stack's floor"): two
-trips to the thread pool per call, authentication and the route, which commits its session, gives its database
-slot back and serialises its answer in its own trip (app.db.end_request_session, app.web.templating
+"""The annotator's hot path, GET next and POST annotations (BENCHMARKS.md "Annotate against the stack's floor"): one
+trip to the thread pool per call, the route's, which authenticates the caller (app.users.dependencies `Caller`), does
+its work, commits its session, gives its database slot back and serialises its answer (app.db.end_request_session, app.web.templating
 json_after_session). A commit that fails there is still an error answer, never a 2xx for work that was lost."""
 
 import anyio.to_thread
@@ -19,7 +19,7 @@ def submit(client, task, headers):
     return client.post(f"/api/tasks/{task['task_id']}/annotations", json=rank_as_shown(task), headers=headers)
 
 
-def test_next_and_submit_take_two_trips_to_the_thread_pool_each(client, db, setup, monkeypatch):
+def test_next_and_submit_take_one_trip_to_the_thread_pool_each(client, db, setup, monkeypatch):
     project, (h,), _ = setup(n_annotators=1, n_prompts=2)
     trips: list[str] = []
     real = anyio.to_thread.run_sync
@@ -30,13 +30,14 @@ def test_next_and_submit_take_two_trips_to_the_thread_pool_each(client, db, setu
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     task = next_task(client, project, h)
-    assert task.status_code == 200 and len(trips) == 2, trips
+    assert task.status_code == 200 and len(trips) == 1, trips
     trips.clear()
     stored = submit(client, task.json(), h)
-    assert stored.status_code == 201 and len(trips) == 2, trips
+    assert stored.status_code == 201 and len(trips) == 1, trips
     trips.clear()
     again = submit(client, task.json(), h)  # a repeat: the stored label, 200
-    assert again.status_code == 200 and again.json()["id"] == stored.json()["id"] and len(trips) == 2, trips
+    assert again.status_code == 200 and again.json()["id"] == stored.json()["id"] and len(trips) == 1, trips
+    assert all("api_" in trip for trip in trips), trips  # the route's own trip, authentication included
     db.rollback()  # both calls' work was committed before they answered
     assert db.scalar(select(Assignment.status).where(Assignment.id == task.json()["task_id"])) == "done"
     assert db.scalar(select(func.count()).select_from(Annotation)) == 1
@@ -57,3 +58,15 @@ def test_a_commit_failing_at_the_end_of_a_submit_is_an_error_and_stores_nothing(
     # The slot came back and the transaction was rolled back: the task is still the annotator's to label.
     assert next_task(client, project, h).json()["task_id"] == task["task_id"]
     assert submit(client, task, h).status_code == 201
+
+
+def test_a_caller_presenting_nothing_is_refused_before_the_path_or_body_is_read(client, setup):
+    """`Caller` checks the credentials in the route's trip; one who presents none is a 401 at once, as with CurrentUser,
+    whatever the path or body (a malformed one would otherwise answer 422 first)."""
+    project, (h,), _ = setup(n_annotators=1, n_prompts=2)
+    assert client.get("/api/projects/abc/next").status_code == 401
+    assert client.post("/api/tasks/x/annotations", content=b"{{{").status_code == 401
+    assert client.post("/api/tasks/1/annotations", json={"ranking": "not tiers"}).status_code == 401
+    revoked = {"Authorization": "Bearer not-a-token"}
+    assert client.get(f"/api/projects/{project.id}/next", headers=revoked).status_code == 401
+    assert client.post("/api/tasks/1/annotations", json={"ranking": [[1]]}, headers=revoked).status_code == 401
