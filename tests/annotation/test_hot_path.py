@@ -63,7 +63,7 @@ def test_a_commit_failing_at_the_end_of_a_submit_is_an_error_and_stores_nothing(
 def test_a_caller_presenting_nothing_is_refused_before_the_path_or_body_is_read(client, setup):
     """`Caller` checks the credentials in the route's trip; one who presents none is a 401 at once, as with CurrentUser,
     whatever the path or body (a malformed one would otherwise answer 422 first)."""
-    project, (h,), _ = setup(n_annotators=1, n_prompts=2)
+    project, _, _ = setup(n_annotators=1, n_prompts=2)
     assert client.get("/api/projects/abc/next").status_code == 401
     assert client.post("/api/tasks/x/annotations", content=b"{{{").status_code == 401
     assert client.post("/api/tasks/1/annotations", json={"ranking": "not tiers"}).status_code == 401
