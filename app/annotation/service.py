@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ReturnsRows, bindparam, exists, func, inspect, select, update
+from sqlalchemy import JSON, ReturnsRows, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from app.agreement.labels import refresh_agreement
@@ -76,7 +78,7 @@ _RECLAIM = (
 )
 
 _HELD = (
-    select(Assignment)
+    select(Assignment.id)  # a plain id: the API's "next" after a submit finds none, and loads no entity
     .where(  # the annotator's oldest unexpired lease in the project
         Assignment.annotator_id == bindparam("annotator"),
         Assignment.project_id == bindparam("project"),
@@ -115,13 +117,39 @@ def _claim(queue: str) -> ExecutableReturnsRows:
         .with_for_update(skip_locked=True)
         .correlate(None)
     )  # its own FROM prompts, not the UPDATE's
-    return _as_entities(
-        Prompt,
+    claimed = (
         update(Prompt)
         .where(Prompt.id == first_open.scalar_subquery())
         .values(active_count=Prompt.active_count + 1)
-        .returning(*Prompt.__table__.columns),
+        .returning(*Prompt.__table__.columns, _RESPONSES_OF_CLAIMED)
     )
+    return select(Prompt, _RESPONSES_OF_CLAIMED).from_statement(claimed)  # (Prompt entity, responses as JSON)
+
+
+class _ResponsesAsJson(FunctionElement):
+    """The claimed prompt's responses as JSON `[[id, text], ...]` (in no particular order: the lease shuffles them),
+    a subquery in the claim's RETURNING, so a claim and its responses are one round trip. Spelt per dialect below;
+    SQLite's RETURNING takes subqueries but, unlike PostgreSQL, no UPDATE inside a WITH."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "responses_as_json"
+
+
+_RESPONSES_JSON = "(SELECT {agg}({pair}(responses.id, responses.text)) FROM responses WHERE responses.prompt_id = prompts.id)"
+
+
+@compiles(_ResponsesAsJson, "postgresql")
+def _responses_as_json_postgresql(element, compiler, **kw) -> str:
+    return _RESPONSES_JSON.format(agg="json_agg", pair="json_build_array")
+
+
+@compiles(_ResponsesAsJson, "sqlite")
+def _responses_as_json_sqlite(element, compiler, **kw) -> str:
+    return _RESPONSES_JSON.format(agg="json_group_array", pair="json_array")
+
+
+_RESPONSES_OF_CLAIMED = _ResponsesAsJson().label("shown_responses")
 
 
 _CLAIMS: dict[str, ExecutableReturnsRows] = {}  # queue -> its claim statement
@@ -136,7 +164,9 @@ def _claim_statement(queue: str) -> ExecutableReturnsRows:
     return statement
 
 
-_RESPONSES = select(Response).where(Response.prompt_id == bindparam("prompt")).order_by(Response.position)
+_RESPONSES = select(Response.id, Response.text).where(Response.prompt_id == bindparam("prompt"))  # plain rows
+# In Session.info: prompt id -> {response id: text}, the responses a claim returned, for task_view in the same request.
+_SHOWN = "shown_responses"
 
 _OWN_TASK = (
     select(Assignment, Project)
@@ -254,29 +284,33 @@ def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_r
         queues.append("gold")
     params = {"project": project.id, "annotator": annotator.id}
     for queue in queues:
-        prompt = session.scalar(_claim_statement(queue), params, execution_options=_FRESH)
-        if prompt is not None:
+        claimed = session.execute(_claim_statement(queue), params, execution_options=_FRESH).first()
+        if claimed is not None:
+            prompt, responses = claimed
+            session.info.setdefault(_SHOWN, {})[prompt.id] = {rid: text for rid, text in responses or ()}
             return prompt
     return None
 
 
-def _load_responses(session: Session, prompt: Prompt) -> list[Response]:
-    """The prompt's responses, loaded once into prompt.responses (one SELECT, only if not loaded yet)."""
-    if "responses" in inspect(prompt).unloaded:
-        set_committed_value(prompt, "responses", list(session.scalars(_RESPONSES, {"prompt": prompt.id})))
-    return prompt.responses
+def _response_texts(session: Session, prompt_id: int) -> dict[int, str]:
+    """The prompt's responses, id -> text: as its claim in this session returned them, else read (plain rows)."""
+    texts = session.info.get(_SHOWN, {}).get(prompt_id)
+    if texts is None:
+        texts = {rid: text for rid, text in _core(session).execute(_RESPONSES, {"prompt": prompt_id})}
+    return texts
 
 
 def _held_or_lock(session: Session, held, params: dict) -> Assignment | None:
     """A lease the annotator holds (the `held` query), or else, on PostgreSQL, the annotator's row locked so that
     one claim at a time happens per annotator (double clicks, several tabs), and `held` asked again under the
-    lock. Holding a lease already, the common case, takes no lock: a row lock is a write, and a write makes the
-    commit wait for the WAL flush."""
-    lease = session.scalar(held, params)
-    if lease is None and is_postgres(session):
-        _core(session).execute(_LOCK_ANNOTATOR, params)
-        lease = session.scalar(held, params)  # READ COMMITTED: sees a claim committed while we waited
-    return lease
+    lock. Holding a lease already takes no lock: a row lock is a write, and a write makes the commit wait for the
+    WAL flush. The query returns an id; the entity is loaded only for a lease that exists."""
+    connection = _core(session)
+    lease_id = connection.scalar(held, params)
+    if lease_id is None and is_postgres(session):
+        connection.execute(_LOCK_ANNOTATOR, params)
+        lease_id = connection.scalar(held, params)  # READ COMMITTED: sees a claim committed while we waited
+    return None if lease_id is None else session.get_one(Assignment, lease_id)
 
 
 def next_task(
@@ -317,7 +351,7 @@ def _lease_new(*, session: Session, project: Project, annotator: User, lease_min
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate)
     if prompt is None:
         return None
-    response_ids = [r.id for r in _load_responses(session, prompt)]  # task_view shows them next
+    response_ids = list(_response_texts(session, prompt.id))  # returned by the claim; task_view shows them next
     _shuffle(response_ids)  # a random order per assignment, against position bias
     now = utcnow()
     new_lease, _ = _upserts(session.get_bind().dialect.name)
@@ -336,7 +370,7 @@ def _lease_new(*, session: Session, project: Project, annotator: User, lease_min
     )
     if assignment is None:  # cannot happen: the claim skips prompts this annotator holds or finished
         raise Conflict("This task is already yours; reload the page")
-    set_committed_value(assignment, "prompt", prompt)  # holds the prompt and its responses in the session for task_view
+    set_committed_value(assignment, "prompt", prompt)  # holds the prompt in the session for task_view
     return assignment
 
 
@@ -351,7 +385,7 @@ def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool 
 
 def task_view(*, session: Session, project: Project, assignment: Assignment) -> TaskRead:
     prompt = session.get_one(Prompt, assignment.prompt_id)  # just claimed: already in the session
-    by_id = {r.id: r for r in _load_responses(session, prompt)}
+    texts = _response_texts(session, prompt.id)
     return TaskRead(
         task_id=assignment.id,
         project_id=project.id,
@@ -359,7 +393,7 @@ def task_view(*, session: Session, project: Project, assignment: Assignment) -> 
         prompt_id=prompt.id,
         prompt=prompt.messages if prompt.is_chat else prompt.text,
         responses=[
-            ResponseView(id=rid, text=by_id[rid].text, label=chr(ord("A") + i)) for i, rid in enumerate(assignment.shown_order)
+            ResponseView(id=rid, text=texts[rid], label=chr(ord("A") + i)) for i, rid in enumerate(assignment.shown_order)
         ],
         allow_ties=project.allow_ties,
         strength_scale=project.strength_scale,

@@ -563,10 +563,12 @@ def test_the_done_count_is_the_annotators_labels_in_the_project(client, db, make
     assert counts == [2, 3, 1, 0]
 
 
-def test_a_next_task_reads_its_prompt_and_responses_once(client, app, setup):
-    """The hot path: after the claim (UPDATE ... RETURNING the prompt) and the lease, the task is shown from what the
-    session holds; the responses are read once and the prompt not again."""
+def test_a_next_task_reads_its_prompt_and_responses_with_the_claim(client, app, db, setup):
+    """The hot path: the claim (UPDATE ... RETURNING the prompt and its responses) is the only read of either; after
+    the lease, the task is shown from what the claim returned, with every response of the prompt."""
     project, (h,), _ = setup(n_annotators=1, n_prompts=2)
+    db.execute(update(Prompt).where(Prompt.project_id == project.id, Prompt.external_id == "p0").values(active_count=3))
+    db.commit()  # the second prompt is served first: its responses' ids are not its own id's neighbours
     statements: list[tuple[int, str]] = []  # (thread, SQL): the route's own, not another thread's on the shared engine
     engine = app.state.database.engine
 
@@ -575,13 +577,19 @@ def test_a_next_task_reads_its_prompt_and_responses_once(client, app, setup):
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        assert next_task(client, project, h).status_code == 200
+        task = next_task(client, project, h)
     finally:
         event.remove(engine, "before_cursor_execute", record)
+    assert task.status_code == 200
+    texts = db.execute(select(Response.id, Response.text).where(Response.prompt_id == task.json()["prompt_id"])).all()
+    assert sorted((r["id"], r["text"]) for r in task.json()["responses"]) == sorted(tuple(t) for t in texts)
+    assert len(texts) >= 2 and task.json()["prompt_id"] != db.scalar(select(func.min(Prompt.id)))
     (route,) = {thread for thread, sql in statements if sql.startswith("UPDATE PROMPTS SET ACTIVE_COUNT")}
     mine = [sql for thread, sql in statements if thread == route]
-    assert sum(s.startswith("SELECT") and "FROM RESPONSES" in s for s in mine) == 1, mine
+    assert not [s for s in mine if s.startswith("SELECT") and "FROM RESPONSES" in s], mine
     assert not [s for s in mine if s.startswith("SELECT") and "FROM PROMPTS" in s.split(" WHERE ")[0]], mine
+    (claim,) = [s for s in mine if s.startswith("UPDATE PROMPTS")]
+    assert "FROM RESPONSES WHERE RESPONSES.PROMPT_ID = PROMPTS.ID" in claim, claim  # the claimed prompt's, not another's
 
 
 def test_prefetch_without_a_gold_rate_never_serves_gold_first(db, setup, monkeypatch):
