@@ -18,7 +18,7 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.models import Project
 from app.projects import service as projects_service
-from app.projects.dependencies import MemberProject, MemberProjectQuery, member_project
+from app.projects.dependencies import MemberProject, MemberProjectQuery
 from app.users.dependencies import Caller, CurrentUser, require_user
 from app.web.dependencies import SettingsDep
 from app.web.templating import json_after_session, page_after_session
@@ -49,11 +49,11 @@ def _lease_next(session, project: Project, user, settings: Settings):
     responses={204: {"description": "Nothing is left for this annotator"}},
 )
 def api_next(project_id: int, session: SessionDep, caller: Caller, settings: SettingsDep) -> Response:
-    # CurrentUser's and MemberProject's checks, called here rather than as dependencies: they then run in the route's
-    # trip to the thread pool, not trips of their own (the annotator's hot path: BENCHMARKS.md "Annotate against the
-    # stack's floor").
+    # CurrentUser's and MemberProject's checks (`member_project`), called here rather than as dependencies: they then
+    # run in the route's trip to the thread pool, not trips of their own, and the caller is a plain row (the
+    # annotator's hot path: BENCHMARKS.md "Annotate against the stack's floor").
     user = require_user(caller, session)
-    project = member_project(project_id, session, user)
+    project = projects_service.get_visible_project(session=session, project_id=project_id, user=user, membership=True)
     assignment = _lease_next(session, project, user, settings)
     if assignment is None:
         return Response(status_code=204)

@@ -44,6 +44,7 @@ from app.models import (
     AnnotationRevision,
     Assignment,
     AssignmentStatus,
+    Identity,
     Project,
     ProjectKind,
     ProjectMember,
@@ -270,7 +271,7 @@ def _group_by_count(counter: Counter[int]) -> dict[int, list[int]]:
     return groups
 
 
-def _claim_prompt(*, session: Session, project: Project, annotator: User, gold_rate: float) -> Prompt | None:
+def _claim_prompt(*, session: Session, project: Project, annotator: Identity, gold_rate: float) -> Prompt | None:
     """Boosted prompts (adaptive overlap) first; a gold prompt now and then; else the least-served prompt; else a
     gold prompt past its target (gold prompts are for every annotator)."""
     queues = []
@@ -314,7 +315,7 @@ def _held_or_lock(session: Session, held, params: dict) -> Assignment | None:
 
 
 def next_task(
-    *, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float = 0.0
+    *, session: Session, project: Project, annotator: Identity, lease_minutes: int, gold_rate: float = 0.0
 ) -> Assignment | None:
     """The annotator's current lease, or a new one on the least-served prompt they haven't seen; None if none."""
     return prefetch_task(
@@ -331,7 +332,7 @@ def prefetch_task(
     *,
     session: Session,
     project: Project,
-    annotator: User,
+    annotator: Identity,
     after_task_id: int | None,
     lease_minutes: int,
     gold_rate: float = 0.0,
@@ -346,7 +347,9 @@ def prefetch_task(
     return _lease_new(session=session, project=project, annotator=annotator, lease_minutes=lease_minutes, gold_rate=gold_rate)
 
 
-def _lease_new(*, session: Session, project: Project, annotator: User, lease_minutes: int, gold_rate: float) -> Assignment | None:
+def _lease_new(
+    *, session: Session, project: Project, annotator: Identity, lease_minutes: int, gold_rate: float
+) -> Assignment | None:
     reclaim_expired_leases(session=session, project_id=project.id)
     prompt = _claim_prompt(session=session, project=project, annotator=annotator, gold_rate=gold_rate)
     if prompt is None:
@@ -374,7 +377,7 @@ def _lease_new(*, session: Session, project: Project, annotator: User, lease_min
     return assignment
 
 
-def get_own_task(*, session: Session, task_id: int, annotator: User, lock: bool = False) -> tuple[Assignment, Project]:
+def get_own_task(*, session: Session, task_id: int, annotator: Identity, lock: bool = False) -> tuple[Assignment, Project]:
     """The caller's assignment and its project, in one query; someone else's, or one in a project the caller is no
     longer a member of, is a 404, not a 403, so task ids can't be probed. lock=True: on PostgreSQL, the assignment row stays locked until commit (submit, skip)."""
     row = session.execute(_OWN_TASK_LOCKED if lock else _OWN_TASK, {"task": task_id, "annotator": annotator.id}).first()
@@ -507,7 +510,7 @@ def _stored(session: Session, assignment: Assignment) -> AnnotationRead:
 
 
 def submit(
-    *, session: Session, project: Project, assignment: Assignment, annotator: User, data: AnnotationCreate
+    *, session: Session, project: Project, assignment: Assignment, annotator: Identity, data: AnnotationCreate
 ) -> AnnotationRead:
     """Stores the label once. A repeated submit returns the stored label (duplicate=True)."""
     if assignment.status == AssignmentStatus.done:

@@ -6,7 +6,18 @@ from app.models.project import ImportBatch, ImportStatus, Project, ProjectAudit,
 from app.models.prompt import Prompt, ReferenceLabel, Response, shown_in
 from app.models.report import ReportCache, ReportEpoch
 from app.models.reward_model import RewardModel, RewardModelScore
-from app.models.user import ApiToken, AppSecret, HeavyRequest, LoginAttempt, PasswordReset, Role, User, UserSession
+from app.models.user import (
+    ApiToken,
+    AppSecret,
+    HeavyRequest,
+    Identity,
+    LoginAttempt,
+    PasswordReset,
+    Role,
+    SignedIn,
+    User,
+    UserSession,
+)
 
 __all__ = [
     "Annotation",
@@ -17,6 +28,7 @@ __all__ = [
     "AssignmentStatus",
     "Base",
     "HeavyRequest",
+    "Identity",
     "ImportBatch",
     "ImportStatus",
     "LoginAttempt",
@@ -33,6 +45,7 @@ __all__ = [
     "RewardModel",
     "RewardModelScore",
     "Role",
+    "SignedIn",
     "User",
     "UserSession",
     "shown_in",

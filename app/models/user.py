@@ -1,5 +1,7 @@
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +13,25 @@ class Role(StrEnum):
     admin = "admin"  # creates projects and users, uploads batches
     researcher = "researcher"  # uploads batches, watches agreement, exports
     annotator = "annotator"  # labels tasks; sees only their own work
+
+
+class Identity(Protocol):
+    """Who is calling, as the permission checks and the queue need it: a User, or a SignedIn."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The caller as a plain row (id and role), for the annotator's hot routes: loading the User entity costs the
+    ORM's machinery on every call (BENCHMARKS.md "Annotate against the stack's floor")."""
+
+    id: int
+    role: str
 
 
 class User(Base):

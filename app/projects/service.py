@@ -17,6 +17,7 @@ from app.models import (
     Annotation,
     Assignment,
     AssignmentStatus,
+    Identity,
     ImportBatch,
     Project,
     ProjectAudit,
@@ -81,13 +82,13 @@ _PROJECT_AND_MEMBERSHIP = (
 )
 
 
-def _project_and_membership(*, session: Session, project_id: int, user: User) -> tuple[Project | None, bool]:
+def _project_and_membership(*, session: Session, project_id: int, user: Identity) -> tuple[Project | None, bool]:
     """The project (None if there is none) and whether the user is a member, in one query."""
     row = session.execute(_PROJECT_AND_MEMBERSHIP, {"user": user.id, "project": project_id}).first()
     return (None, False) if row is None else (row[0], row[1] is not None)
 
 
-def get_visible_project(*, session: Session, project_id: int, user: User, membership: bool = False) -> Project:
+def get_visible_project(*, session: Session, project_id: int, user: Identity, membership: bool = False) -> Project:
     """Annotators see only their projects, and not archived ones; anything else is a 404, so ids can't be probed.
     membership=True: the caller must also be a member, whatever the role (labelling), else 403; and the project
     open (409 if archived)."""

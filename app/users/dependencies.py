@@ -1,14 +1,15 @@
 """Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.db import SessionDep
 from app.errors import Forbidden, NotAuthenticated
-from app.models import Role, User
+from app.models import Identity, Role, SignedIn, User
 from app.users import service
 from app.users.security import csrf_token_matches
 from app.web.limits import is_upload_route
@@ -67,24 +68,34 @@ class Credentials:
 
 def authenticate(credentials: Credentials, session: Session) -> User | None:
     """The caller's user, None when they presented nothing; an invalid, revoked or expired token is a 401. The one
-    rule for who is calling: the dependencies below and the routes that take `Caller` all end here."""
+    rule for who is calling: the dependencies below and the routes that take `Caller` (as a plain row) end here."""
+    return _who(credentials, session, service.user_for_token, service.user_for_session)
+
+
+def require_user(credentials: Credentials, session: Session) -> SignedIn:
+    """For a route that takes `Caller`: authenticate's checks, the caller as a plain row (id and role), else 401."""
+    user = _who(credentials, session, service.signed_in_for_token, service.signed_in_for_session)
+    if user is None:
+        raise NotAuthenticated(_LOG_IN)
+    return user
+
+
+_Who = TypeVar("_Who", bound=Identity)  # a User or a SignedIn
+
+
+def _who(
+    credentials: Credentials, session: Session, by_token: Callable[..., _Who | None], by_session: Callable[..., _Who | None]
+) -> _Who | None:
     if credentials.token is not None:
-        user = service.user_for_token(session=session, token=credentials.token)
+        user = by_token(session=session, token=credentials.token)
         if user is None:
             raise NotAuthenticated("Invalid or revoked API token")
         return user
     if credentials.session_id is None:
         return None
-    user = service.user_for_session(session=session, session_id=credentials.session_id)
+    user = by_session(session=session, session_id=credentials.session_id)
     if user is None:  # logged out, signed out everywhere, deactivated or expired: the cookie is dead
         credentials.request.session.clear()
-    return user
-
-
-def require_user(credentials: Credentials, session: Session) -> User:
-    user = authenticate(credentials, session)
-    if user is None:
-        raise NotAuthenticated(_LOG_IN)
     return user
 
 
@@ -95,7 +106,10 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
 def get_current_user(request: Request, session: SessionDep) -> User:
     """get_optional_user and the check in one dependency, not one depending on the other: one fewer for FastAPI to
     solve on every call."""
-    return require_user(Credentials.of(request), session)
+    user = authenticate(Credentials.of(request), session)
+    if user is None:
+        raise NotAuthenticated(_LOG_IN)
+    return user
 
 
 async def caller_credentials(request: Request) -> Credentials:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotAuthenticated, NotFound, Unprocessable
-from app.models import ApiToken, PasswordReset, Role, User, UserSession
+from app.models import ApiToken, PasswordReset, Role, SignedIn, User, UserSession
 from app.models.base import as_utc, utcnow
 from app.users.schemas import UserCreate
 from app.users.security import (
@@ -67,17 +67,23 @@ def start_session(*, session: Session, user: User) -> str:
     return session_id
 
 
-# Built once: it runs on every request with a session cookie.
-_USER_FOR_SESSION = (
-    select(User)
-    .join(UserSession, UserSession.user_id == User.id)
-    .where(UserSession.token_hash == bindparam("token_hash"), UserSession.expires_at > bindparam("now"), User.is_active)
-)
+# Built once: it runs on every request with a session cookie. Who a live session belongs to, as the User entity or
+# as a plain row (SignedIn: the annotator's hot routes); one rule for both.
+_LIVE_SESSION = (UserSession.token_hash == bindparam("token_hash")) & (UserSession.expires_at > bindparam("now")) & User.is_active
+_USER_FOR_SESSION = select(User).join(UserSession, UserSession.user_id == User.id).where(_LIVE_SESSION)
+_SIGNED_IN_FOR_SESSION = select(User.id, User.role).join(UserSession, UserSession.user_id == User.id).where(_LIVE_SESSION)
 
 
 def user_for_session(*, session: Session, session_id: str) -> User | None:
     """The active user of a live session, in one query."""
     return session.scalar(_USER_FOR_SESSION, {"token_hash": hash_api_token(session_id), "now": utcnow()})
+
+
+def signed_in_for_session(*, session: Session, session_id: str) -> SignedIn | None:
+    """user_for_session as a plain row, read on the session's connection (no ORM loading)."""
+    row = session.connection().execute(_SIGNED_IN_FOR_SESSION, {"token_hash": hash_api_token(session_id), "now": utcnow()})
+    found = row.first()
+    return None if found is None else SignedIn(found.id, found.role)
 
 
 def end_session(*, session: Session, session_id: str) -> None:
@@ -104,12 +110,13 @@ def create_api_token(*, session: Session, user: User, name: str = "", expires_at
     return record, token
 
 
-# Built once: it runs on every API call (see app.annotation.service on why statements are prebuilt there).
-_USER_FOR_TOKEN = (
-    select(User, ApiToken.id, ApiToken.last_used_at, ApiToken.expires_at)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
-)
+# Built once: it runs on every API call (see app.annotation.service on why statements are prebuilt there). The owner
+# of a live token, as the User entity or as a plain row (SignedIn: the annotator's hot routes); one rule for both,
+# and the expiry and the touch below.
+_LIVE_TOKEN = (ApiToken.token_hash == bindparam("token_hash")) & ApiToken.revoked_at.is_(None) & User.is_active
+_TOKEN_FIELDS = (ApiToken.id, ApiToken.last_used_at, ApiToken.expires_at)
+_USER_FOR_TOKEN = select(User, *_TOKEN_FIELDS).join(ApiToken, ApiToken.user_id == User.id).where(_LIVE_TOKEN)
+_SIGNED_IN_FOR_TOKEN = select(User.id, User.role, *_TOKEN_FIELDS).join(ApiToken, ApiToken.user_id == User.id).where(_LIVE_TOKEN)
 # SKIP LOCKED (PostgreSQL): when another request of the same token is writing it right now, skip rather than wait.
 _TOUCH_TOKEN = (
     update(ApiToken)
@@ -135,13 +142,28 @@ def user_for_token(*, session: Session, token: str) -> User | None:
     if row is None:
         return None
     user, token_id, last_used_at, expires_at = row
+    _check_token(session, token_id, last_used_at, expires_at)
+    return user
+
+
+def signed_in_for_token(*, session: Session, token: str) -> SignedIn | None:
+    """user_for_token as a plain row, read on the session's connection (no ORM loading); the same checks."""
+    row = session.connection().execute(_SIGNED_IN_FOR_TOKEN, {"token_hash": hash_api_token(token)}).one_or_none()
+    if row is None:
+        return None
+    user_id, role, token_id, last_used_at, expires_at = row
+    _check_token(session, token_id, last_used_at, expires_at)
+    return SignedIn(user_id, role)
+
+
+def _check_token(session: Session, token_id: int, last_used_at: datetime | None, expires_at: datetime | None) -> None:
+    """An expired token is a 401; a used one has `last_used_at` written when it is a minute old."""
     now = utcnow()
     if expires_at is not None and as_utc(expires_at) <= now:
         raise NotAuthenticated(f"API token expired at {as_utc(expires_at):%Y-%m-%d %H:%M} UTC; create a new one")
     if last_used_at is None or as_utc(last_used_at) < now - TOKEN_TOUCH_INTERVAL:
         stale_before = now - TOKEN_TOUCH_INTERVAL
         session.execute(_TOUCH_TOKEN, {"token_id": token_id, "stale_before": stale_before, "now": now})
-    return user
 
 
 def revoke_api_token(*, session: Session, user: User, token_id: int) -> None:
