@@ -166,7 +166,8 @@ def _claim_statement(queue: str) -> ExecutableReturnsRows:
 
 
 _RESPONSES = select(Response.id, Response.text).where(Response.prompt_id == bindparam("prompt"))  # plain rows
-# In Session.info: prompt id -> {response id: text}, the responses a claim returned, for task_view in the same request.
+# In Session.info: prompt id -> {response id: text}, the responses a claim returned, for task_view in the same request
+# (a request's session; responses are never edited, only deleted with their project, so an entry cannot go stale).
 _SHOWN = "shown_responses"
 
 _OWN_TASK = (

@@ -1,4 +1,6 @@
-"""Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check."""
+"""Who is calling, and may they? Every route takes one of these as a parameter, so no route can skip the check; the
+two routes that take `Caller` (the annotator's next and submit) call `require_user` as their first statement.
+tests/security/test_permissions.py calls every route as every kind of caller."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
