@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -344,6 +345,42 @@ def healthz_loop(port: int, deadline: float, latencies: list[float]) -> None:
                 latencies.append(time.perf_counter() - start)
     finally:
         conn.close()
+
+
+@dataclass
+class Floor:
+    """The stack's floor on a running server: `clients` threads looping GET /healthz (middleware, routing, a
+    thread-pool hop and one `SELECT 1`). A label takes two requests that each do more, so half its rate is a ceiling
+    no label loop reaches on this machine and stack."""
+
+    rate: float  # requests/s
+    cpu_ms: float  # server CPU per request
+    p50_ms: float
+    p95_ms: float
+
+    @classmethod
+    def measure(cls, port: int, pid: int, clients: int, seconds: float) -> "Floor":
+        """`clients` looping for `seconds` against the server on `port`; the CPU of process `pid` (and its children)."""
+        per_client: list[list[float]] = [[] for _ in range(clients)]
+        cpu = cpu_seconds(pid)
+        start = time.perf_counter()
+        threads = [threading.Thread(target=healthz_loop, args=(port, start + seconds, lat)) for lat in per_client]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(pid) - cpu
+        latencies = [x for lat in per_client for x in lat]
+        return cls(
+            len(latencies) / elapsed,
+            cpu / max(1, len(latencies)) * 1000,
+            percentile(latencies, 50) * 1000,
+            percentile(latencies, 95) * 1000,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.rate:,.0f} requests/s, {self.cpu_ms:.1f} ms CPU/request"
 
 
 # ---------------------------------------------------------------- memory

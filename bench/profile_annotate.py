@@ -20,21 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.annotators import run_annotators, setup_project
-from bench.common import cpu_seconds, fresh_database, healthz_loop, serve, sqlite_url, tree_pids
-
-
-def _healthz_cpu(port: int, pid: int, *, clients: int, seconds: float) -> float:
-    """The floor: the worker's CPU ms per GET /healthz, `clients` looping for `seconds`."""
-    per_client: list[list[float]] = [[] for _ in range(clients)]
-    cpu = cpu_seconds(pid)
-    deadline = time.perf_counter() + seconds
-    threads = [threading.Thread(target=healthz_loop, args=(port, deadline, lat)) for lat in per_client]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    cpu = cpu_seconds(pid) - cpu
-    return cpu / max(1, sum(len(lat) for lat in per_client)) * 1000
+from bench.common import Floor, cpu_seconds, fresh_database, serve, sqlite_url, tree_pids
 
 
 def _frame(frame: str) -> str:
@@ -84,7 +70,7 @@ def main() -> None:
         run_annotators(server.port, setup.project_id, setup.tokens, seconds=1)  # warm up: statement caches, imports
         pids = tree_pids(server.pid)
         worker = pids[-1]  # one worker: uvicorn runs the app in the process it started, or in its one child
-        floor = _healthz_cpu(server.port, worker, clients=args.annotators, seconds=min(5.0, args.seconds))
+        floor = Floor.measure(server.port, worker, args.annotators, min(5.0, args.seconds)).cpu_ms
         raw = Path(tmp) / "stacks.txt"
         command = [py_spy, "record", "--gil", "--nonblocking", "--format", "raw", "--rate", "250"]
         command += ["--duration", str(int(args.seconds)), "--pid", str(worker), "--output", str(raw)]

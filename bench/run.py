@@ -15,7 +15,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.annotators import run_annotators, setup_project
 from bench.common import (
     ROOT,
+    Floor,
     api_token,
     bulk_label,
     bulk_write,
     cpu_seconds,
     empty_project,
     fresh_database,
-    healthz_loop,
     is_postgres,
     percentile,
     psycopg_dsn,
@@ -103,41 +102,6 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     return out
 
 
-@dataclass
-class Floor:
-    """The stack's floor on a running server: `clients` threads looping GET /healthz (middleware, routing, a
-    thread-pool hop and one `SELECT 1`). A label takes two requests that each do more, so half its rate is a ceiling
-    no label loop reaches on this machine and stack."""
-
-    rate: float  # requests/s
-    cpu_ms: float  # server CPU per request
-    p50_ms: float
-    p95_ms: float
-
-    @classmethod
-    def measure(cls, server, clients: int, seconds: float) -> "Floor":
-        per_client: list[list[float]] = [[] for _ in range(clients)]
-        cpu = cpu_seconds(server.pid)
-        start = time.perf_counter()
-        threads = [threading.Thread(target=healthz_loop, args=(server.port, start + seconds, lat)) for lat in per_client]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
-        cpu = cpu_seconds(server.pid) - cpu
-        latencies = [x for lat in per_client for x in lat]
-        return cls(
-            len(latencies) / elapsed,
-            cpu / max(1, len(latencies)) * 1000,
-            percentile(latencies, 50) * 1000,
-            percentile(latencies, 95) * 1000,
-        )
-
-    def __str__(self) -> str:
-        return f"{self.rate:,.0f} requests/s, {self.cpu_ms:.1f} ms CPU/request"
-
-
 SETTLE_SECONDS = 4.0
 
 
@@ -152,11 +116,11 @@ def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
         with serve(url, workers=WORKERS) as server:
             time.sleep(SETTLE_SECONDS)  # the workers' warm-up (app.main) runs a second after start
-            before = Floor.measure(server, clients, sizes.annotate_seconds / 2)
+            before = Floor.measure(server.port, server.pid, clients, sizes.annotate_seconds / 2)
             cpu = cpu_seconds(server.pid)
             stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=sizes.annotate_seconds)
             cpu = cpu_seconds(server.pid) - cpu
-            after = Floor.measure(server, clients, sizes.annotate_seconds / 2)
+            after = Floor.measure(server.port, server.pid, clients, sizes.annotate_seconds / 2)
         per = cpu / max(1, len(stats.accepted)) * 1000
         ceiling = (before.rate + after.rate) / 4  # two requests per label
         empty_pair = before.cpu_ms + after.cpu_ms  # the mean CPU of a request, times two

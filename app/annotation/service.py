@@ -96,9 +96,9 @@ _LOCK_ANNOTATOR = select(User.id).where(User.id == bindparam("annotator")).with_
 
 def _claim(queue: str) -> ExecutableReturnsRows:
     """UPDATE prompts SET active_count + 1 WHERE id = (the first open prompt of `queue` for the annotator), RETURNING
-    the prompt: finding and counting a claim in one statement. Open: still wants annotators (app.annotation.overlap),
-    and not one this annotator holds or finished. Run as a Core UPDATE whose rows load as Prompt entities
-    (`_as_entities`)."""
+    the prompt and its responses: finding, counting and reading a claim in one statement. Open: still wants annotators
+    (app.annotation.overlap), and not one this annotator holds or finished. Run as a Core UPDATE whose rows load as
+    (Prompt entity, responses as JSON) (`_as_entities`)."""
     seen_by_me = exists().where(
         Assignment.prompt_id == Prompt.id,
         Assignment.annotator_id == bindparam("annotator"),
@@ -124,7 +124,7 @@ def _claim(queue: str) -> ExecutableReturnsRows:
         .values(active_count=Prompt.active_count + 1)
         .returning(*Prompt.__table__.columns, _RESPONSES_OF_CLAIMED)
     )
-    return select(Prompt, _RESPONSES_OF_CLAIMED).from_statement(claimed)  # (Prompt entity, responses as JSON)
+    return _as_entities(Prompt, claimed, _RESPONSES_OF_CLAIMED)
 
 
 class _ResponsesAsJson(FunctionElement):
@@ -183,12 +183,12 @@ _LEASE_FIELDS = ("status", "leased_at", "lease_expires_at", "shown_order")
 _NEW_LEASE_FIELDS = ("project_id", "prompt_id", "annotator_id", *_LEASE_FIELDS)
 
 
-def _as_entities(entity: type, dml: ReturnsRows) -> ExecutableReturnsRows:
-    """An INSERT/UPDATE ... RETURNING the entity's columns, loaded by the session as entities (with populate_existing,
-    replacing what it held). Not an ORM-enabled INSERT/UPDATE: those go through the ORM's bulk paths, which build a new
+def _as_entities(entity: type, dml: ReturnsRows, *columns: Any) -> ExecutableReturnsRows:
+    """An INSERT/UPDATE ... RETURNING the entity's columns (and `columns`, returned beside the entity), loaded by the
+    session as entities (with populate_existing, replacing what it held). Not an ORM-enabled INSERT/UPDATE: those go through the ORM's bulk paths, which build a new
     statement and so its cache key on every call (for the claim and the lease, the keys alone were 4-6 % of a label's
     CPU in py-spy's samples; BENCHMARKS.md "Annotate against the stack's floor")."""
-    return select(entity).from_statement(dml)
+    return select(entity, *columns).from_statement(dml)
 
 
 @functools.cache

@@ -81,9 +81,9 @@ def user_for_session(*, session: Session, session_id: str) -> User | None:
 
 def signed_in_for_session(*, session: Session, session_id: str) -> SignedIn | None:
     """user_for_session as a plain row, read on the session's connection (no ORM loading)."""
-    row = session.connection().execute(_SIGNED_IN_FOR_SESSION, {"token_hash": hash_api_token(session_id), "now": utcnow()})
-    found = row.first()
-    return None if found is None else SignedIn(found.id, found.role)
+    parameters = {"token_hash": hash_api_token(session_id), "now": utcnow()}
+    row = session.connection().execute(_SIGNED_IN_FOR_SESSION, parameters).first()
+    return None if row is None else SignedIn(row.id, row.role)
 
 
 def end_session(*, session: Session, session_id: str) -> None:
