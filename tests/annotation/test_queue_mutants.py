@@ -563,9 +563,12 @@ def test_the_done_count_is_the_annotators_labels_in_the_project(client, db, make
     assert counts == [2, 3, 1, 0]
 
 
-def test_a_next_task_reads_its_prompt_and_responses_with_the_claim(client, app, db, setup):
+@pytest.mark.parametrize("gold_roll", [0.0, 1.0], ids=["gold-queue-tried-first", "least-served-first"])
+def test_a_next_task_reads_its_prompt_and_responses_with_the_claim(client, app, db, setup, monkeypatch, gold_roll):
     """The hot path: the claim (UPDATE ... RETURNING the prompt and its responses) is the only read of either; after
-    the lease, the task is shown from what the claim returned, with every response of the prompt."""
+    the lease, the task is shown from what the claim returned, with every response of the prompt. A gold roll tries
+    the (here empty) gold queue first: two claims, each carrying its own prompt's responses."""
+    monkeypatch.setattr(service, "_random", lambda: gold_roll)
     project, (h,), _ = setup(n_annotators=1, n_prompts=2)
     db.execute(update(Prompt).where(Prompt.project_id == project.id, Prompt.external_id == "p0").values(active_count=3))
     db.commit()  # the second prompt is served first: its responses' ids are not its own id's neighbours
@@ -588,8 +591,10 @@ def test_a_next_task_reads_its_prompt_and_responses_with_the_claim(client, app, 
     mine = [sql for thread, sql in statements if thread == route]
     assert not [s for s in mine if s.startswith("SELECT") and "FROM RESPONSES" in s], mine
     assert not [s for s in mine if s.startswith("SELECT") and "FROM PROMPTS" in s.split(" WHERE ")[0]], mine
-    (claim,) = [s for s in mine if s.startswith("UPDATE PROMPTS")]
-    assert "FROM RESPONSES WHERE RESPONSES.PROMPT_ID = PROMPTS.ID" in claim, claim  # the claimed prompt's, not another's
+    claims = [s for s in mine if s.startswith("UPDATE PROMPTS")]
+    assert len(claims) == (2 if gold_roll == 0.0 else 1), mine
+    for claim in claims:  # the claimed prompt's responses, not another's
+        assert "FROM RESPONSES WHERE RESPONSES.PROMPT_ID = PROMPTS.ID" in claim, claim
 
 
 def test_prefetch_without_a_gold_rate_never_serves_gold_first(db, setup, monkeypatch):
