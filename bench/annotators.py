@@ -22,9 +22,20 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bulk_write, fresh_database, percentile, serve, session_for, sqlite_url, synthetic_items
+from bench.common import (
+    Floor,
+    bulk_write,
+    cpu_seconds,
+    fresh_database,
+    percentile,
+    serve,
+    session_for,
+    sqlite_url,
+    synthetic_items,
+)
 
 SEED_CHUNK = 100_000
+SETTLE_SECONDS = 4.0  # after the start: the workers' warm-up (app.main) runs a second after it, then settles
 
 
 @dataclass
@@ -122,7 +133,7 @@ class Stats:
         return "\n".join(lines)
 
 
-def _annotator(port: int, project_id: int, token: str, index: int, deadline: float, seed: int, stats: Stats) -> None:
+def _annotator(port: int, project_id: int, token: str, index: int, deadline: float, seed: int, stats: Stats, api: str) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -145,7 +156,7 @@ def _annotator(port: int, project_id: int, token: str, index: int, deadline: flo
 
     try:
         while time.perf_counter() < deadline:
-            status, data = call("next", "GET", f"/api/projects/{project_id}/next")
+            status, data = call("next", "GET", f"{api}/projects/{project_id}/next")
             if status == 204:
                 stats.exhausted += 1
                 return
@@ -157,7 +168,7 @@ def _annotator(port: int, project_id: int, token: str, index: int, deadline: flo
             ids = [r["id"] for r in task["responses"]]
             rng.shuffle(ids)
             body = orjson.dumps({"ranking": [[rid] for rid in ids]})
-            status, data = call("submit", "POST", f"/api/tasks/{task['task_id']}/annotations", body)
+            status, data = call("submit", "POST", f"{api}/tasks/{task['task_id']}/annotations", body)
             if status == 201:
                 stored = orjson.loads(data)
                 stats.accepted.append(Accepted(stored["id"], stored["task_id"], stored["prompt_id"], index))
@@ -169,13 +180,14 @@ def _annotator(port: int, project_id: int, token: str, index: int, deadline: flo
         conn.close()
 
 
-def run_annotators(port: int, project_id: int, tokens: list[str], *, seconds: float, seed: int = 0) -> Stats:
-    """All annotators at once, each in its own thread with its own keep-alive connection, for `seconds`."""
+def run_annotators(port: int, project_id: int, tokens: list[str], *, seconds: float, seed: int = 0, api: str = "/api") -> Stats:
+    """All annotators at once, each in its own thread with its own keep-alive connection, for `seconds`. `api`: the
+    routes' prefix (bench/stack_floor.py points it at stand-ins with the same signatures)."""
     per_thread = [Stats() for _ in tokens]
     start = time.perf_counter()
     deadline = start + seconds
     threads = [
-        threading.Thread(target=_annotator, args=(port, project_id, token, i, deadline, seed * 1000 + i, per_thread[i]))
+        threading.Thread(target=_annotator, args=(port, project_id, token, i, deadline, seed * 1000 + i, per_thread[i], api))
         for i, token in enumerate(tokens)
     ]
     for t in threads:
@@ -188,6 +200,61 @@ def run_annotators(port: int, project_id: int, tokens: list[str], *, seconds: fl
     if any(t.is_alive() for t in threads):
         total.errors.append("an annotator thread did not finish in time")
     return total
+
+
+@dataclass
+class AgainstFloor:
+    """Annotators looping on a server, and that server's floor (`Floor`) measured just before and just after them:
+    on these shared machines the floor itself moves by 2x from one minute to the next, so a ratio is only meaningful
+    against the floor of the same minutes."""
+
+    stats: Stats
+    cpu_ms: float  # server CPU per accepted label
+    before: Floor
+    after: Floor
+
+    @property
+    def ceiling(self) -> float:
+        """Labels/s if a label cost two of the floor's requests."""
+        return (self.before.rate + self.after.rate) / 4
+
+    @property
+    def empty_pair_ms(self) -> float:
+        """The mean CPU of a floor request, times two."""
+        return self.before.cpu_ms + self.after.cpu_ms
+
+    def __str__(self) -> str:
+        stats = self.stats
+        return (
+            f"{stats.throughput:,.0f} annotations/s (**{stats.throughput / self.ceiling:.0%} of the ceiling**, "
+            f"{self.ceiling:,.0f}); next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/{stats.latency_ms('next', 95):.0f}/"
+            f"{stats.latency_ms('next', 99):.0f} ms; submit {stats.latency_ms('submit', 50):.0f}/"
+            f"{stats.latency_ms('submit', 95):.0f}/{stats.latency_ms('submit', 99):.0f} ms; "
+            f"errors {len(stats.errors) + stats.server_errors}; server CPU {self.cpu_ms:.1f} ms/annotation "
+            f"({self.cpu_ms / self.empty_pair_ms:.1f}x two empty requests); floor before / after: {self.before} / {self.after}"
+        )
+
+
+def annotate_against_floor(
+    setup: Setup,
+    *,
+    seconds: float,
+    workers: int,
+    clients: int,
+    app_factory: str | None = None,
+    env: dict[str, str] | None = None,
+    api: str = "/api",
+) -> AgainstFloor:
+    """`setup`'s annotators looping for `seconds` on a server of their own, between two floors of `clients` clients
+    (half the labels' time each). `app_factory`, `env`, `api`: as for `serve` and `run_annotators`."""
+    with serve(setup.url, workers=workers, env=env, app_factory=app_factory) as server:
+        time.sleep(SETTLE_SECONDS)
+        before = Floor.measure(server.port, server.pid, clients, seconds / 2)
+        cpu = cpu_seconds(server.pid)
+        stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=seconds, api=api)
+        cpu = cpu_seconds(server.pid) - cpu
+        after = Floor.measure(server.port, server.pid, clients, seconds / 2)
+    return AgainstFloor(stats, cpu / max(1, len(stats.accepted)) * 1000, before, after)
 
 
 def check_database(setup: Setup, stats: Stats) -> list[str]:

@@ -253,8 +253,11 @@ def _answered(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[Server]:
-    """`preflab serve` on 127.0.0.1 and a free port, until the block ends (then stopped, by its pid)."""
+def serve(
+    url: str, *, workers: int = 1, env: dict[str, str] | None = None, timeout: float = 60.0, app_factory: str | None = None
+) -> Iterator[Server]:
+    """`preflab serve` on 127.0.0.1 and a free port, until the block ends (then stopped, by its pid). `app_factory`
+    ("module:function"): uvicorn serving that app instead, on a database already migrated (bench/stack_floor.py)."""
     port = free_port()
     environ = (
         os.environ
@@ -268,8 +271,9 @@ def serve(url: str, *, workers: int = 1, env: dict[str, str] | None = None, time
     )
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server writes to it until serve() closes it
     start = time.perf_counter()
+    command = ["-m", "app.cli", "serve"] if app_factory is None else ["-m", "uvicorn", app_factory, "--factory"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, *command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
         env=environ,
         stdout=log,

@@ -24,14 +24,12 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.annotators import run_annotators, setup_project
+from bench.annotators import annotate_against_floor, run_annotators, setup_project
 from bench.common import (
     ROOT,
-    Floor,
     api_token,
     bulk_label,
     bulk_write,
-    cpu_seconds,
     empty_project,
     fresh_database,
     is_postgres,
@@ -102,36 +100,14 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     return out
 
 
-SETTLE_SECONDS = 4.0
-
-
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
-    """Each number of annotators on a server of its own, with the floor measured on that same server just before and
-    just after the labels (32 clients, half the labels' time each): on these shared machines the floor itself moves
-    by 2x from one minute to the next, so a ratio is only meaningful against the floor of the same minutes."""
+    """Each number of annotators on a server of its own, against that server's floor (`annotate_against_floor`)."""
     out: dict[str, str] = {}
-    clients = max(sizes.annotators)
     for n in sizes.annotators:
         fresh_database(url)
         setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
-        with serve(url, workers=WORKERS) as server:
-            time.sleep(SETTLE_SECONDS)  # the workers' warm-up (app.main) runs a second after start
-            before = Floor.measure(server.port, server.pid, clients, sizes.annotate_seconds / 2)
-            cpu = cpu_seconds(server.pid)
-            stats = run_annotators(server.port, setup.project_id, setup.tokens, seconds=sizes.annotate_seconds)
-            cpu = cpu_seconds(server.pid) - cpu
-            after = Floor.measure(server.port, server.pid, clients, sizes.annotate_seconds / 2)
-        per = cpu / max(1, len(stats.accepted)) * 1000
-        ceiling = (before.rate + after.rate) / 4  # two requests per label
-        empty_pair = before.cpu_ms + after.cpu_ms  # the mean CPU of a request, times two
-        out[f"{n}"] = (
-            f"{stats.throughput:,.0f} annotations/s (**{stats.throughput / ceiling:.0%} of the ceiling**, {ceiling:,.0f}); "
-            f"next p50/p95/p99 {stats.latency_ms('next', 50):.0f}/{stats.latency_ms('next', 95):.0f}/"
-            f"{stats.latency_ms('next', 99):.0f} ms; submit {stats.latency_ms('submit', 50):.0f}/"
-            f"{stats.latency_ms('submit', 95):.0f}/{stats.latency_ms('submit', 99):.0f} ms; "
-            f"errors {len(stats.errors) + stats.server_errors}; server CPU {per:.1f} ms/annotation "
-            f"({per / empty_pair:.1f}x two empty requests); floor before / after: {before} / {after}"
-        )
+        run = annotate_against_floor(setup, seconds=sizes.annotate_seconds, workers=WORKERS, clients=max(sizes.annotators))
+        out[f"{n}"] = str(run)
     return out
 
 
