@@ -3,6 +3,7 @@ browser (a login redirect for a 401). Domain errors (app.errors) bring their sta
 FastAPI's, Starlette's and the database's own exceptions onto the same shape."""
 
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,6 +74,22 @@ def allowed_methods(request: Request) -> list[str]:
     ]
 
 
+def _invalid_field(error: dict[str, Any]) -> dict[str, str]:
+    return {"field": ".".join(str(p) for p in error["loc"] if p != "body"), "message": error["msg"]}
+
+
+def _invalid_json(document: Any, error: dict[str, Any]) -> dict[str, str]:
+    """A body that does not parse: where (line and column, as json.JSONDecodeError counts them) and why, instead of
+    FastAPI's character offset standing in for a field name."""
+    position = error["loc"][-1]
+    where = f"character {position}"
+    if isinstance(document, str) and isinstance(position, int):
+        line, column = document.count("\n", 0, position) + 1, position - document.rfind("\n", 0, position)
+        where = f"line {line}, column {column}"
+    reason = error.get("ctx", {}).get("error") or error["msg"]
+    return {"field": "body", "message": f"not valid JSON at {where}: {reason}"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     def _app_error(request: Request, exc: AppError) -> Response:
@@ -85,11 +102,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body": json.loads gave up
+            message = (
+                f"The body is not readable JSON: it nests too deeply (the limit is about {sys.getrecursionlimit():,} levels)"
+            )
+            return render_error(request, 400, message, [{"field": "body", "message": message}])
         return render_error(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()]
+        errors = [_invalid_json(exc.body, e) if e["type"] == "json_invalid" else _invalid_field(e) for e in exc.errors()]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return render_error(request, 422, f"Invalid request: {summary}", errors)
 

@@ -231,6 +231,32 @@ def test_errors_never_echo_a_whole_input(client, task):
     assert response.json()["errors"][-1] == "… and 99,950 more"
 
 
+def test_a_body_that_is_not_json_is_a_422_naming_the_line_column_and_reason(client, db, task):
+    task, headers = task
+    body = b'{\n  "ranking": [[1], [2]]\n  "rationale": "why"\n}'  # no comma after the ranking
+    response = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", content=body, headers=headers | {"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "body", "message": "not valid JSON at line 3, column 3: Expecting ',' delimiter"}
+    ]
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 0
+
+
+def test_a_30000_deep_body_is_a_400_saying_it_nests_too_deeply_and_nothing_is_stored(client, db, task):
+    task, headers = task
+    body = b'{"ranking": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    response = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", content=body, headers=headers | {"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "body" and "nests too deeply" in response.json()["detail"]
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 0
+
+
 # Free text an admin types goes through the same rule (app.text): project and user fields, token names and the
 # e-mail looked up when adding a member are 422s naming the field, on both databases, and nothing is stored.
 @pytest.mark.parametrize(
