@@ -7,7 +7,8 @@ one GIL with the annotators' requests and with an export landing on the same pro
   /proc/<pid>/fd/<n>; the file has no name); it never passes through memory. Where that path does not exist the
   import stays in the thread.
 - The children are started with "spawn" (a fork of the multi-threaded server is unsafe), at the first large upload,
-  and kept for the next ones (a start takes ~0.7 s); they stop with the app. Before the first, the server has none.
+  and kept for the next ones (a start takes ~0.7 s); they stop with the app, or after IDLE_SECONDS without a large
+  upload (an idle child holds ~90 MB: an admin's batches come minutes or days apart). Before the first, none runs.
 - A child builds its own engine from the app's settings and writes like any other writer (on SQLite it waits for the
   write lock, app/db.py `began_immediate`). The app's errors (app.errors) come back pickled and answer as from the
   thread. A child that dies answers 500 (`ImportProcessDied`); its batch's owner is the child (app/prompts/service.py
@@ -35,6 +36,7 @@ from app.prompts import service
 LARGE_UPLOAD_BYTES = 8 * 1024 * 1024
 # Large imports of one server process running at once; more wait for the child. Each idle child keeps its memory.
 CHILDREN = 1
+IDLE_SECONDS = 300.0  # after the last large import ends, the children stop; the next large upload starts them again
 
 
 class ImportProcessDied(AppError):
@@ -72,18 +74,46 @@ class ImportProcesses:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the three below
+        self._imports = 0  # imports submitted to the pool and not yet answered
+        self._idle: threading.Timer | None = None  # stops the pool once it has had no import for IDLE_SECONDS
 
     def _started(self) -> ProcessPoolExecutor:
+        """The pool, started if need be, with one more import counted on it (`_finished` counts it off)."""
         with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(CHILDREN, mp_context=multiprocessing.get_context("spawn"))
+            self._imports += 1
             return self._pool
+
+    def _finished(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            self._imports -= 1
+            if self._imports == 0 and self._pool is pool:
+                self._idle = threading.Timer(IDLE_SECONDS, self._stop_if_idle, args=(pool,))
+                self._idle.daemon = True
+                self._idle.start()
+
+    def _stop_if_idle(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._imports or self._pool is not pool:  # an import came in meanwhile, or the pool was replaced
+                return
+            self._pool, self._idle = None, None
+        pool.shutdown(wait=True)  # a child still finishing a cancelled request's import ends it first
 
     async def import_file(self, stream: BinaryIO, **arguments: Any) -> service.ImportResult:
         """`service.import_file` of the upload's file (`reopenable`) in a child, with these keyword arguments (all
         but the sessions, the stream and the turn)."""
         pool = self._started()
+        try:
+            return await self._import_in(pool, stream, arguments)
+        finally:
+            self._finished(pool)
+
+    async def _import_in(self, pool: ProcessPoolExecutor, stream: BinaryIO, arguments: dict[str, Any]) -> service.ImportResult:
         # The child opens the file by a descriptor of its own, closed once the child is done with it: the request's
         # may be closed sooner (the request cancelled while the child works or waits), and a closed descriptor's
         # number can come to name another file.
@@ -110,5 +140,8 @@ class ImportProcesses:
     def stop(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

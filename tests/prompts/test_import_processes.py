@@ -258,3 +258,39 @@ def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     monkeypatch.undo()
     monkeypatch.setattr(processes, "LARGE_UPLOAD_BYTES", 0)
     assert upload(client, project.id, PROMPTS, staff).json()["imported"] == 3
+
+
+def test_an_idle_child_stops_and_the_next_large_upload_starts_another(client, db, make_project, staff, in_child, monkeypatch):
+    """An idle child holds its memory (~90 MB): it stops IDLE_SECONDS after the last large import."""
+    monkeypatch.setattr(processes, "IDLE_SECONDS", 0.2)
+    children = client.app.state.import_processes
+    first, second = make_project(), make_project()
+    assert upload(client, first.id, PROMPTS, staff).json()["imported"] == 3
+    (child,) = owners(db, first.id)
+    deadline = time.monotonic() + 60
+    while children._pool is not None or not service._process_gone(child):
+        assert time.monotonic() < deadline, "the idle child never stopped"
+        time.sleep(0.05)
+    assert upload(client, second.id, PROMPTS, staff).json()["imported"] == 3
+    (another,) = owners(db, second.id)
+    assert another != child and not service._process_gone(another)
+
+
+def test_a_child_with_an_import_in_hand_is_not_stopped_as_idle(app, monkeypatch):
+    monkeypatch.setattr(processes, "IDLE_SECONDS", 3600)
+    children = processes.ImportProcesses(app.state.settings)
+    try:
+        pool = children._started()  # an import in hand
+        children._stop_if_idle(pool)  # a timer of an earlier idle spell firing now
+        assert children._pool is pool
+        children._finished(pool)
+        assert children._idle is not None and children._idle.is_alive()  # idle from now on: the timer runs
+        assert children._started() is pool and children._idle is None  # the next import takes the same child
+        children._finished(pool)
+        timer = children._idle
+        assert timer is not None
+        timer.cancel()  # fired by hand instead:
+        children._stop_if_idle(pool)
+        assert children._pool is None  # idle: stopped
+    finally:
+        children.stop()
