@@ -24,7 +24,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.annotators import annotate_against_floor, run_annotators, setup_project
+from bench.annotators import Setup, annotate_against_floor, run_annotators, setup_project
 from bench.common import (
     ROOT,
     api_token,
@@ -60,6 +60,7 @@ class Sizes:
 FULL = Sizes(100_000, (1, 8, 32), 20, 20_000, 10_000, 1_000_000, 300, 55_556)
 QUICK = Sizes(5_000, (1, 8, 32), 4, 3_000, 10_000, 100_000, 100, 3_000)
 WORKERS = max(2, os.cpu_count() or 2)
+ANNOTATE_PROMPT_CHARS, ANNOTATE_RESPONSE_CHARS = 200, 500  # the annotate workload's texts (bench/stack_floor.py too)
 MARK_BEGIN, MARK_END = "<!-- bench/run.py results -->", "<!-- end of bench/run.py results -->"
 
 
@@ -100,12 +101,19 @@ def bench_import(url: str, jsonl: Path, n: int) -> dict[str, str]:
     return out
 
 
+def annotate_setup(url: str, *, annotators: int, prompts: int) -> Setup:
+    """An emptied database holding the annotate workload: a project of `prompts` prompts and `annotators` members."""
+    fresh_database(url)
+    return setup_project(
+        url, annotators=annotators, prompts=prompts, prompt_chars=ANNOTATE_PROMPT_CHARS, response_chars=ANNOTATE_RESPONSE_CHARS
+    )
+
+
 def bench_annotate(url: str, sizes: Sizes) -> dict[str, str]:
     """Each number of annotators on a server of its own, against that server's floor (`annotate_against_floor`)."""
     out: dict[str, str] = {}
     for n in sizes.annotators:
-        fresh_database(url)
-        setup = setup_project(url, annotators=n, prompts=sizes.annotate_prompts, prompt_chars=200, response_chars=500)
+        setup = annotate_setup(url, annotators=n, prompts=sizes.annotate_prompts)
         run = annotate_against_floor(setup, seconds=sizes.annotate_seconds, workers=WORKERS, clients=max(sizes.annotators))
         out[f"{n}"] = str(run)
     return out

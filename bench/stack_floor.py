@@ -24,12 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
-from bench.annotators import annotate_against_floor, setup_project
-from bench.common import fresh_database, sqlite_url, synthetic_items
+from bench.annotators import annotate_against_floor
+from bench.common import sqlite_url, synthetic_items
+from bench.run import ANNOTATE_PROMPT_CHARS, ANNOTATE_RESPONSE_CHARS, FULL, WORKERS, annotate_setup
 
 STAND_IN = "PREFLAB_BENCH_STAND_IN"  # the server's environment: "plumbing" or "authentication"
-PROMPT_CHARS, RESPONSE_CHARS, PROMPTS = 200, 500, 20_000  # as bench/run.py's annotate
-WORKERS = max(2, os.cpu_count() or 2)  # as bench/run.py
 
 
 def create_app() -> FastAPI:
@@ -50,7 +49,7 @@ def _stand_ins(*, authenticate: bool) -> APIRouter:
     from app.web.dependencies import SettingsDep
     from app.web.templating import json_after_session
 
-    item = next(synthetic_items(1, k=4, prompt_chars=PROMPT_CHARS, response_chars=RESPONSE_CHARS))
+    item = next(synthetic_items(1, k=4, prompt_chars=ANNOTATE_PROMPT_CHARS, response_chars=ANNOTATE_RESPONSE_CHARS))
     router = APIRouter(prefix="/bench")
 
     # The signatures are api_next's and api_submit's (app/annotation/routes.py), so FastAPI does the same work.
@@ -102,8 +101,7 @@ def main() -> None:
     database = "PostgreSQL" if args.postgres else "SQLite"
     clients = max(args.annotators)
     for n in args.annotators:
-        fresh_database(url)
-        setup = setup_project(url, annotators=n, prompts=PROMPTS, prompt_chars=PROMPT_CHARS, response_chars=RESPONSE_CHARS)
+        setup = annotate_setup(url, annotators=n, prompts=FULL.annotate_prompts)
         previous = None
         for version, api in (("plumbing", "/bench"), ("authentication", "/bench"), ("the real routes", "/api")):
             stand_in = api == "/bench"

@@ -81,13 +81,17 @@ class ImportProcesses:
     def _started(self) -> ProcessPoolExecutor:
         """The pool, started if need be, with one more import counted on it (`_finished` counts it off)."""
         with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
+            self._cancel_idle()
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(CHILDREN, mp_context=multiprocessing.get_context("spawn"))
             self._imports += 1
             return self._pool
+
+    def _cancel_idle(self) -> None:
+        """Under the lock: the pool is busy again, or stopping."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
 
     def _finished(self, pool: ProcessPoolExecutor) -> None:
         with self._lock:
@@ -140,8 +144,6 @@ class ImportProcesses:
     def stop(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
+            self._cancel_idle()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

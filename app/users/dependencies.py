@@ -76,13 +76,17 @@ def authenticate(credentials: Credentials, session: Session) -> User | None:
 
 def require_user(credentials: Credentials, session: Session) -> SignedIn:
     """For a route that takes `Caller`: authenticate's checks, the caller as a plain row (id and role), else 401."""
-    user = _who(credentials, session, service.signed_in_for_token, service.signed_in_for_session)
-    if user is None:
-        raise NotAuthenticated(_LOG_IN)
-    return user
+    return _signed_in(_who(credentials, session, service.signed_in_for_token, service.signed_in_for_session))
 
 
 _Who = TypeVar("_Who", bound=Identity)  # a User or a SignedIn
+
+
+def _signed_in(user: _Who | None) -> _Who:
+    """The caller, or the 401 of one who presented nothing (or a dead cookie)."""
+    if user is None:
+        raise NotAuthenticated(_LOG_IN)
+    return user
 
 
 def _who(
@@ -108,10 +112,7 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
 def get_current_user(request: Request, session: SessionDep) -> User:
     """get_optional_user and the check in one dependency, not one depending on the other: one fewer for FastAPI to
     solve on every call."""
-    user = authenticate(Credentials.of(request), session)
-    if user is None:
-        raise NotAuthenticated(_LOG_IN)
-    return user
+    return _signed_in(authenticate(Credentials.of(request), session))
 
 
 async def caller_credentials(request: Request) -> Credentials:
