@@ -13,15 +13,22 @@ one GIL with the annotators' requests and with an export landing on the same pro
   write lock, app/db.py `began_immediate`). The app's errors (app.errors) come back pickled and answer as from the
   thread. A child that dies answers 500 (`ImportProcessDied`); its batch's owner is the child (app/prompts/service.py
   `_OWNER`), gone, so the route discards the batch at once (any next import or start would too).
+- A server process that dies (killed, out of memory) while its child imports answers nobody; had the import run in its
+  thread, it would have died with it. The child does the same: it stops at its next transaction and removes what it
+  wrote (`_while_server_lives`), rather than showing a batch its uploader was told nothing about; then it ends
+  (`_end_with_server`: a pool's child holds its own end of the pipe it is sent work by, so it would wait there for
+  ever, holding its memory).
 """
 
 import asyncio
 import multiprocessing
 import os
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import nullcontext
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
@@ -59,13 +66,52 @@ def _path_of(descriptor: int) -> str:
     return f"/proc/{os.getpid()}/fd/{descriptor}"
 
 
-def _import_in_child(settings: Settings, path: str, arguments: dict[str, Any]) -> service.ImportResult:
-    database = Database(settings)
-    try:
-        with open(path, "rb") as stream:
-            return service.import_file(sessions=database.sessionmaker, stream=stream, turn=nullcontext, **arguments)
-    finally:
-        database.dispose()
+class ServerGone(Exception):
+    """The server process that asked a child for an import has ended: nobody will read its answer."""
+
+
+def _while_server_lives(server: int) -> service.Turn:
+    """The child's `turn`: the first transaction entered after the server (the child's parent, pid `server`) is gone
+    raises ServerGone, so the import stops there; the later ones (the discard of what it wrote) go through."""
+    stopped = False
+
+    @contextmanager
+    def turn() -> Iterator[None]:
+        nonlocal stopped
+        if not stopped and os.getppid() != server:  # an orphan is adopted by another process
+            stopped = True
+            raise ServerGone(f"the server process {server} ended during the import")
+        yield
+
+    return turn
+
+
+_importing = threading.Lock()  # a child's: held while it imports
+
+
+def _end_with_server(server: int) -> None:
+    """A child's initializer: a thread that ends the child once the server (pid `server`) is gone and no import is
+    under way (one under way stops by itself, `_while_server_lives`)."""
+
+    def watch() -> None:
+        while os.getppid() == server:
+            time.sleep(1)
+        with _importing:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-server", daemon=True).start()
+
+
+def _import_in_child(settings: Settings, path: str, arguments: dict[str, Any], server: int) -> service.ImportResult:
+    with _importing:
+        database = Database(settings)
+        try:
+            with open(path, "rb") as stream:
+                return service.import_file(
+                    sessions=database.sessionmaker, stream=stream, turn=_while_server_lives(server), **arguments
+                )
+        finally:
+            database.dispose()
 
 
 class ImportProcesses:
@@ -83,7 +129,12 @@ class ImportProcesses:
         with self._lock:
             self._cancel_idle()
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(CHILDREN, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    CHILDREN,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_end_with_server,
+                    initargs=(os.getpid(),),
+                )
             self._imports += 1
             return self._pool
 
@@ -123,7 +174,7 @@ class ImportProcesses:
         # number can come to name another file.
         descriptor = os.dup(stream.fileno())
         try:
-            future = pool.submit(_import_in_child, self.settings, _path_of(descriptor), arguments)
+            future = pool.submit(_import_in_child, self.settings, _path_of(descriptor), arguments, os.getpid())
         except BaseException:
             os.close(descriptor)
             raise

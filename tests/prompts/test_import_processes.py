@@ -5,7 +5,10 @@ small files take the child's path; which process wrote a batch is its `owner` (h
 import asyncio
 import io
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -209,6 +212,64 @@ def test_the_child_reads_the_upload_after_the_request_has_closed_it(app, db, mak
     assert len(stored(db, project.id)[0]) == 3
 
 
+def two_chunks_written_through(pipe, database, project_id: int) -> tuple[int, str]:
+    """Feeds the child's upload through `pipe` until it has written two chunks and waits for the rest (2,500 prompts are
+    in the pipe, its end is not): the pipe's writing end, and the owner (host:pid) of the batch."""
+    deadline = time.monotonic() + 60
+    while True:  # the child opens the pipe for reading once it has started
+        try:
+            writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the child never opened the upload"
+            time.sleep(0.05)
+    os.set_blocking(writer, True)
+    os.write(writer, jsonl(*[{"id": f"k{i}", "prompt": f"p{i}", "responses": ["a", "b"]} for i in range(2500)]))
+    while True:
+        with database.read_engine.connect() as connection:
+            written = connection.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project_id))
+            owner = connection.scalar(select(ImportBatch.owner).where(ImportBatch.project_id == project_id))
+        if written >= 2 * service.CHUNK_SIZE:
+            return writer, owner
+        assert time.monotonic() < deadline, "the child never wrote two chunks"
+        time.sleep(0.05)
+
+
+# A server process that hands its upload (the pipe, argv[2]) to a child and waits for the answer.
+SERVER = """
+import asyncio, os, pickle, sys
+from app.prompts import processes
+settings, pipe, project_id = pickle.load(open(sys.argv[1], "rb")), sys.argv[2], int(sys.argv[3])
+processes._path_of = lambda descriptor: pipe
+children = processes.ImportProcesses(settings)
+with open(os.devnull, "rb") as stream:
+    asyncio.run(children.import_file(stream, project_id=project_id, filename="b.jsonl", uploaded_by_id=None))
+"""
+
+
+def test_a_child_whose_server_dies_midway_shows_nothing_and_removes_its_rows(app, database, db, make_project, tmp_path):
+    """Killed mid-import, an import in the server's thread dies with it; one in a child stops at its next chunk (it
+    would otherwise show a batch whose uploader got no answer) and removes what it wrote, before it ends."""
+    project = make_project()
+    pipe, settings = tmp_path / "upload", tmp_path / "settings.pickle"
+    os.mkfifo(pipe)
+    settings.write_bytes(pickle.dumps(app.state.settings))
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(settings), str(pipe), str(project.id)])
+    try:
+        writer, owner = two_chunks_written_through(pipe, database, project.id)
+        assert int(owner.rpartition(":")[2]) not in (server.pid, os.getpid())  # the child writes
+        server.kill()
+        server.wait(60)
+        os.close(writer)  # the child reads the rest of the upload: its third chunk would make the batch visible
+        deadline = time.monotonic() + 60
+        while not service._process_gone(owner):
+            assert time.monotonic() < deadline, "the child never ended"
+            time.sleep(0.05)
+    finally:
+        server.kill()
+    assert stored(db, project.id) == ([], []) and owners(db, project.id) == []
+
+
 def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     client, database, db, make_project, staff, in_child, tmp_path, monkeypatch
 ):
@@ -222,27 +283,8 @@ def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     uploader = threading.Thread(target=lambda: answer.update(response=upload(client, project.id, b"x", staff)))
     uploader.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:  # the child opens the pipe for reading once it has started
-            try:
-                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the child never opened the upload"
-                time.sleep(0.05)
-        os.set_blocking(writer, True)
-        os.write(writer, jsonl(*[{"id": f"k{i}", "prompt": f"p{i}", "responses": ["a", "b"]} for i in range(2500)]))
-
-        def loading() -> tuple[int, str | None]:
-            with database.read_engine.connect() as connection:
-                written = connection.scalar(select(func.count()).select_from(Prompt).where(Prompt.project_id == project.id))
-                owner = connection.scalar(select(ImportBatch.owner).where(ImportBatch.project_id == project.id))
-            return written, owner
-
-        while (state := loading())[0] < 2 * service.CHUNK_SIZE:
-            assert time.monotonic() < deadline, "the child never wrote two chunks"
-            time.sleep(0.05)
-        child = int(state[1].rpartition(":")[2])
+        writer, owner = two_chunks_written_through(pipe, database, project.id)
+        child = int(owner.rpartition(":")[2])
         assert child != os.getpid()
         os.kill(child, signal.SIGKILL)
         os.close(writer)
@@ -253,7 +295,7 @@ def test_a_child_killed_midway_answers_500_and_leaves_no_rows(
     assert "stopped before it finished" in response.json()["detail"] and "Upload the file again" in response.json()["detail"]
     # Its batch was removed at once; the next import or start would have: its owner, the child, is gone (reaped).
     assert stored(db, project.id) == ([], []) and owners(db, project.id) == []
-    assert service._process_gone(state[1])
+    assert service._process_gone(owner)
     # The next large upload starts another child.
     monkeypatch.undo()
     monkeypatch.setattr(processes, "LARGE_UPLOAD_BYTES", 0)
