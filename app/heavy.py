@@ -28,11 +28,12 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from app.db import SessionDep, is_postgres
+from app.db import is_postgres
 from app.errors import AppError
 from app.models import HeavyRequest
 from app.models.base import utcnow
 from app.users.dependencies import CurrentUser
+from app.web.sessions import SessionDep
 
 RETRY_AFTER_SECONDS = 10  # a report takes seconds to tens of seconds; the client may ask again after this
 _LOCK_CLASS = 0x48565952  # first key of pg_advisory_xact_lock(int, int): this module's locks; the second is the user id

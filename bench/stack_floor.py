@@ -42,11 +42,11 @@ def create_app() -> FastAPI:
 
 def _stand_ins(*, authenticate: bool) -> APIRouter:
     from app.annotation.schemas import AnnotationCreate, AnnotationRead, ResponseView, TaskRead
-    from app.db import SessionDep
     from app.models import ProjectKind
     from app.models.base import utcnow
     from app.users.dependencies import Caller, require_user
     from app.web.dependencies import SettingsDep
+    from app.web.sessions import SessionDep
     from app.web.templating import json_after_session
 
     item = next(synthetic_items(1, k=4, prompt_chars=ANNOTATE_PROMPT_CHARS, response_chars=ANNOTATE_RESPONSE_CHARS))

@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from app.agreement import charts, formatting, service
 from app.agreement.schemas import AgreementReport
-from app.db import SessionDep
 from app.errors import NotFound
 from app.heavy import AgreementSlot
 from app.models import Annotation, Project, User
@@ -16,6 +15,7 @@ from app.projects.dependencies import VisibleProject
 from app.rankings import Tiers
 from app.reports.web import DeferredResponse, age_words
 from app.users.dependencies import StaffUser
+from app.web.sessions import SessionDep
 from app.web.templating import page_after_session, templates
 
 router = APIRouter()

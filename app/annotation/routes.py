@@ -14,13 +14,13 @@ from app.annotation.schemas import (
     TaskRead,
 )
 from app.config import Settings
-from app.db import SessionDep
 from app.errors import NotFound
 from app.models import Project
 from app.projects import service as projects_service
 from app.projects.dependencies import MemberProject, MemberProjectQuery
 from app.users.dependencies import Caller, CurrentUser, require_user
 from app.web.dependencies import SettingsDep
+from app.web.sessions import SessionDep
 from app.web.templating import json_after_session, page_after_session
 
 router = APIRouter()

@@ -4,7 +4,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from app.db import ReadSessionMakerDep, SessionDep
 from app.errors import Unprocessable
 from app.export.availability import check_applicable
 from app.export.options import FOLDER_MEDIA_TYPE, MEDIA_TYPES, ExportOptions, parse_form
@@ -14,6 +13,7 @@ from app.models import Project
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
 from app.users.dependencies import StaffUser
+from app.web.sessions import ReadSessionMakerDep, SessionDep
 from app.web.templating import templates
 
 router = APIRouter()

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.db import SessionDep
 from app.heavy import LeaderboardSlot
 from app.leaderboard.schemas import Leaderboard, LeaderboardOptions
 from app.projects.dependencies import VisibleProject
 from app.reports.web import DeferredResponse, age_words
 from app.users.dependencies import StaffUser
+from app.web.sessions import SessionDep
 from app.web.templating import templates
 
 router = APIRouter()

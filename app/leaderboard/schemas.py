@@ -4,8 +4,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.models.base import MAX_ID
 from app.reports.schemas import CacheInfo
-from app.web.dependencies import MAX_ID
 
 UserId = Annotated[int, Field(ge=1, le=MAX_ID)]  # larger ids name no user (and PostgreSQL would refuse them)
 

@@ -16,6 +16,8 @@ NAMING_CONVENTION = {
     "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
 }
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and would overflow the driver)
+
 # JSONB on PostgreSQL (compact, indexable), plain JSON text on SQLite. Python None is SQL NULL
 # (not the JSON value null), so `IS NULL` filters mean what they say.
 JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")

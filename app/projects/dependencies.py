@@ -2,11 +2,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from app.db import SessionDep
 from app.models import Project
+from app.models.base import MAX_ID
 from app.projects import service
 from app.users.dependencies import CurrentUser
-from app.web.dependencies import MAX_ID
+from app.web.sessions import SessionDep
 
 
 def visible_project(project_id: int, session: SessionDep, user: CurrentUser) -> Project:

@@ -9,7 +9,6 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from app.annotation.overlap import DEFAULT_OVERLAP
-from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.export.availability import reference_sources, unavailable_choices
 from app.export.options import form_fields
@@ -31,6 +30,7 @@ from app.projects.schemas import (
 from app.text import StorableText, shorten, validation_messages
 from app.users import service as users_service
 from app.users.dependencies import AdminUser, CurrentUser, StaffUser
+from app.web.sessions import SessionDep
 from app.web.templating import templates
 
 router = APIRouter()

@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 from app.annotation import overlap
 from app.errors import Unprocessable
 from app.models import Annotation, Assignment, AssignmentStatus, ImportBatch, Project, Prompt, ReferenceLabel, User, shown_in
-from app.models.base import utcnow
+from app.models.base import MAX_ID, utcnow
 from app.prompts import search
 from app.prompts.schemas import PromptItem, PromptPage, PromptQuery, PromptSort
 from app.text import shorten
-from app.web.dependencies import MAX_ID
 
 EXCERPT_CHARS = 240
 

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 from app.agreement import formatting
 from app.annotation.overlap import PROMPT_STATUSES
 from app.config import Settings
-from app.db import Database, SessionDep, release_db
+from app.db import Database
 from app.errors import BadRequest, Unprocessable
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
@@ -31,6 +31,7 @@ from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
 from app.web.limits import UploadForm
+from app.web.sessions import SessionDep, release_db
 from app.web.templating import page_after_session, templates
 
 router = APIRouter()

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.annotation.overlap import PromptStatus
-from app.web.dependencies import MAX_ID
+from app.models.base import MAX_ID
 
 PromptSort = Literal["-date", "date", "agreement", "-agreement"]
 

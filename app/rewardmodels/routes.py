@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from app.db import SessionDep
 from app.errors import BadRequest
 from app.heavy import HeavySlot, RewardModelSlot
 from app.models import Project, User
@@ -20,6 +19,7 @@ from app.rewardmodels.schemas import ReportOptions, RewardModelList, RewardModel
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
 from app.web.limits import UploadForm
+from app.web.sessions import SessionDep
 from app.web.templating import templates
 
 router = APIRouter()

@@ -9,12 +9,12 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from app.db import SessionDep
 from app.errors import Forbidden, NotAuthenticated
 from app.models import Identity, Role, SignedIn, User
 from app.users import service
 from app.users.security import csrf_token_matches
 from app.web.limits import is_upload_route
+from app.web.sessions import SessionDep
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SESSION_COOKIE = "preflab_session"  # the signed cookie holding the login (app.main installs the middleware)

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.db import SessionDep
 from app.errors import AppError, TooManyRequests, Unprocessable
 from app.models import ApiToken, User
 from app.text import StorableText, validation_messages
@@ -27,6 +26,7 @@ from app.users.schemas import (
     UserRead,
 )
 from app.users.security import rotate_csrf_token
+from app.web.sessions import SessionDep
 from app.web.templating import templates
 
 router = APIRouter()

@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.errors import NotFound
+from app.models.base import MAX_ID
 
 
 async def get_app_settings(request: Request) -> Settings:  # async: no I/O, so no thread-pool hop
@@ -15,8 +16,6 @@ async def get_app_settings(request: Request) -> Settings:  # async: no I/O, so n
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row (and would overflow the driver)
 
 
 async def path_ids_in_range(request: Request) -> None:  # async: no I/O, so no thread-pool hop

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.config import ROOT
-from app.db import end_request_session
 from app.markdown import render_markdown
+from app.web.sessions import end_request_session
 
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
 templates.env.filters["markdown"] = render_markdown
@@ -42,7 +42,7 @@ templates.env.globals["url_for"] = _url_for
 
 class RenderedOnSend(Response):
     """A response whose body is made when it is sent, in a worker thread: after the route's session is committed
-    and its database slot released (FastAPI ends function-scoped dependencies, app.db.get_db, before it sends the
+    and its database slot released (FastAPI ends function-scoped dependencies, app.web.sessions.get_db, before it sends the
     response). On SQLite there is one slot, so a page rendering 2 MB of model output must not hold it
     (BENCHMARKS.md, "Pages with huge responses").
 

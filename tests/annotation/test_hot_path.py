@@ -1,6 +1,6 @@
 """The annotator's hot path, GET next and POST annotations (BENCHMARKS.md "Annotate against the stack's floor"): one
 trip to the thread pool per call, the route's, which authenticates the caller (app.users.dependencies `Caller`), does
-its work, commits its session, gives its database slot back and serialises its answer (app.db.end_request_session, app.web.templating
+its work, commits its session, gives its database slot back and serialises its answer (app.web.sessions.end_request_session, app.web.templating
 json_after_session). A commit that fails there is still an error answer, never a 2xx for work that was lost."""
 
 from datetime import timedelta

@@ -130,3 +130,12 @@ def test_demo_dashboard_singles_out_the_careless_seeded_raters(client, db, make_
     assert max(loo["random@example.org"], loo["firstshown@example.org"]) < min(
         loo["rater@example.org"], loo["rater2@example.org"], loo["rater3@example.org"]
     )
+
+
+def test_the_commands_do_not_load_the_web_stack():
+    """The command line loads the database half of app/db.py only: FastAPI and Starlette (~0.3 s of every command's
+    start) come in with app/web/sessions.py, which only the routes use."""
+    probe = "import sys, app.cli; print(sorted(m for m in ('fastapi', 'starlette') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
