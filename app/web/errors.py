@@ -75,7 +75,19 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def _invalid_field(error: dict[str, Any]) -> dict[str, str]:
-    return {"field": ".".join(str(p) for p in error["loc"] if p != "body"), "message": error["msg"]}
+    # A field of the body is named without the "body" prefix; the body itself (missing, or not an object) as "body".
+    field = ".".join(str(p) for p in error["loc"] if p != "body") or ".".join(map(str, error["loc"]))
+    return {"field": field, "message": error["msg"]}
+
+
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    """Why FastAPI's "There was an error parsing the body" (a 400) happened, when the body itself is to blame."""
+    if isinstance(cause, RecursionError):  # json.loads gave up
+        return f"The body is not readable JSON: it nests too deeply (the limit is about {sys.getrecursionlimit():,} levels)"
+    if isinstance(cause, UnicodeDecodeError):
+        byte = cause.object[cause.start : cause.start + 1].hex().upper()
+        return f"The body is not readable JSON: it is not UTF-8 text (byte 0x{byte} at offset {cause.start:,})"
+    return None
 
 
 def _invalid_json(document: Any, error: dict[str, Any]) -> dict[str, str]:
@@ -102,10 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body": json.loads gave up
-            message = (
-                f"The body is not readable JSON: it nests too deeply (the limit is about {sys.getrecursionlimit():,} levels)"
-            )
+        if exc.status_code == 400 and (message := _unreadable_body(exc.__cause__)):
             return render_error(request, 400, message, [{"field": "body", "message": message}])
         return render_error(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 

@@ -257,6 +257,29 @@ def test_a_30000_deep_body_is_a_400_saying_it_nests_too_deeply_and_nothing_is_st
     assert db.scalar(select(func.count()).select_from(Annotation)) == 0
 
 
+@pytest.mark.parametrize(
+    "body, status, field, message",
+    [
+        (b'{"ranking": [["\xe9"]]}', 400, "body", "it is not UTF-8 text (byte 0xE9 at offset 15)"),  # Latin-1
+        (b"", 422, "body", "Field required"),
+        (b"null", 422, "body", "Input should be a valid dictionary"),
+        (b"[[1], [2]]", 422, "body", "Input should be a valid dictionary"),
+    ],
+    ids=["latin-1", "empty", "null", "array"],
+)
+def test_a_body_that_is_not_a_json_object_names_the_body(client, db, task, body, status, field, message):
+    """Never FastAPI's bare "There was an error parsing the body", nor a field named "" (a body that is no object)."""
+    task, headers = task
+    response = client.post(
+        f"/api/tasks/{task['task_id']}/annotations", content=body, headers=headers | {"content-type": "application/json"}
+    )
+    assert response.status_code == status
+    (error,) = response.json()["errors"]
+    assert error["field"] == field and message in error["message"], error
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Annotation)) == 0
+
+
 # Free text an admin types goes through the same rule (app.text): project and user fields, token names and the
 # e-mail looked up when adding a member are 422s naming the field, on both databases, and nothing is stored.
 @pytest.mark.parametrize(
