@@ -15,13 +15,13 @@ import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from app.agreement import formatting
 from app.annotation.overlap import PROMPT_STATUSES
 from app.config import Settings
 from app.db import Database
-from app.errors import BadRequest, Unprocessable
+from app.errors import Unprocessable
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
 from app.projects.routes import project_page_context
@@ -30,7 +30,7 @@ from app.prompts.schemas import PromptPage, PromptQuery
 from app.prompts.upload import RECORD_FORMATS, ImportLimits
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
-from app.web.limits import UploadForm
+from app.web.limits import UploadForm, uploaded_file
 from app.web.sessions import SessionDep, release_db
 from app.web.templating import page_after_session, templates
 
@@ -82,15 +82,13 @@ async def _run_import(
     """The request's own session is already given back (`Released`): the import parses in a worker thread, or a
     child process for a large upload (app/prompts/processes.py), and writes in short transactions of its own, so
     annotators are served between its chunks."""
-    file = form.get("file")
-    if not isinstance(file, UploadFile) or not file.filename:
-        raise BadRequest("Choose a file to upload (multipart field `file`)")
+    file, filename = uploaded_file(form)
     if record_format not in RECORD_FORMATS:
         raise Unprocessable(f"format: must be one of {', '.join(RECORD_FORMATS)}")
     database = request.app.state.database
     arguments: dict[str, Any] = {
         "project_id": project.id,
-        "filename": file.filename,
+        "filename": filename,
         "uploaded_by_id": user.id,
         "record_format": record_format,
         "limits": ImportLimits.from_settings(settings),
@@ -149,8 +147,7 @@ async def api_import(
     if result.ok:
         return JSONResponse(asdict(result))
     # The API's error shape (app.errors): `detail` first, then the result with its `errors`.
-    file = form.get("file")  # _run_import checked it is an upload
-    detail = f"Nothing imported: {result.total_errors} error(s) in {file.filename if isinstance(file, UploadFile) else ''}"
+    detail = f"Nothing imported: {result.total_errors} error(s) in {uploaded_file(form)[1]}"
     return JSONResponse({"detail": detail} | asdict(result), status_code=422)
 
 

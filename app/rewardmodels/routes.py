@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
-from app.errors import BadRequest
 from app.heavy import HeavySlot, RewardModelSlot
 from app.models import Project, User
 from app.projects.dependencies import VisibleProject
@@ -18,7 +17,7 @@ from app.rewardmodels import service
 from app.rewardmodels.schemas import ReportOptions, RewardModelList, RewardModelReport
 from app.users.dependencies import StaffUser
 from app.web.dependencies import SettingsDep
-from app.web.limits import UploadForm
+from app.web.limits import UploadForm, uploaded_file
 from app.web.sessions import SessionDep
 from app.web.templating import templates
 
@@ -30,15 +29,13 @@ def _json(report: RewardModelList | RewardModelReport) -> Response:
 
 
 def _upload(settings, session, project: Project, user: User, form: FormData, name: str, replace: bool) -> service.UploadOutcome:
-    file = form.get("file")
-    if not isinstance(file, UploadFile) or not file.filename:
-        raise BadRequest("Choose a file to upload (multipart field `file`)")
+    file, filename = uploaded_file(form)
     return service.upload(
         session=session,
         project=project,
         name=name,
         stream=file.file,
-        filename=file.filename,
+        filename=filename,
         user=user,
         replace=replace,
         depth=settings.MAX_METADATA_DEPTH,

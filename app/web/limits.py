@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import PayloadTooLarge
+from app.errors import BadRequest, PayloadTooLarge
 from app.web.dependencies import SettingsDep
 from app.web.errors import render_error
 
@@ -63,6 +63,15 @@ async def upload_form(request: Request, settings: SettingsDep) -> AsyncIterator[
 
 
 UploadForm = Annotated[FormData, Depends(upload_form)]
+
+
+def uploaded_file(form: FormData) -> tuple[UploadFile, str]:
+    """The upload route's file (multipart field `file`) and its name, or the 400 naming the field."""
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        message = "Choose a file to upload (multipart field `file`)"
+        raise BadRequest(message, details=[{"field": "file", "message": message}])
+    return file, file.filename
 
 
 def is_upload_route(request: Request) -> bool:

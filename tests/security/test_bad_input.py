@@ -280,6 +280,19 @@ def test_a_body_that_is_not_a_json_object_names_the_body(client, db, task, body,
     assert db.scalar(select(func.count()).select_from(Annotation)) == 0
 
 
+@pytest.mark.parametrize("path", ["imports", "reward-models?name=rm-1"])
+@pytest.mark.parametrize(
+    "files",
+    [{"other": ("a.jsonl", b"{}")}, {"file": (None, "not a file")}, {"file": ("", b"{}")}],
+    ids=["elsewhere", "text", "unnamed"],
+)
+def test_an_upload_without_its_file_is_a_400_naming_the_field(client, make_user, make_project, bearer, path, files):
+    project = make_project()
+    response = client.post(f"/api/projects/{project.id}/{path}", files=files, headers=bearer(make_user(Role.researcher)))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "file", "message": "Choose a file to upload (multipart field `file`)"}]
+
+
 # Free text an admin types goes through the same rule (app.text): project and user fields, token names and the
 # e-mail looked up when adding a member are 422s naming the field, on both databases, and nothing is stored.
 @pytest.mark.parametrize(
