@@ -70,31 +70,18 @@ class ServerGone(Exception):
     """The server process that asked a child for an import has ended: nobody will read its answer."""
 
 
-def _while_server_lives(server: int) -> service.Turn:
-    """The child's `turn`: the first transaction entered after the server (the child's parent, pid `server`) is gone
-    raises ServerGone, so the import stops there; the later ones (the discard of what it wrote) go through."""
-    stopped = False
-
-    @contextmanager
-    def turn() -> Iterator[None]:
-        nonlocal stopped
-        if not stopped and os.getppid() != server:  # an orphan is adopted by another process
-            stopped = True
-            raise ServerGone(f"the server process {server} ended during the import")
-        yield
-
-    return turn
-
-
 _importing = threading.Lock()  # a child's: held while it imports
+_server = 0  # a child's: the pid of its server (the parent that started it), set by `_end_with_server`
 
 
-def _end_with_server(server: int) -> None:
-    """A child's initializer: a thread that ends the child once the server (pid `server`) is gone and no import is
-    under way (one under way stops by itself, `_while_server_lives`)."""
+def _end_with_server() -> None:
+    """A child's initializer: records its server, and starts a thread that ends the child once that server is gone
+    and no import is under way (one under way stops by itself, `_while_server_lives`)."""
+    global _server
+    server = _server = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == server:
+        while os.getppid() == server:  # an orphan is adopted by another process
             time.sleep(1)
         with _importing:
             os._exit(0)
@@ -102,14 +89,29 @@ def _end_with_server(server: int) -> None:
     threading.Thread(target=watch, name="end-with-server", daemon=True).start()
 
 
-def _import_in_child(settings: Settings, path: str, arguments: dict[str, Any], server: int) -> service.ImportResult:
+def _while_server_lives(server: int) -> service.Turn:
+    """The child's `turn`: the first transaction entered after the server (pid `server`) is gone raises ServerGone,
+    so the import stops there; the later ones (the discard of what it wrote) go through."""
+    stopped = False
+
+    @contextmanager
+    def turn() -> Iterator[None]:
+        nonlocal stopped
+        if not stopped and os.getppid() != server:
+            stopped = True
+            raise ServerGone(f"the server process {server} ended during the import")
+        yield
+
+    return turn
+
+
+def _import_in_child(settings: Settings, path: str, arguments: dict[str, Any]) -> service.ImportResult:
     with _importing:
         database = Database(settings)
         try:
             with open(path, "rb") as stream:
-                return service.import_file(
-                    sessions=database.sessionmaker, stream=stream, turn=_while_server_lives(server), **arguments
-                )
+                turn = _while_server_lives(_server)
+                return service.import_file(sessions=database.sessionmaker, stream=stream, turn=turn, **arguments)
         finally:
             database.dispose()
 
@@ -133,7 +135,6 @@ class ImportProcesses:
                     CHILDREN,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_end_with_server,
-                    initargs=(os.getpid(),),
                 )
             self._imports += 1
             return self._pool
@@ -174,7 +175,7 @@ class ImportProcesses:
         # number can come to name another file.
         descriptor = os.dup(stream.fileno())
         try:
-            future = pool.submit(_import_in_child, self.settings, _path_of(descriptor), arguments, os.getpid())
+            future = pool.submit(_import_in_child, self.settings, _path_of(descriptor), arguments)
         except BaseException:
             os.close(descriptor)
             raise
